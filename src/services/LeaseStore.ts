@@ -1,0 +1,178 @@
+/**
+ * The one Lease this replica contends for: read, create, conditional replace,
+ * and watch. Writes are always conditional (POST, or PUT carrying the
+ * resourceVersion we read), never blind patches, so two replicas can never
+ * both win.
+ */
+import { Context, Effect, Layer, Schema, Scope, Stream } from "effect"
+import type { ApiFailure } from "../domain/Election.ts"
+import type { LeaseView, SpecFields } from "../domain/Lease.ts"
+import { fromJson } from "../domain/Lease.ts"
+import { KubeClient } from "./KubeClient.ts"
+
+export class LeaseApiError extends Schema.TaggedError<LeaseApiError>()("LeaseApiError", {
+  kind: Schema.Literals(["conflict", "transient", "denied", "invalid"]),
+  message: Schema.String,
+  retryAfterMs: Schema.optional(Schema.Number)
+}) {
+  get failure(): ApiFailure {
+    return { kind: this.kind, message: this.message, retryAfterMs: this.retryAfterMs }
+  }
+}
+
+export type WatchEvent =
+  | { readonly _tag: "Changed"; readonly lease: LeaseView }
+  | { readonly _tag: "Deleted" }
+  /** The server forgot our resourceVersion (410): re-list. */
+  | { readonly _tag: "Expired" }
+  | { readonly _tag: "Bookmark"; readonly resourceVersion: string }
+
+export interface LeaseTarget {
+  readonly namespace: string
+  readonly name: string
+  readonly requestTimeoutMs: number
+}
+
+export class LeaseStore extends Context.Service<LeaseStore, {
+  /** undefined when the Lease does not exist. */
+  readonly get: Effect.Effect<LeaseView | undefined, LeaseApiError>
+  create(spec: SpecFields): Effect.Effect<LeaseView, LeaseApiError>
+  /** PUT of a whole object that carries the resourceVersion it was read at. */
+  replace(object: Record<string, unknown>): Effect.Effect<LeaseView, LeaseApiError>
+  /** Connect a watch; the stream has the changes after `resourceVersion` ("" = the current state first) and ends when the server ends it. */
+  watch(resourceVersion: string): Effect.Effect<Stream.Stream<WatchEvent, LeaseApiError>, LeaseApiError, Scope.Scope>
+}>()("just-one-init/LeaseStore") {
+  static readonly layer = (target: LeaseTarget) =>
+    Layer.effect(
+      LeaseStore,
+      Effect.gen(function*() {
+        const kube = yield* KubeClient
+        const { namespace, name, requestTimeoutMs } = target
+        const collection = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`
+        const item = `${collection}/${name}`
+        const call = (verb: "get" | "create" | "update", method: "GET" | "POST" | "PUT", path: string, body?: unknown) =>
+          kube.request({ method, path, body, timeoutMs: requestTimeoutMs }).pipe(
+            Effect.mapError((e) => new LeaseApiError({ kind: "transient", message: e.message })),
+            Effect.flatMap((res) => {
+              if (res.status >= 200 && res.status < 300) {
+                const lease = parseLease(res.text)
+                return lease === undefined
+                  ? Effect.fail(new LeaseApiError({ kind: "transient", message: `${verb} lease: HTTP ${res.status} with a body that is not a Lease` }))
+                  : Effect.succeed(lease)
+              }
+              return Effect.fail(classify(verb, target, res.status, res.text, res.retryAfterMs))
+            })
+          )
+
+        const get = call("get", "GET", item).pipe(
+          Effect.map((lease): LeaseView | undefined => lease),
+          Effect.catchIf(
+            (e) => e.kind === "invalid" && e.message === notFoundMarker,
+            () => Effect.succeed(undefined)
+          ),
+          Effect.withSpan("LeaseStore.get")
+        )
+
+        const create = Effect.fn("LeaseStore.create")(function*(spec: SpecFields) {
+          return yield* call("create", "POST", collection, {
+            apiVersion: "coordination.k8s.io/v1",
+            kind: "Lease",
+            metadata: { name, namespace },
+            spec
+          })
+        })
+
+        const replace = Effect.fn("LeaseStore.replace")(function*(object: Record<string, unknown>) {
+          return yield* call("update", "PUT", item, object)
+        })
+
+        const watch = Effect.fn("LeaseStore.watch")(function*(resourceVersion: string) {
+          const query = new URLSearchParams({
+            watch: "true",
+            fieldSelector: `metadata.name=${name}`,
+            allowWatchBookmarks: "true",
+            timeoutSeconds: String(watchTimeoutSeconds),
+            ...(resourceVersion === "" ? {} : { resourceVersion })
+          })
+          const lines = yield* kube.lines(`${collection}?${query}`, watchIdleTimeoutMs).pipe(
+            Effect.mapError((e) => new LeaseApiError({ kind: "transient", message: e.message }))
+          )
+          return lines.pipe(
+            Stream.mapError((e) => new LeaseApiError({ kind: "transient", message: e.message })),
+            Stream.map(parseWatchLine),
+            Stream.filter((e): e is WatchEvent => e !== undefined)
+          )
+        })
+
+        return LeaseStore.of({ get, create, replace, watch })
+      })
+    )
+}
+
+/** Server-side watch lifetime: long enough to cost little, short enough to refresh auth. */
+const watchTimeoutSeconds = 290
+/** Bookmarks arrive about once a minute; silence longer than this means a dead connection. */
+const watchIdleTimeoutMs = 75_000
+
+const notFoundMarker = "lease not found"
+
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+const parseLease = (text: string): LeaseView | undefined => fromJson(parseJson(text))
+
+const parseWatchLine = (line: string): WatchEvent | undefined => {
+  const json = parseJson(line) as { type?: unknown; object?: { code?: unknown; metadata?: { resourceVersion?: unknown } } } | undefined
+  if (json === undefined || typeof json !== "object" || json === null) return undefined
+  switch (json.type) {
+    case "ADDED":
+    case "MODIFIED": {
+      const lease = fromJson(json.object)
+      return lease === undefined ? undefined : { _tag: "Changed", lease }
+    }
+    case "DELETED":
+      return { _tag: "Deleted" }
+    case "BOOKMARK": {
+      const rv = json.object?.metadata?.resourceVersion
+      return typeof rv === "string" ? { _tag: "Bookmark", resourceVersion: rv } : undefined
+    }
+    case "ERROR":
+      return json.object?.code === 410 ? { _tag: "Expired" } : undefined
+    default:
+      return undefined
+  }
+}
+
+/** Turn a non-2xx answer into what the elector needs to know, with one clear message. */
+export const classify = (
+  verb: "get" | "create" | "update",
+  target: Pick<LeaseTarget, "namespace" | "name">,
+  status: number,
+  text: string,
+  retryAfterMs: number | undefined
+): LeaseApiError => {
+  const body = parseJson(text) as { message?: unknown; details?: { kind?: unknown } } | undefined
+  const serverMessage = typeof body?.message === "string" ? body.message.slice(0, 300) : text.slice(0, 120).replace(/\s+/g, " ")
+  const lease = `lease ${target.namespace}/${target.name}`
+  if (status === 409) return new LeaseApiError({ kind: "conflict", message: `${verb} ${lease}: conflict` })
+  if (status === 401) return new LeaseApiError({ kind: "denied", message: `the API server rejected our credentials (401 Unauthorized); check KUBECONFIG or the service account token` })
+  if (status === 403) {
+    return new LeaseApiError({
+      kind: "denied",
+      message: `forbidden to ${verb} ${lease} (403): the Role bound to this service account needs get, create and update on leases.coordination.k8s.io (${serverMessage})`
+    })
+  }
+  if (status === 404) {
+    if (body?.details?.kind === "namespaces") return new LeaseApiError({ kind: "denied", message: `namespace ${JSON.stringify(target.namespace)} does not exist (404); set --namespace or POD_NAMESPACE` })
+    return new LeaseApiError({ kind: "invalid", message: notFoundMarker })
+  }
+  if (status === 429 || status >= 500) {
+    return new LeaseApiError({ kind: "transient", message: `${verb} ${lease}: HTTP ${status} ${serverMessage}`, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
+  }
+  return new LeaseApiError({ kind: "invalid", message: `${verb} ${lease}: HTTP ${status} ${serverMessage}` })
+}
