@@ -30,6 +30,8 @@ export type State =
     readonly reading: boolean
     /** When to poll next; undefined while the watch keeps us informed. */
     readonly nextReadAt: number | undefined
+    /** No acquire before this time: backoff after a failed attempt. */
+    readonly retryAt: number
   }
   | { readonly _tag: "Acquiring"; readonly observation: Observation | undefined }
   | {
@@ -97,7 +99,7 @@ export interface Step {
 }
 
 export const initial: Machine = {
-  state: { _tag: "Follower", observation: undefined, reading: true, nextReadAt: undefined },
+  state: { _tag: "Follower", observation: undefined, reading: true, nextReadAt: undefined, retryAt: 0 },
   exiting: false,
   exitCode: undefined,
   watching: false
@@ -114,7 +116,7 @@ export const wakeAt = (m: Machine, t: Timing): number | undefined => {
   const s = m.state
   switch (s._tag) {
     case "Follower": {
-      const expiry = s.observation === undefined ? undefined : takeableAt(s.observation, t.leaseDurationMs)
+      const expiry = s.observation === undefined ? undefined : Math.max(takeableAt(s.observation, t.leaseDurationMs), s.retryAt)
       const candidates = [expiry, s.reading ? undefined : s.nextReadAt].filter((x): x is number => x !== undefined)
       return candidates.length === 0 ? undefined : Math.max(0, Math.min(...candidates))
     }
@@ -129,14 +131,14 @@ export const wakeAt = (m: Machine, t: Timing): number | undefined => {
 const pollAt = (m: Machine, now: number, t: Timing, delayMs = t.retryPeriodMs) => (m.watching ? undefined : now + delayMs)
 
 /** Follower with a new observation: acquire at once when the lease may be taken, else wait. */
-const follow = (m: Machine, observation: Observation | undefined, now: number, t: Timing, reason: string): [Machine, Array<Command>, string] => {
-  if (m.exiting) return [{ ...m, state: { _tag: "Follower", observation, reading: false, nextReadAt: undefined } }, [{ _tag: "Exit", exitCode: m.exitCode ?? 0 }], reason]
-  if (observation !== undefined && takeableAt(observation, t.leaseDurationMs) <= now) {
+const follow = (m: Machine, observation: Observation | undefined, now: number, t: Timing, reason: string, retryAt = 0): [Machine, Array<Command>, string] => {
+  if (m.exiting) return [{ ...m, state: { _tag: "Follower", observation, reading: false, nextReadAt: undefined, retryAt } }, [{ _tag: "Exit", exitCode: m.exitCode ?? 0 }], reason]
+  if (observation !== undefined && takeableAt(observation, t.leaseDurationMs) <= now && retryAt <= now) {
     const why = observation.lease === undefined ? "lease absent" : isFree(observation.lease) ? "lease free" : "lease expired"
     return [{ ...m, state: { _tag: "Acquiring", observation } }, [{ _tag: "Acquire", base: observation.lease }], why]
   }
-  if (observation === undefined) return [{ ...m, state: { _tag: "Follower", observation, reading: true, nextReadAt: undefined } }, [{ _tag: "Read" }], reason]
-  return [{ ...m, state: { _tag: "Follower", observation, reading: false, nextReadAt: pollAt(m, now, t) } }, [], reason]
+  if (observation === undefined) return [{ ...m, state: { _tag: "Follower", observation, reading: true, nextReadAt: undefined, retryAt } }, [{ _tag: "Read" }], reason]
+  return [{ ...m, state: { _tag: "Follower", observation, reading: false, nextReadAt: pollAt(m, now, t), retryAt } }, [], reason]
 }
 
 const lose = (m: Machine, lease: LeaseView | undefined, reason: string): [Machine, Array<Command>, string] => [
@@ -163,18 +165,18 @@ const transition = (m: Machine, e: Event, now: number, t: Timing): [Machine, Arr
       switch (e._tag) {
         case "Wake": {
           if (m.exiting) return follow(m, s.observation, now, t, "exiting")
-          if (s.observation !== undefined && takeableAt(s.observation, t.leaseDurationMs) <= now) {
+          if (s.observation !== undefined && takeableAt(s.observation, t.leaseDurationMs) <= now && s.retryAt <= now) {
             return follow(m, s.observation, now, t, "expired")
           }
           if (s.reading || s.nextReadAt === undefined || s.nextReadAt > now) return [m, [], "waiting"]
           return [{ ...m, state: { ...s, reading: true } }, [{ _tag: "Read" }], "poll"]
         }
         case "LeaseSeen":
-          return follow(m, observe(s.observation, e.lease, now), now, t, "lease seen")
+          return follow(m, observe(s.observation, e.lease, now), now, t, "lease seen", s.retryAt)
         case "ReadFailed":
           return [{ ...m, state: { ...s, reading: false, nextReadAt: now + (e.failure.retryAfterMs ?? t.retryPeriodMs) } }, [], `read failed: ${e.failure.message}`]
         case "Signal":
-          return follow({ ...m, exiting: true }, s.observation, now, t, `signal ${e.signal}`)
+          return follow({ ...m, exiting: true }, s.observation, now, t, `signal ${e.signal}`, s.retryAt)
         default:
           return [m, [], `ignored ${e._tag}`]
       }
@@ -189,17 +191,13 @@ const transition = (m: Machine, e: Event, now: number, t: Timing): [Machine, Arr
           return [{ ...m, state: leader }, [{ _tag: "StartChild" }], "acquired"]
         }
         case "AcquireFailed": {
-          const observation = e.failure.kind === "conflict" ? observe(s.observation, e.current, now) : s.observation
           if (e.failure.kind === "conflict") {
             // Someone else wrote first: back to following with the fresh reading (never retry blindly).
-            const [next, cmds] = follow(m, observation, now, t, "lost the race")
-            if (next.state._tag === "Acquiring" && observation?.lease?.resourceVersion === s.observation?.lease?.resourceVersion) {
-              return [{ ...m, state: { _tag: "Follower", observation, reading: false, nextReadAt: now + t.retryPeriodMs } }, [], "conflict without change"]
-            }
-            return [next, cmds, "lost the race"]
+            const observation = observe(s.observation, e.current, now)
+            const unchanged = observation.lease?.resourceVersion === s.observation?.lease?.resourceVersion
+            return follow(m, observation, now, t, "lost the race", unchanged ? now + t.retryPeriodMs : 0)
           }
-          const delay = e.failure.retryAfterMs ?? t.retryPeriodMs
-          return [{ ...m, state: { _tag: "Follower", observation, reading: false, nextReadAt: now + delay } }, [], `acquire failed: ${e.failure.message}`]
+          return follow(m, s.observation, now, t, `acquire failed: ${e.failure.message}`, now + (e.failure.retryAfterMs ?? t.retryPeriodMs))
         }
         case "LeaseSeen":
           return [{ ...m, state: { ...s, observation: observe(s.observation, e.lease, now) } }, [], "lease seen"]

@@ -1,0 +1,226 @@
+/**
+ * Properties of the pure transition function, driven by random event
+ * sequences and time jumps on the TestClock. The driver answers only commands
+ * that were actually issued (as the runtime does), in random order, late or
+ * never, and always delivers a Wake when the machine's wake time is reached.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Effect, Schema } from "effect"
+import { TestClock } from "effect/testing"
+import type { Command, Event, Machine, Timing } from "../src/domain/Election.ts"
+import { deadlineOf, initial, start, step } from "../src/domain/Election.ts"
+import type { LeaseView } from "../src/domain/Lease.ts"
+import { takeableAt } from "../src/domain/Lease.ts"
+
+const timing: Timing = { identity: "me", leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 }
+
+const Kind = Schema.Literals([
+  "answer", "answer", "answer", "answerFail", "answerConflictOther", "answerConflictMine", "answerConflictGone",
+  "seenOther", "seenFree", "seenMine", "seenGone", "childExits", "signal", "watchUp", "watchDown", "nothing"
+])
+const Step = Schema.Struct({
+  kind: Kind,
+  advanceMs: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 12_000 })),
+  pick: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 7 }))
+})
+const Steps = Schema.Array(Step).check(Schema.isMaxLength(60))
+
+let rv = 0
+const lease = (holder: string, uid = "u1"): LeaseView => {
+  rv++
+  return { resourceVersion: String(rv), uid, holder, durationMs: 15_000, transitions: 0, raw: { metadata: { resourceVersion: String(rv), uid } } }
+}
+
+interface Pending {
+  readonly command: Command
+  readonly issuedAt: number
+}
+
+/** What the driver tracks to check the invariants against. */
+interface World {
+  machine: Machine
+  wakeAt: number | undefined
+  pending: Array<Pending>
+  childRunning: boolean
+  stopIssued: boolean
+  successfulSends: Set<number>
+  exited: boolean
+}
+
+const violations = (w: World, now: number): Array<string> => {
+  const out: Array<string> = []
+  const s = w.machine.state
+  if (s._tag === "Leader") {
+    if (now >= deadlineOf(s, timing)) out.push(`Leader at ${now} past its deadline ${deadlineOf(s, timing)}`)
+    if (!w.successfulSends.has(s.renewSentAt)) out.push(`Leader counts from ${s.renewSentAt}, which is no successful send`)
+    if (w.wakeAt === undefined || w.wakeAt > deadlineOf(s, timing)) out.push(`Leader waits until ${w.wakeAt}, past its deadline`)
+  }
+  if (w.childRunning && !w.stopIssued && s._tag !== "Leader") out.push(`child runs in ${s._tag}`)
+  if (s._tag === "Follower" && s.observation !== undefined && !w.machine.exiting) {
+    const at = takeableAt(s.observation, timing.leaseDurationMs)
+    if (at > now && (w.wakeAt === undefined || w.wakeAt > at)) out.push(`Follower sleeps past the lease expiry ${at}`)
+  }
+  return out
+}
+
+const apply = (w: World, e: Event, now: number): Array<string> => {
+  const before = w.machine.state._tag
+  const r = step(w.machine, e, now, timing)
+  const problems: Array<string> = []
+  if (before === "Releasing" && r.machine.state._tag !== "Releasing" && r.machine.state._tag !== "Follower") {
+    problems.push(`Releasing went to ${r.machine.state._tag}`)
+  }
+  w.machine = r.machine
+  w.wakeAt = r.wakeAt
+  for (const c of r.commands) {
+    if (c._tag === "StartChild") {
+      if (w.childRunning) problems.push("a second child started")
+      if (r.machine.state._tag !== "Leader") problems.push("child started outside Leader")
+      w.childRunning = true
+      w.stopIssued = false
+    } else if (c._tag === "StopChild") {
+      w.stopIssued = true
+      w.pending.push({ command: c, issuedAt: now })
+    } else if (c._tag === "Exit") {
+      if (w.childRunning) problems.push("exit while the child runs")
+      w.exited = true
+    } else {
+      w.pending.push({ command: c, issuedAt: now })
+    }
+  }
+  return problems
+}
+
+/** The event that answers a pending command, shaped by the random step. */
+const answer = (w: World, p: Pending, kind: string): Event => {
+  const c = p.command
+  switch (c._tag) {
+    case "Read":
+      return kind === "answerFail" ? { _tag: "ReadFailed", failure: { kind: "transient", message: "x" } } : { _tag: "LeaseSeen", lease: kind === "answerConflictGone" ? undefined : lease(kind === "answerConflictMine" ? "" : "other") }
+    case "Acquire":
+    case "Renew": {
+      const ok = c._tag === "Acquire" ? "Acquired" : "Renewed"
+      const bad = c._tag === "Acquire" ? "AcquireFailed" : "RenewFailed"
+      if (kind === "answer") {
+        w.successfulSends.add(p.issuedAt)
+        return { _tag: ok, lease: lease("me"), sentAt: p.issuedAt }
+      }
+      if (kind === "answerFail") return { _tag: bad, failure: { kind: "transient", message: "503" } }
+      const current = kind === "answerConflictGone" ? undefined : lease(kind === "answerConflictMine" ? "me" : "other")
+      return { _tag: bad, failure: { kind: "conflict", message: "409" }, current }
+    }
+    case "StopChild":
+      w.childRunning = false
+      return { _tag: "ChildStopped", exitCode: 143 }
+    case "Release":
+      return { _tag: "Released" }
+    default:
+      return { _tag: "Wake" }
+  }
+}
+
+const external = (kind: string): Event | undefined => {
+  switch (kind) {
+    case "seenOther":
+      return { _tag: "LeaseSeen", lease: lease("other") }
+    case "seenFree":
+      return { _tag: "LeaseSeen", lease: lease("") }
+    case "seenMine":
+      return { _tag: "LeaseSeen", lease: lease("me") }
+    case "seenGone":
+      return { _tag: "LeaseSeen", lease: undefined }
+    case "signal":
+      return { _tag: "Signal", signal: "SIGTERM" }
+    case "watchUp":
+      return { _tag: "WatchChanged", watching: true }
+    case "watchDown":
+      return { _tag: "WatchChanged", watching: false }
+    default:
+      return undefined
+  }
+}
+
+const now = Clock.currentTimeMillis
+
+describe("election state machine", () => {
+  it.effect.prop("keeps its invariants under random events and time jumps", [Steps], ([steps]) =>
+    Effect.gen(function*() {
+      const w: World = { machine: initial, wakeAt: undefined, pending: [], childRunning: false, stopIssued: false, successfulSends: new Set(), exited: false }
+      const problems: Array<string> = []
+      for (const c of start) w.pending.push({ command: c, issuedAt: yield* now })
+      const deliver = function*(e: Event) {
+        problems.push(...apply(w, e, yield* now), ...violations(w, yield* now))
+      }
+      for (const s of steps) {
+        if (w.exited) break
+        // Time moves on; every wake time reached on the way is honoured, in order.
+        const target = (yield* now) + s.advanceMs
+        while (w.wakeAt !== undefined && w.wakeAt <= target && !w.exited) {
+          const t = yield* now
+          if (w.wakeAt > t) yield* TestClock.adjust(w.wakeAt - t)
+          const at = yield* now
+          yield* deliver({ _tag: "Wake" })
+          if (!w.exited && w.wakeAt !== undefined && w.wakeAt <= at) {
+            problems.push(`woken at ${at}, asks to be woken at ${w.wakeAt} again`)
+            break
+          }
+        }
+        const t = yield* now
+        if (target > t) yield* TestClock.adjust(target - t)
+        problems.push(...violations(w, yield* now))
+        if (w.exited) break
+        const ext = external(s.kind)
+        if (ext !== undefined) {
+          yield* deliver(ext)
+        } else if (s.kind === "childExits" && w.childRunning && !w.stopIssued) {
+          w.childRunning = false
+          yield* deliver({ _tag: "ChildExited", exitCode: 3 })
+        } else if (s.kind.startsWith("answer") && w.pending.length > 0) {
+          const [p] = w.pending.splice(s.pick % w.pending.length, 1)
+          yield* deliver(answer(w, p!, s.kind))
+        }
+      }
+      // Liveness of Releasing: once every pending command is answered, it has ended in Follower.
+      while (w.pending.length > 0 && !w.exited) {
+        const [p] = w.pending.splice(0, 1)
+        yield* deliver(answer(w, p!, "answerFail"))
+      }
+      if (w.machine.state._tag === "Releasing") problems.push("stuck in Releasing with nothing pending")
+      assert.deepStrictEqual(problems, [], `${problems.join("; ")} after ${JSON.stringify(steps)}`)
+    }), { arbitrary: { runs: 500 } })
+
+  it("takes a released lease at once and a crashed leader's lease exactly at expiry", () => {
+    const seen = step({ ...initial, watching: true }, { _tag: "LeaseSeen", lease: lease("other") }, 1_000, timing)
+    assert.strictEqual(seen.machine.state._tag, "Follower")
+    assert.strictEqual(seen.wakeAt, 16_000)
+    const expired = step(seen.machine, { _tag: "Wake" }, 16_000, timing)
+    assert.strictEqual(expired.machine.state._tag, "Acquiring")
+    assert.strictEqual(expired.commands[0]?._tag, "Acquire")
+    const free = step(seen.machine, { _tag: "LeaseSeen", lease: lease("") }, 2_000, timing)
+    assert.strictEqual(free.machine.state._tag, "Acquiring")
+  })
+
+  it("gives up leadership at the deadline even while a renew hangs, then releases only after the child is gone", () => {
+    const acquired = step({ ...initial, state: { _tag: "Acquiring", observation: undefined } }, { _tag: "Acquired", lease: lease("me"), sentAt: 0 }, 50, timing)
+    assert.deepStrictEqual(acquired.commands.map((c) => c._tag), ["StartChild"])
+    const renewing = step(acquired.machine, { _tag: "Wake" }, 2_000, timing)
+    assert.deepStrictEqual(renewing.commands.map((c) => c._tag), ["Renew"])
+    assert.strictEqual(renewing.wakeAt, 10_000)
+    const deadline = step(renewing.machine, { _tag: "Wake" }, 10_000, timing)
+    assert.strictEqual(deadline.machine.state._tag, "Releasing")
+    assert.deepStrictEqual(deadline.commands.map((c) => c._tag), ["StopChild"])
+    const stopped = step(deadline.machine, { _tag: "ChildStopped", exitCode: 143 }, 11_000, timing)
+    assert.deepStrictEqual(stopped.commands.map((c) => c._tag), ["Release"])
+    const released = step(stopped.machine, { _tag: "Released" }, 11_100, timing)
+    assert.strictEqual(released.machine.state._tag, "Follower")
+  })
+
+  it("exits with the child's code after a signal, releasing after the child stopped", () => {
+    const leader = step({ ...initial, state: { _tag: "Acquiring", observation: undefined } }, { _tag: "Acquired", lease: lease("me"), sentAt: 0 }, 10, timing)
+    const signalled = step(leader.machine, { _tag: "Signal", signal: "SIGTERM" }, 100, timing)
+    assert.deepStrictEqual(signalled.commands.map((c) => c._tag), ["StopChild"])
+    const stopped = step(signalled.machine, { _tag: "ChildStopped", exitCode: 42 }, 200, timing)
+    const released = step(stopped.machine, { _tag: "Released" }, 300, timing)
+    assert.deepStrictEqual(released.commands, [{ _tag: "Exit", exitCode: 42 }])
+  })
+})
