@@ -57,7 +57,8 @@ const violations = (w: World, now: number): Array<string> => {
   }
   if (w.childRunning && !w.stopIssued && s._tag !== "Leader") out.push(`child runs in ${s._tag}`)
   if (s._tag === "Follower" && s.observation !== undefined && !w.machine.exiting) {
-    const at = takeableAt(s.observation, timing.leaseDurationMs)
+    // A backoff after a failed attempt may push the wake past the expiry, never further.
+    const at = Math.max(takeableAt(s.observation, timing.leaseDurationMs), s.retryAt)
     if (at > now && (w.wakeAt === undefined || w.wakeAt > at)) out.push(`Follower sleeps past the lease expiry ${at}`)
   }
   return out

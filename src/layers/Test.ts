@@ -1,0 +1,131 @@
+/**
+ * Test wiring: an in-memory Lease with the API server's optimistic
+ * concurrency, reached through per-replica faults (latency, lost answers,
+ * partitions), and a child supervisor that records when children run. Time
+ * comes from the Clock, so whole clusters run under TestClock.
+ */
+import { Clock, Deferred, Effect, Layer, PubSub, Stream } from "effect"
+import type { SpecFields } from "../domain/Lease.ts"
+import { fromJson } from "../domain/Lease.ts"
+import { ChildSupervisor } from "../services/ChildSupervisor.ts"
+import { LeaseApiError, LeaseStore } from "../services/LeaseStore.ts"
+
+type Raw = Record<string, unknown> & { metadata: Record<string, unknown>; spec: Record<string, unknown> }
+
+/** One Lease held the way the API server holds it: a global resourceVersion, uid preconditions, 409 on a stale write. */
+export class MemoryLease {
+  private rv = 0
+  private uidCounter = 0
+  object: Raw | undefined
+  readonly changes = Effect.runSync(PubSub.unbounded<Raw | undefined>())
+
+  private publish() {
+    Effect.runSync(PubSub.publish(this.changes, this.object === undefined ? undefined : structuredClone(this.object)))
+  }
+
+  create(spec: SpecFields): Raw | "conflict" {
+    if (this.object !== undefined) return "conflict"
+    this.object = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: "lease", resourceVersion: String(++this.rv), uid: `uid-${++this.uidCounter}` }, spec: { ...spec } }
+    this.publish()
+    return structuredClone(this.object)
+  }
+
+  replace(body: Record<string, unknown>): Raw | "conflict" {
+    const meta = (body["metadata"] ?? {}) as Record<string, unknown>
+    if (this.object === undefined) {
+      if (meta["uid"] !== undefined) return "conflict"
+      return this.create(body["spec"] as SpecFields)
+    }
+    if (meta["resourceVersion"] !== this.object.metadata["resourceVersion"] || (meta["uid"] !== undefined && meta["uid"] !== this.object.metadata["uid"])) {
+      return "conflict"
+    }
+    this.object = { ...(body as Raw), metadata: { ...this.object.metadata, resourceVersion: String(++this.rv) } }
+    this.publish()
+    return structuredClone(this.object)
+  }
+
+  /** Another writer sets the spec (kubectl edit, a Go client, a human). */
+  overwrite(spec: Record<string, unknown>) {
+    if (this.object === undefined) return
+    this.object = { ...this.object, metadata: { ...this.object.metadata, resourceVersion: String(++this.rv) }, spec: { ...this.object.spec, ...spec } }
+    this.publish()
+  }
+
+  delete() {
+    this.object = undefined
+    this.publish()
+  }
+}
+
+/** How one replica's requests fare on the way to the API server and back. */
+export interface Link {
+  /** One-way latency in ms for the next message. */
+  readonly latency: () => number
+  /** Whether the answer to this request is lost (the write may still have happened). */
+  readonly loseAnswer: () => boolean
+  /** Whether the replica is cut off: requests and watch events never arrive. */
+  readonly partitioned: () => boolean
+}
+
+export const leaseStoreMemory = (lease: MemoryLease, link: Link, requestTimeoutMs: number) => {
+  const call = <A>(apply: () => A | "conflict") =>
+    Effect.gen(function*() {
+      yield* Effect.sleep(link.latency())
+      if (link.partitioned()) return yield* Effect.never
+      const result = apply()
+      yield* Effect.sleep(link.latency())
+      if (link.loseAnswer() || link.partitioned()) return yield* Effect.never
+      if (result === "conflict") return yield* new LeaseApiError({ kind: "conflict", message: "conflict" })
+      return result
+    }).pipe(
+      Effect.timeoutOrElse({ duration: requestTimeoutMs, orElse: () => Effect.fail(new LeaseApiError({ kind: "transient", message: "timeout" })) })
+    )
+  const view = (raw: Raw) => fromJson(raw)!
+  return Layer.succeed(LeaseStore, LeaseStore.of({
+    get: call(() => lease.object === undefined ? undefined : structuredClone(lease.object)).pipe(Effect.map((r) => r === undefined ? undefined : view(r))),
+    create: (spec) => call(() => lease.create(spec)).pipe(Effect.map(view)),
+    replace: (object) => call(() => lease.replace(object)).pipe(Effect.map(view)),
+    watch: () =>
+      Effect.gen(function*() {
+        const sub = yield* PubSub.subscribe(lease.changes)
+        return Stream.fromSubscription(sub).pipe(
+          Stream.mapEffect((raw) =>
+            Effect.gen(function*() {
+              yield* Effect.sleep(link.latency())
+              if (link.partitioned()) return yield* Effect.never
+              return raw === undefined ? { _tag: "Deleted" as const } : { _tag: "Changed" as const, lease: view(raw) }
+            })
+          )
+        )
+      })
+  }))
+}
+
+export interface ChildRecord {
+  readonly replica: string
+  readonly startedAt: number
+  stoppedAt: number | undefined
+}
+
+/** Children that run until their scope closes, taking `stopMs()` to die, each recorded in `log`. */
+export const childSupervisorRecording = (replica: string, log: Array<ChildRecord>, stopMs: () => number) =>
+  Layer.succeed(ChildSupervisor, ChildSupervisor.of({
+    start: () =>
+      Effect.gen(function*() {
+        const exited = yield* Deferred.make<number>()
+        const record = yield* Effect.acquireRelease(
+          Clock.currentTimeMillis.pipe(Effect.map((startedAt) => {
+            const r: ChildRecord = { replica, startedAt, stoppedAt: undefined }
+            log.push(r)
+            return r
+          })),
+          (r) =>
+            Effect.gen(function*() {
+              yield* Effect.sleep(stopMs())
+              r.stoppedAt = yield* Clock.currentTimeMillis
+              yield* Deferred.succeed(exited, 143)
+            })
+        )
+        return { pid: log.length, startedAt: record.startedAt, exitCode: Deferred.await(exited) }
+      })
+  }))
