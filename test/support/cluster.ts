@@ -1,0 +1,208 @@
+/**
+ * Real wrapper processes for end-to-end tests: spawn the bundled
+ * just-one-init, follow its JSON log lines, and await events instead of
+ * sleeping. Children record their own lives (test/fixtures/recording-child.mjs);
+ * `overlaps` checks "never two children at once" from those records.
+ */
+import { spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
+import { existsSync, readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+
+export const root = fileURLToPath(new URL("../..", import.meta.url))
+export const wrapperPath = `${root}dist/just-one-init.mjs`
+export const childPath = `${root}test/fixtures/recording-child.mjs`
+export const nodeBin = process.execPath
+
+export interface LogLine {
+  readonly message: string
+  readonly level: string
+  readonly timestamp: string
+  readonly annotations: Record<string, unknown>
+}
+
+/** Short timings so tests take seconds: R + G < D, P < R. */
+export const fastTimings = { leaseDuration: "4s", renewDeadline: "2500ms", retryPeriod: "500ms", stopGrace: "1s" } as const
+
+export interface ReplicaOptions {
+  readonly id: string
+  readonly kubeconfig: string
+  readonly leaseName: string
+  readonly childLog: string
+  readonly namespace?: string
+  readonly env?: Record<string, string>
+  readonly args?: ReadonlyArray<string>
+  readonly command?: ReadonlyArray<string>
+  readonly timings?: { leaseDuration: string; renewDeadline: string; retryPeriod: string; stopGrace: string }
+}
+
+export class Replica {
+  readonly lines: Array<LogLine> = []
+  stderr = ""
+  private waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = []
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  exitCode: number | null | undefined = undefined
+  readonly id: string
+  readonly proc: ChildProcess
+
+  constructor(id: string, proc: ChildProcess) {
+    this.id = id
+    this.proc = proc
+    let buffer = ""
+    proc.stderr!.setEncoding("utf8")
+    proc.stderr!.on("data", (chunk: string) => {
+      this.stderr += chunk
+      buffer += chunk
+      let nl: number
+      while ((nl = buffer.indexOf("\n")) !== -1) {
+        const text = buffer.slice(0, nl)
+        buffer = buffer.slice(nl + 1)
+        let line: LogLine
+        try {
+          line = JSON.parse(text) as LogLine
+        } catch {
+          continue
+        }
+        this.lines.push(line)
+        this.waiters = this.waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true))
+      }
+    })
+    this.exited = new Promise((resolve) =>
+      proc.once("exit", (code, signal) => {
+        this.exitCode = code
+        resolve({ code, signal })
+      })
+    )
+  }
+
+  /** The first log line (seen already or to come) that matches; rejects after `timeoutMs`. */
+  waitFor(pred: (l: LogLine) => boolean, what: string, timeoutMs = 20_000): Promise<LogLine> {
+    const seen = this.lines.find(pred)
+    if (seen !== undefined) return Promise.resolve(seen)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.id}: no ${what} within ${timeoutMs}ms; stderr:\n${this.stderr.slice(-3000)}`)), timeoutMs)
+      this.waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) })
+    })
+  }
+
+  /** The next transition into `to` after the `after`-th line. */
+  transition(to: string, after = 0, timeoutMs?: number): Promise<LogLine> {
+    const start = after
+    return this.waitFor((l) => l.message === "transition" && l.annotations["to"] === to && this.lines.indexOf(l) >= start, `transition to ${to}`, timeoutMs)
+  }
+
+  get port(): Promise<number> {
+    return this.waitFor((l) => l.message === "health server listening", "listening line").then((l) => Number(String(l.annotations["address"]).split(":").pop()))
+  }
+
+  async http(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await fetch(`http://127.0.0.1:${await this.port}${path}`)
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+  }
+
+  signal(signal: NodeJS.Signals) {
+    this.proc.kill(signal)
+  }
+
+  /** SIGKILL the wrapper and its child's whole process group, as a node failure would. */
+  async killTree(): Promise<void> {
+    const status = this.exitCode === undefined ? await this.http("/status").catch(() => undefined) : undefined
+    const child = status?.body["child"] as { pid?: number } | null | undefined
+    this.proc.kill("SIGKILL")
+    if (child?.pid !== undefined) {
+      try {
+        process.kill(-child.pid, "SIGKILL")
+      } catch {
+        // Already gone.
+      }
+    }
+    await this.exited
+  }
+}
+
+export const startReplica = (o: ReplicaOptions): Replica => {
+  const t = o.timings ?? fastTimings
+  const proc = spawn(
+    nodeBin,
+    [
+      wrapperPath,
+      "--lease-duration", t.leaseDuration,
+      "--renew-deadline", t.renewDeadline,
+      "--retry-period", t.retryPeriod,
+      "--stop-grace", t.stopGrace,
+      ...(o.args ?? []),
+      "--",
+      ...(o.command ?? [nodeBin, childPath])
+    ],
+    {
+      stdio: ["ignore", "inherit", "pipe"],
+      env: {
+        PATH: process.env["PATH"] ?? "",
+        KUBECONFIG: o.kubeconfig,
+        LEASE_NAME: o.leaseName,
+        POD_NAME: o.id,
+        POD_NAMESPACE: o.namespace ?? "default",
+        LISTEN_ADDR: "127.0.0.1:0",
+        CHILD_LOG: o.childLog,
+        CHILD_ID: o.id,
+        ...o.env
+      }
+    }
+  )
+  return new Replica(o.id, proc)
+}
+
+export interface ChildRecordLine {
+  readonly event: "start" | "beat" | "stop" | "signal" | "ignored-term"
+  readonly id: string
+  readonly pid: number
+  readonly t: number
+  readonly code?: number
+  readonly signal?: string
+}
+
+export const readRecords = (path: string): Array<ChildRecordLine> =>
+  existsSync(path) ? readFileSync(path, "utf8").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as ChildRecordLine) : []
+
+export interface Life {
+  readonly id: string
+  readonly pid: number
+  readonly start: number
+  /** The stop record, or for a killed child its last heartbeat plus one beat; undefined while running. */
+  readonly end: number | undefined
+}
+
+export const lives = (records: ReadonlyArray<ChildRecordLine>, running: ReadonlySet<number> = new Set()): Array<Life> => {
+  const byPid = new Map<number, Array<ChildRecordLine>>()
+  for (const r of records) byPid.set(r.pid, [...(byPid.get(r.pid) ?? []), r])
+  return [...byPid.values()].map((rs) => {
+    const start = rs.find((r) => r.event === "start")!
+    const stop = rs.find((r) => r.event === "stop")
+    const last = Math.max(...rs.map((r) => r.t))
+    return { id: start.id, pid: start.pid, start: start.t, end: stop?.t ?? (running.has(start.pid) ? undefined : last + 50) }
+  }).sort((a, b) => a.start - b.start)
+}
+
+/** Pairs of children whose lives overlap. */
+export const overlaps = (ls: ReadonlyArray<Life>): Array<string> => {
+  const found: Array<string> = []
+  for (let i = 0; i < ls.length; i++) {
+    for (let j = i + 1; j < ls.length; j++) {
+      const a = ls[i]!
+      const b = ls[j]!
+      if (b.start < (a.end ?? Number.POSITIVE_INFINITY)) found.push(`${a.id}/${a.pid} [${a.start}, ${a.end}) overlaps ${b.id}/${b.pid} from ${b.start}`)
+    }
+  }
+  return found
+}
+
+/** Resolve when `check` holds, polling a file-backed condition every 20 ms (children write files, not events). */
+export const eventually = async <A>(check: () => A | undefined, what: string, timeoutMs = 20_000): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = check()
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
