@@ -28,7 +28,8 @@ describe("settings", () => {
       retryPeriodMs: 2_000,
       stopGraceMs: 4_000,
       listen: { host: "::", port: 5047, fallbackHost: "0.0.0.0" },
-      command: ["app", "--flag"]
+      command: ["app", "--flag"],
+      baseline: false
     })
   })
 

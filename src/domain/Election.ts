@@ -21,7 +21,15 @@ export interface Timing {
   readonly leaseDurationMs: number
   readonly renewDeadlineMs: number
   readonly retryPeriodMs: number
+  /**
+   * Reproduce client-go's polling instead (for the benchmark's baseline): followers
+   * learn of changes only at jittered retry ticks and act on expiry only there.
+   */
+  readonly baseline?: boolean | undefined
 }
+
+/** Timing plus this step's random draw in [0, 1), which only the baseline's jitter uses. */
+type Ctx = Timing & { readonly random: number }
 
 export type State =
   | {
@@ -116,7 +124,7 @@ export const wakeAt = (m: Machine, t: Timing): number | undefined => {
   const s = m.state
   switch (s._tag) {
     case "Follower": {
-      const expiry = s.observation === undefined ? undefined : Math.max(takeableAt(s.observation, t.leaseDurationMs), s.retryAt)
+      const expiry = s.observation === undefined || t.baseline ? undefined : Math.max(takeableAt(s.observation, t.leaseDurationMs), s.retryAt)
       const candidates = [expiry, s.reading ? undefined : s.nextReadAt].filter((x): x is number => x !== undefined)
       return candidates.length === 0 ? undefined : Math.max(0, Math.min(...candidates))
     }
@@ -128,10 +136,12 @@ export const wakeAt = (m: Machine, t: Timing): number | undefined => {
   }
 }
 
-const pollAt = (m: Machine, now: number, t: Timing, delayMs = t.retryPeriodMs) => (m.watching ? undefined : now + delayMs)
+/** client-go waits RetryPeriod × (1 + 1.2·random) between attempts (wait.JitterUntil, JitterFactor 1.2). */
+const pollAt = (m: Machine, now: number, t: Ctx) =>
+  m.watching ? undefined : now + (t.baseline ? Math.round(t.retryPeriodMs * (1 + 1.2 * t.random)) : t.retryPeriodMs)
 
 /** Follower with a new observation: acquire at once when the lease may be taken, else wait. */
-const follow = (m: Machine, observation: Observation | undefined, now: number, t: Timing, reason: string, retryAt = 0): [Machine, Array<Command>, string] => {
+const follow = (m: Machine, observation: Observation | undefined, now: number, t: Ctx, reason: string, retryAt = 0): [Machine, Array<Command>, string] => {
   if (m.exiting) return [{ ...m, state: { _tag: "Follower", observation, reading: false, nextReadAt: undefined, retryAt } }, [{ _tag: "Exit", exitCode: m.exitCode ?? 0 }], reason]
   if (observation !== undefined && takeableAt(observation, t.leaseDurationMs) <= now && retryAt <= now) {
     const why = observation.lease === undefined ? "lease absent" : isFree(observation.lease) ? "lease free" : "lease expired"
@@ -148,12 +158,12 @@ const lose = (m: Machine, lease: LeaseView | undefined, reason: string): [Machin
 ]
 
 /** The transition function. Every state change of the elector happens here. */
-export const step = (m: Machine, e: Event, now: number, t: Timing): Step => {
-  const [machine, commands, reason] = transition(m, e, now, t)
+export const step = (m: Machine, e: Event, now: number, t: Timing, random = 0): Step => {
+  const [machine, commands, reason] = transition(m, e, now, { ...t, random })
   return { machine, commands, wakeAt: wakeAt(machine, t), reason }
 }
 
-const transition = (m: Machine, e: Event, now: number, t: Timing): [Machine, Array<Command>, string] => {
+const transition = (m: Machine, e: Event, now: number, t: Ctx): [Machine, Array<Command>, string] => {
   const s = m.state
   if (e._tag === "WatchChanged") {
     const next = { ...m, watching: e.watching }
@@ -165,7 +175,7 @@ const transition = (m: Machine, e: Event, now: number, t: Timing): [Machine, Arr
       switch (e._tag) {
         case "Wake": {
           if (m.exiting) return follow(m, s.observation, now, t, "exiting")
-          if (s.observation !== undefined && takeableAt(s.observation, t.leaseDurationMs) <= now && s.retryAt <= now) {
+          if (!t.baseline && s.observation !== undefined && takeableAt(s.observation, t.leaseDurationMs) <= now && s.retryAt <= now) {
             return follow(m, s.observation, now, t, "expired")
           }
           if (s.reading || s.nextReadAt === undefined || s.nextReadAt > now) return [m, [], "waiting"]

@@ -30,7 +30,9 @@ export const Settings = Schema.Struct({
   retryPeriodMs: Millis,
   stopGraceMs: Millis,
   listen: ListenAddress,
-  command: Schema.NonEmptyArray(Schema.String)
+  command: Schema.NonEmptyArray(Schema.String),
+  /** JUST_ONE_INIT_BASELINE=client-go: elect the way client-go polls (benchmarks only). */
+  baseline: Schema.Boolean
 })
 export type Settings = typeof Settings.Type
 
@@ -215,6 +217,9 @@ export const parseInvocation = (
     return fail("listen-addr", `--listen-addr must be host:port, [ipv6]:port or :port with a port up to 65535, got ${JSON.stringify(listenText.slice(0, 80))}`)
   }
 
+  const baselineText = env["JUST_ONE_INIT_BASELINE"] ?? ""
+  if (baselineText !== "" && baselineText !== "client-go") return fail("baseline", `JUST_ONE_INIT_BASELINE must be "client-go" or unset, got ${JSON.stringify(baselineText.slice(0, 40))}`)
+
   const [program, ...args] = command
   if (program === undefined || program === "") return fail("command", "no command given: usage is just-one-init [options] -- <command> [args...]")
 
@@ -229,7 +234,8 @@ export const parseInvocation = (
       retryPeriodMs: P,
       stopGraceMs: G,
       listen,
-      command: [program, ...args]
+      command: [program, ...args],
+      baseline: baselineText === "client-go"
     }
   })
 }

@@ -19,7 +19,8 @@ export const electorLayer = (s: Settings) =>
     command: s.command,
     leaseDurationMs: s.leaseDurationMs,
     renewDeadlineMs: s.renewDeadlineMs,
-    retryPeriodMs: s.retryPeriodMs
+    retryPeriodMs: s.retryPeriodMs,
+    baseline: s.baseline
   }).pipe(
     Layer.provide(Layer.mergeAll(
       LeaseStore.layer({ namespace: s.namespace, name: s.leaseName, requestTimeoutMs: requestTimeoutMs(s) }).pipe(Layer.provide(KubeClient.layer)),

@@ -11,8 +11,7 @@ import type { LeaseView } from "../domain/Lease.ts"
 import { microTime, withSpec } from "../domain/Lease.ts"
 import type { RunningChild } from "./ChildSupervisor.ts"
 import { ChildSupervisor } from "./ChildSupervisor.ts"
-import type { LeaseApiError } from "./LeaseStore.ts"
-import { LeaseStore } from "./LeaseStore.ts"
+import { LeaseApiError, LeaseStore } from "./LeaseStore.ts"
 import { Signals } from "./Signals.ts"
 
 export interface ElectorConfig extends Timing {
@@ -105,6 +104,14 @@ export class Elector extends Context.Service<Elector, {
               return { lease, sentAt }
             })
 
+          /** client-go's renew, for the baseline: GET, then PUT on what was read if it is still ours. */
+          const readThenWrite = (base: LeaseView) =>
+            store.get.pipe(Effect.flatMap((current) =>
+              current !== undefined && current.holder === config.identity && current.uid === base.uid
+                ? write(current, false)
+                : Effect.fail(new LeaseApiError({ kind: "conflict", message: "lease no longer ours" }))
+            ))
+
           const answer = (
             attempt: Effect.Effect<{ lease: LeaseView; sentAt: number }, LeaseApiError>,
             ok: (r: { lease: LeaseView; sentAt: number }) => Event,
@@ -157,7 +164,7 @@ export class Elector extends Context.Service<Elector, {
                 ))
               case "Renew":
                 return fork(answer(
-                  write(command.base, false),
+                  config.baseline ? readThenWrite(command.base) : write(command.base, false),
                   ({ lease, sentAt }) => ({ _tag: "Renewed", lease, sentAt }),
                   (failure, current) => ({ _tag: "RenewFailed", failure, current })
                 ))
@@ -214,12 +221,14 @@ export class Elector extends Context.Service<Elector, {
               })
             })).pipe(Effect.ensuring(post({ _tag: "WatchChanged", watching: false })))
           const from = { rv: "" }
-          yield* fork(watchOnce(from).pipe(
+          if (!config.baseline) {
+            yield* fork(watchOnce(from).pipe(
             // Reconnect at once after a clean end, with capped backoff after a failure.
             Effect.retry(Schedule.min([Schedule.exponential(250), Schedule.spaced(config.retryPeriodMs)])),
-            Effect.ignore,
-            Effect.forever
-          ))
+              Effect.ignore,
+              Effect.forever
+            ))
+          }
           yield* fork(signals.next.pipe(Effect.flatMap((signal) => post({ _tag: "Signal", signal })), Effect.forever))
 
           let machine = initial
@@ -232,7 +241,7 @@ export class Elector extends Context.Service<Elector, {
               : yield* Queue.take(events).pipe(Effect.timeoutOption(Math.max(0, wake - now0)))
             const event: Event = Option.isSome(next) ? next.value : { _tag: "Wake" }
             const now = yield* monotonicMs
-            const result = step(machine, event, now, config)
+            const result = step(machine, event, now, config, Math.random())
             const from = machine.state._tag
             machine = result.machine
             wake = result.wakeAt

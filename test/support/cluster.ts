@@ -42,6 +42,8 @@ export class Replica {
   private waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = []
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   exitCode: number | null | undefined = undefined
+  /** Called with every log line as it arrives (the demo prints a timeline from it). */
+  onLine: (l: LogLine) => void = () => {}
   readonly id: string
   readonly proc: ChildProcess
 
@@ -64,6 +66,7 @@ export class Replica {
           continue
         }
         this.lines.push(line)
+        this.onLine(line)
         this.waiters = this.waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true))
       }
     })

@@ -1,0 +1,82 @@
+// npm run demo: three replicas of just-one-init on a local Kubernetes-API-compatible
+// lease server, a graceful handover (SIGTERM) and a crash takeover (SIGKILL of the
+// leader's whole tree), printed as a timeline. Needs no cluster; ends by itself.
+import { mkdtempSync, readFileSync, existsSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { startEmulator } from "../test/emulator/index.ts"
+import type { Replica } from "../test/support/cluster.ts"
+import { eventually, lives, overlaps, readRecords, startReplica } from "../test/support/cluster.ts"
+
+const t0 = Date.now()
+const say = (who: string, what: string) => console.log(`${`+${((Date.now() - t0) / 1000).toFixed(3)}s`.padStart(9)}  ${who.padEnd(10)} ${what}`)
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+const emu = await startEmulator()
+const dir = mkdtempSync(join(tmpdir(), "just-one-init-demo-"))
+const childLog = join(dir, "children.jsonl")
+const timings = { leaseDuration: "5s", renewDeadline: "3s", retryPeriod: "1s", stopGrace: "1s" }
+say("api", `Kubernetes API emulator on ${emu.url}; lease default/demo, duration 5s, renew deadline 3s, retry 1s, stop grace 1s`)
+
+// Print the children's own records as they appear.
+let printed = 0
+const follow = setInterval(() => {
+  const records = existsSync(childLog) ? readFileSync(childLog, "utf8").split("\n").filter(Boolean) : []
+  for (const line of records.slice(printed)) {
+    const r = JSON.parse(line) as { event: string; id: string; pid: number; reason?: string; code?: number }
+    if (r.event === "start") say(r.id, `child started (pid ${r.pid})`)
+    if (r.event === "stop") say(r.id, `child stopped (${r.reason}, exit ${r.code})`)
+  }
+  printed = records.length
+}, 10)
+
+const replicas: Array<Replica> = ["replica-1", "replica-2", "replica-3"].map((id) => {
+  const kubeconfig = join(dir, `${id}.kubeconfig`)
+  emu.writeKubeconfig(kubeconfig, id, "default")
+  const r = startReplica({ id, kubeconfig, leaseName: "demo", childLog, timings })
+  r.onLine = (l) => {
+    if (l.message === "transition") say(id, `${l.annotations["from"]} → ${l.annotations["to"]} (${l.annotations["reason"]})`)
+    else if (l.level === "WARN" || l.level === "ERROR") say(id, l.message)
+  }
+  return r
+})
+
+const holder = () => emu.getLease("default", "demo")?.spec?.holderIdentity
+const startsBy = (id: string) => readRecords(childLog).filter((r) => r.event === "start" && r.id === id)
+const leaderWithChild = () => eventually(() => {
+  const h = holder()
+  return h !== undefined && h !== "" && startsBy(h).length > 0 ? replicas.find((r) => r.id === h && r.exitCode === undefined) : undefined
+}, "a leader with a running child")
+
+const first = await leaderWithChild()
+await pause(2500)
+
+say("demo", `SIGTERM → ${first.id} (graceful handover)`)
+first.signal("SIGTERM")
+const { code } = await first.exited
+say(first.id, `wrapper exited with ${code}`)
+const second = await leaderWithChild()
+const stop1 = readRecords(childLog).find((r) => r.event === "stop" && r.id === first.id)!
+const start2 = startsBy(second.id).at(-1)!
+await pause(2500)
+
+say("demo", `SIGKILL → ${second.id} and its child (crash: no release, the lease must expire)`)
+const killedAt = Date.now()
+await second.killTree()
+const third = await leaderWithChild()
+const start3 = startsBy(third.id).at(-1)!
+await pause(1500)
+
+say("demo", "SIGTERM → every replica")
+for (const r of replicas) if (r.exitCode === undefined) r.signal("SIGTERM")
+await Promise.all(replicas.map((r) => r.exited))
+await pause(50)
+clearInterval(follow)
+await emu.close()
+
+const found = overlaps(lives(readRecords(childLog)))
+console.log("")
+console.log(`graceful handover: old child stopped → new child started in ${start2.t - stop1.t} ms`)
+console.log(`crash takeover:    new child started ${((start3.t - killedAt) / 1000).toFixed(2)} s after the kill (lease duration 5 s; the last renew was up to 1 s before the kill)`)
+console.log(`children that overlapped: ${found.length}${found.length > 0 ? `\n${found.join("\n")}` : ""}`)
+process.exit(found.length === 0 ? 0 : 1)
