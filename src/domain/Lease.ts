@@ -7,18 +7,17 @@
  */
 import { Schema } from "effect"
 
-/** Only the fields we act on; everything else of the object is carried through untouched in `raw`. */
+/** Only what identifies the object is required; the spec is read field by field, leniently. */
 const LeaseWire = Schema.Struct({
   metadata: Schema.Struct({
     resourceVersion: Schema.String,
     uid: Schema.optional(Schema.String)
   }),
-  spec: Schema.optional(Schema.NullOr(Schema.Struct({
-    holderIdentity: Schema.optional(Schema.NullOr(Schema.Unknown)),
-    leaseDurationSeconds: Schema.optional(Schema.NullOr(Schema.Unknown)),
-    leaseTransitions: Schema.optional(Schema.NullOr(Schema.Unknown))
-  })))
+  spec: Schema.optional(Schema.Unknown)
 })
+
+/** The holder we report for a spec that is not an object: held by someone we cannot name, so never "free". */
+export const unreadableHolder = "<unreadable spec>"
 
 export interface LeaseView {
   readonly resourceVersion: string
@@ -38,7 +37,12 @@ const decodeWire = Schema.decodeUnknownOption(LeaseWire)
 export const fromJson = (json: unknown): LeaseView | undefined => {
   const wire = decodeWire(json)
   if (wire._tag === "None") return undefined
-  const { metadata, spec } = wire.value
+  const { metadata } = wire.value
+  const rawSpec = wire.value.spec
+  if (rawSpec !== undefined && rawSpec !== null && (typeof rawSpec !== "object" || Array.isArray(rawSpec))) {
+    return { resourceVersion: metadata.resourceVersion, uid: metadata.uid, holder: unreadableHolder, durationMs: undefined, transitions: 0, raw: json as Record<string, unknown> }
+  }
+  const spec = rawSpec as { holderIdentity?: unknown; leaseDurationSeconds?: unknown; leaseTransitions?: unknown } | null | undefined
   const holder = typeof spec?.holderIdentity === "string" ? spec.holderIdentity : ""
   const d = spec?.leaseDurationSeconds
   const durationMs = typeof d === "number" && Number.isInteger(d) && d > 0 && d <= 2_147_483_647 ? d * 1000 : undefined
@@ -63,9 +67,10 @@ export interface SpecFields {
 
 /** The next object to PUT: the one we read, with our spec fields written over it (as client-go's LeaseLock does). */
 export const withSpec = (base: LeaseView, spec: SpecFields): Record<string, unknown> => {
-  const raw = base.raw as { metadata?: Record<string, unknown>; spec?: Record<string, unknown> | null }
+  const raw = base.raw as { metadata?: Record<string, unknown>; spec?: unknown }
   const { managedFields: _managedFields, ...metadata } = raw.metadata ?? {}
-  return { ...raw, apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata, spec: { ...(raw.spec ?? {}), ...spec } }
+  const kept = typeof raw.spec === "object" && raw.spec !== null && !Array.isArray(raw.spec) ? raw.spec : {}
+  return { ...raw, apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata, spec: { ...kept, ...spec } }
 }
 
 export const isFree = (lease: LeaseView): boolean => lease.holder === ""
