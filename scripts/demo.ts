@@ -41,7 +41,7 @@ const replicas: Array<Replica> = ["replica-1", "replica-2", "replica-3"].map((id
   return r
 })
 
-const holder = () => emu.getLease("default", "demo")?.spec?.holderIdentity
+const holder = () => emu.getLease("default", "demo")?.spec?.holderIdentity ?? undefined
 const startsBy = (id: string) => readRecords(childLog).filter((r) => r.event === "start" && r.id === id)
 const leaderWithChild = () => eventually(() => {
   const h = holder()

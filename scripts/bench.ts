@@ -1,0 +1,188 @@
+// npm run bench [-- --quick]: just-one-init against a baseline that reproduces client-go's
+// polling schedule (JUST_ONE_INIT_BASELINE=client-go), side by side in one run, on the local
+// API emulator with real wrapper processes. Prints a table and writes bench/results.json.
+import { spawn } from "node:child_process"
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { startEmulator } from "../test/emulator/index.ts"
+import type { Emulator } from "../test/emulator/index.ts"
+import type { Replica } from "../test/support/cluster.ts"
+import { eventually, lives, nodeBin, overlaps, readRecords, root, startReplica, wrapperPath } from "../test/support/cluster.ts"
+
+const quick = process.argv.includes("--quick")
+const handovers = quick ? 5 : 20
+const crashes = quick ? 3 : 10
+const steadyMs = quick ? 20_000 : 60_000
+const coldStarts = 10
+const timings = { leaseDuration: "15s", renewDeadline: "10s", retryPeriod: "2s", stopGrace: "4s" }
+const leaseDurationMs = 15_000
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const pct = (xs: ReadonlyArray<number>, p: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!
+}
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024
+
+interface Mode {
+  readonly name: string
+  readonly env: Record<string, string>
+}
+const modes: ReadonlyArray<Mode> = [
+  { name: "just-one-init", env: {} },
+  { name: "client-go polling (baseline)", env: { JUST_ONE_INIT_BASELINE: "client-go" } }
+]
+
+const log = (s: string) => process.stderr.write(`${s}\n`)
+
+/** One cluster of three replicas on one lease, replacing any replica that exits. */
+const makeCluster = (emu: Emulator, mode: Mode, dir: string, leaseName: string) => {
+  const childLog = join(dir, `${leaseName}.jsonl`)
+  const replicas = new Map<string, Replica>()
+  const launch = (id: string) => {
+    const kubeconfig = join(dir, `${id}.kubeconfig`)
+    emu.writeKubeconfig(kubeconfig, id, "default")
+    const r = startReplica({ id, kubeconfig, leaseName, childLog, timings, env: mode.env })
+    replicas.set(id, r)
+    return r
+  }
+  const holder = () => emu.getLease("default", leaseName)?.spec?.holderIdentity ?? undefined
+  const leader = () =>
+    eventually(() => {
+      const h = holder()
+      const r = h === undefined || h === "" ? undefined : replicas.get(h)
+      const started = readRecords(childLog).filter((x) => x.event === "start" && x.id === h)
+      return r !== undefined && r.exitCode === undefined && started.length > 0 ? r : undefined
+    }, "a leader with a running child", 60_000)
+  const ready = (r: Replica) => r.port
+  return { childLog, replicas, launch, leader, ready, holder }
+}
+
+const measureHandovers = async (emu: Emulator, mode: Mode, dir: string) => {
+  const c = makeCluster(emu, mode, dir, `handover-${modes.indexOf(mode)}`)
+  for (const id of ["a", "b", "c"]) c.launch(id)
+  const gaps: Array<number> = []
+  for (let i = 0; i < handovers; i++) {
+    const leader = await c.leader()
+    await Promise.all([...c.replicas.values()].map(c.ready))
+    await pause(2500) // let the followers settle into steady state (and the baseline's jitter run free)
+    leader.signal("SIGTERM")
+    await leader.exited
+    const next = await c.leader()
+    const records = readRecords(c.childLog)
+    const stop = records.filter((r) => r.event === "stop" && r.id === leader.id).at(-1)!
+    const start = records.filter((r) => r.event === "start" && r.id === next.id).at(-1)!
+    gaps.push(start.t - stop.t)
+    c.launch(leader.id)
+    log(`  ${mode.name}: handover ${i + 1}/${handovers}: ${start.t - stop.t} ms`)
+  }
+  const found = overlaps(lives(readRecords(c.childLog), new Set(readRecords(c.childLog).filter((r) => r.event === "start").map((r) => r.pid).slice(-1))))
+  for (const r of c.replicas.values()) r.signal("SIGTERM")
+  await Promise.all([...c.replicas.values()].map((r) => r.exited))
+  return { gaps, overlaps: found.length }
+}
+
+const measureCrashes = async (emu: Emulator, mode: Mode, dir: string) => {
+  const leaseName = `crash-${modes.indexOf(mode)}`
+  const c = makeCluster(emu, mode, dir, leaseName)
+  const writes: Array<{ t: number; holder: string }> = []
+  const off = emu.onChange((ev) => {
+    if (ev.lease.metadata.name === leaseName) writes.push({ t: Date.now(), holder: ev.lease.spec?.holderIdentity ?? "" })
+  })
+  for (const id of ["a", "b", "c"]) c.launch(id)
+  const delays: Array<number> = []
+  for (let i = 0; i < crashes; i++) {
+    const leader = await c.leader()
+    await Promise.all([...c.replicas.values()].map(c.ready))
+    await pause(3000)
+    await leader.killTree()
+    const killedAt = Date.now()
+    const next = await c.leader()
+    const lastRenew = writes.filter((w) => w.holder === leader.id && w.t <= killedAt).at(-1)!
+    const takeover = writes.find((w) => w.holder === next.id && w.t > killedAt)!
+    delays.push(takeover.t - (lastRenew.t + leaseDurationMs))
+    c.launch(leader.id)
+    log(`  ${mode.name}: crash ${i + 1}/${crashes}: takeover ${takeover.t - (lastRenew.t + leaseDurationMs)} ms after expiry`)
+  }
+  off()
+  for (const r of c.replicas.values()) r.signal("SIGTERM")
+  await Promise.all([...c.replicas.values()].map((r) => r.exited))
+  return delays
+}
+
+const measureSteadyState = async (emu: Emulator, mode: Mode, dir: string) => {
+  const c = makeCluster(emu, mode, dir, `steady-${modes.indexOf(mode)}`)
+  const ids = ["s1", "s2", "s3"].map((id) => `${id}-${modes.indexOf(mode)}`)
+  for (const id of ids) c.launch(id)
+  const leader = await c.leader()
+  await Promise.all([...c.replicas.values()].map(c.ready))
+  await pause(3000)
+  emu.resetCounts()
+  await pause(steadyMs)
+  const perMinute = (id: string) => Object.values(emu.requests(id)).reduce((a, b) => a + b, 0) * (60_000 / steadyMs)
+  const followers = ids.filter((id) => id !== leader.id)
+  const result = {
+    leaderPerMinute: perMinute(leader.id),
+    followerPerMinute: followers.map(perMinute).reduce((a, b) => a + b, 0) / followers.length,
+    leaderRssMb: rssMb(leader.proc.pid!),
+    followerRssMb: rssMb(c.replicas.get(followers[0]!)!.proc.pid!)
+  }
+  for (const r of c.replicas.values()) r.signal("SIGTERM")
+  await Promise.all([...c.replicas.values()].map((r) => r.exited))
+  return result
+}
+
+/** Process start → the child's exec, on a free lease: the child records its own start time. */
+const measureColdStart = async (emu: Emulator, mode: Mode, dir: string) => {
+  const kubeconfig = join(dir, "cold.kubeconfig")
+  emu.writeKubeconfig(kubeconfig, "cold", "default")
+  const times: Array<number> = []
+  for (let i = 0; i < coldStarts + 1; i++) {
+    const mark = join(dir, `cold-${i}`)
+    const t0 = performance.timeOrigin + performance.now()
+    const proc = spawn(nodeBin, [wrapperPath, "--", "/bin/sh", "-c", `date +%s%N > ${mark}`], {
+      stdio: "ignore",
+      env: { PATH: process.env["PATH"] ?? "", KUBECONFIG: kubeconfig, LEASE_NAME: `cold-${modes.indexOf(mode)}-${i}`, POD_NAME: "cold", LISTEN_ADDR: "127.0.0.1:0", ...mode.env }
+    })
+    await new Promise((r) => proc.once("exit", r))
+    const childAt = Number(BigInt(readFileSync(mark, "utf8").trim()) / 1000n) / 1000
+    if (i > 0) times.push(childAt - t0) // the first run warms the page cache
+  }
+  return times
+}
+
+const emu = await startEmulator()
+const dir = mkdtempSync(join(tmpdir(), "just-one-init-bench-"))
+const results: Record<string, unknown> = {}
+for (const mode of modes) {
+  log(`${mode.name}:`)
+  const cold = await measureColdStart(emu, mode, dir)
+  const steady = await measureSteadyState(emu, mode, dir)
+  const handover = await measureHandovers(emu, mode, dir)
+  const crash = await measureCrashes(emu, mode, dir)
+  results[mode.name] = {
+    gracefulHandoverMs: { p50: pct(handover.gaps, 50), p95: pct(handover.gaps, 95), n: handover.gaps.length, overlaps: handover.overlaps },
+    crashTakeoverBeyondExpiryMs: { p50: pct(crash, 50), p95: pct(crash, 95), n: crash.length },
+    requestsPerMinute: { follower: steady.followerPerMinute, leader: steady.leaderPerMinute },
+    coldStartMs: { median: pct(cold, 50), n: cold.length },
+    rssMb: { idleFollower: steady.followerRssMb, leader: steady.leaderRssMb }
+  }
+}
+await emu.close()
+
+const row = (label: string, f: (r: any) => string) => `| ${label} | ${modes.map((m) => f(results[m.name])).join(" | ")} |`
+const table = [
+  `| timings: lease 15 s, renew deadline 10 s, retry 2 s | ${modes.map((m) => m.name).join(" | ")} |`,
+  `|---|${modes.map(() => "---").join("|")}|`,
+  row("graceful handover p50 / p95 (ms)", (r) => `${r.gracefulHandoverMs.p50} / ${r.gracefulHandoverMs.p95} (n=${r.gracefulHandoverMs.n})`),
+  row("crash takeover beyond expiry p50 / p95 (ms)", (r) => `${r.crashTakeoverBeyondExpiryMs.p50} / ${r.crashTakeoverBeyondExpiryMs.p95} (n=${r.crashTakeoverBeyondExpiryMs.n})`),
+  row("API requests per minute: follower / leader", (r) => `${r.requestsPerMinute.follower.toFixed(1)} / ${r.requestsPerMinute.leader.toFixed(1)}`),
+  row("cold start to child exec, median (ms)", (r) => `${r.coldStartMs.median.toFixed(0)}`),
+  row("RSS idle follower / leader (MB)", (r) => `${r.rssMb.idleFollower.toFixed(0)} / ${r.rssMb.leader.toFixed(0)}`),
+  row("children overlapping", (r) => `${r.gracefulHandoverMs.overlaps}`)
+].join("\n")
+console.log(table)
+mkdirSync(join(root, "bench"), { recursive: true })
+writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, results }, null, 2)}\n`)
+console.log(`\nwritten to bench/results.json`)

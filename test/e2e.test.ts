@@ -1,0 +1,177 @@
+/**
+ * End to end: real wrapper processes (the bundled dist/just-one-init.mjs), a
+ * real child, and the Kubernetes API emulator over HTTP with fault injection.
+ * "Never two children at once" is checked from the children's own records.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import type { Emulator } from "./emulator/index.ts"
+import { startEmulator } from "./emulator/index.ts"
+import type { Replica, ReplicaOptions } from "./support/cluster.ts"
+import { eventually, lives, nodeBin, overlaps, readRecords, startReplica, wrapperPath } from "./support/cluster.ts"
+import { spawnSync } from "node:child_process"
+
+let emu: Emulator
+let dir: string
+let replicas: Array<Replica> = []
+let leaseName: string
+let counter = 0
+
+beforeEach(async () => {
+  emu = await startEmulator()
+  dir = mkdtempSync(join(tmpdir(), "joi-e2e-"))
+  leaseName = `lease-${++counter}`
+  replicas = []
+})
+
+afterEach(async () => {
+  await Promise.all(replicas.map((r) => r.exitCode === undefined ? r.killTree() : Promise.resolve()))
+  await emu.close()
+})
+
+const childLog = () => join(dir, "children.jsonl")
+
+const replica = (id: string, extra: Partial<ReplicaOptions> = {}) => {
+  const kubeconfig = join(dir, `${id}.kubeconfig`)
+  emu.writeKubeconfig(kubeconfig, id, "default")
+  const r = startReplica({ id, kubeconfig, leaseName, childLog: childLog(), ...extra })
+  replicas.push(r)
+  return r
+}
+
+const lease = () => emu.getLease("default", leaseName)
+const holder = () => lease()?.spec?.holderIdentity ?? undefined
+
+/** Start three replicas and wait until one leads with a running child. */
+const cluster = async (extra: Partial<ReplicaOptions> = {}) => {
+  const rs = ["a", "b", "c"].map((id) => replica(id, extra))
+  const leaderId = await eventually(() => {
+    const h = holder()
+    return h !== undefined && h !== "" && readRecords(childLog()).some((r) => r.event === "start" && r.id === h) ? h : undefined
+  }, "a leader with a running child")
+  const leader = rs.find((r) => r.id === leaderId)!
+  return { rs, leader, followers: rs.filter((r) => r !== leader) }
+}
+
+const starts = () => readRecords(childLog()).filter((r) => r.event === "start")
+const noOverlap = (running: ReadonlySet<number> = new Set()) => expect(overlaps(lives(readRecords(childLog()), running))).toEqual([])
+
+describe("just-one-init end to end", () => {
+  it("runs exactly one child among three replicas and reports it on the health endpoints", async () => {
+    const { followers, leader } = await cluster()
+    await leader.transition("Leader")
+    expect(starts()).toHaveLength(1)
+    expect((await leader.http("/")).status).toBe(200)
+    expect((await leader.http("/healthcheck")).body).toMatchObject({ status: "ok", state: "BecameLeader" })
+    for (const f of followers) {
+      expect((await f.http("/")).status).toBe(404)
+      expect((await f.http("/healthz")).status).toBe(200)
+    }
+    const status = (await leader.http("/status")).body
+    expect(status).toMatchObject({ state: "Leader", identity: leader.id, holder: leader.id, lease: `default/${leaseName}` })
+    expect((status["child"] as { pid: number }).pid).toBe(starts()[0]!.pid)
+    const spec = lease()!.spec!
+    expect(spec.leaseDurationSeconds).toBe(4)
+    expect(spec.renewTime).toMatch(/\.\d{6}Z$/)
+  })
+
+  it("hands over on SIGTERM: the old child stops, the lease is released, a follower starts its child", async () => {
+    const { leader, followers } = await cluster()
+    const transitionsBefore = lease()!.spec!.leaseTransitions ?? 0
+    leader.signal("SIGTERM")
+    const { code } = await leader.exited
+    expect(code).toBe(0)
+    const next = await eventually(() => starts().find((r) => r.id !== leader.id), "a new child")
+    expect(followers.map((f) => f.id)).toContain(next.id)
+    noOverlap(new Set([next.pid]))
+    const stop = readRecords(childLog()).find((r) => r.event === "stop" && r.id === leader.id)!
+    expect(stop.t).toBeLessThanOrEqual(next.t)
+    expect(lease()!.spec!.leaseTransitions).toBe(transitionsBefore + 1)
+  })
+
+  it("after SIGKILL of the leader's whole tree, a follower takes over only once the lease expired", async () => {
+    const { leader } = await cluster()
+    const killedAt = Date.now()
+    await leader.killTree()
+    const next = await eventually(() => starts().find((r) => r.id !== leader.id), "a takeover", 20_000)
+    // The last renew was at most one retry period before the kill; the lease is 4 s.
+    expect(next.t - killedAt).toBeGreaterThanOrEqual(4_000 - 500 - 100)
+    noOverlap(new Set([next.pid]))
+  })
+
+  it("a partitioned leader kills its child before the lease can expire, then a follower takes over", async () => {
+    const { leader } = await cluster()
+    const lastRenew = Date.now()
+    emu.setFault(leader.id, { hang: true })
+    const stop = await eventually(() => readRecords(childLog()).find((r) => r.event === "stop" && r.id === leader.id), "the partitioned leader's child to stop")
+    // Renew deadline 2.5 s from the last renew sent; the lease is 4 s.
+    expect(stop.t - lastRenew).toBeLessThan(4_000)
+    await leader.transition("Follower", leader.lines.findIndex((l) => l.annotations["to"] === "Leader"))
+    const next = await eventually(() => starts().find((r) => r.id !== leader.id), "a takeover")
+    expect(next.t).toBeGreaterThanOrEqual(stop.t)
+    noOverlap(new Set([next.pid]))
+    expect(leader.exitCode).toBeUndefined()
+  })
+
+  it("stops the child when someone else takes the lease", async () => {
+    const { leader } = await cluster()
+    const spec = lease()!.spec!
+    emu.setLease("default", leaseName, { ...spec, holderIdentity: "intruder", leaseDurationSeconds: 60 })
+    await eventually(() => readRecords(childLog()).find((r) => r.event === "stop" && r.id === leader.id), "the child to stop")
+    await leader.transition("Follower", leader.lines.findIndex((l) => l.annotations["to"] === "Leader"))
+    expect(holder()).toBe("intruder")
+    expect(starts()).toHaveLength(1)
+    expect((await leader.http("/")).status).toBe(404)
+  })
+
+  it("propagates the child's exit code and releases the lease at once", async () => {
+    const r = replica("solo", { env: { CHILD_EXIT_AFTER_MS: "300", CHILD_EXIT_CODE: "7" } })
+    const { code } = await r.exited
+    expect(code).toBe(7)
+    expect(holder()).toBe("")
+    expect(lease()!.spec!.leaseDurationSeconds).toBe(1)
+  })
+
+  it("exits with 128+signal when the child dies by a signal", async () => {
+    const r = replica("solo")
+    const start = await eventually(() => starts()[0], "the child")
+    process.kill(start.pid, "SIGKILL")
+    expect((await r.exited).code).toBe(137)
+  })
+
+  it("SIGKILLs a child that ignores SIGTERM after the grace period", async () => {
+    const r = replica("solo", { env: { CHILD_IGNORE_TERM: "1" } })
+    await eventually(() => starts()[0], "the child")
+    const t0 = Date.now()
+    r.signal("SIGTERM")
+    expect((await r.exited).code).toBe(137)
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1_000)
+    expect(holder()).toBe("")
+  })
+
+  it("keeps following with one clear line when RBAC forbids the lease", async () => {
+    await emu.close()
+    emu = await startEmulator({ forbidden: [{ client: "denied", verbs: ["get", "create", "update", "watch", "list"] }] })
+    const r = replica("denied")
+    const line = await r.waitFor((l) => l.level === "WARN" && String(l.message).includes("403"), "a 403 line")
+    expect(line.message).toContain("get, create and update on leases")
+    expect((await r.http("/")).status).toBe(404)
+    expect((await r.http("/healthz")).status).toBe(200)
+    expect(r.lines.filter((l) => String(l.message).includes("403"))).toHaveLength(1)
+  })
+
+  it("rejects bad settings with one line and exit code 2, starting no child", () => {
+    const kubeconfig = join(dir, "x.kubeconfig")
+    writeFileSync(kubeconfig, emu.kubeconfig("x", "default"))
+    const res = spawnSync(nodeBin, [wrapperPath, "--stop-grace", "20s", "--", nodeBin, "-e", "require('fs').writeFileSync(process.argv[1], 'ran')", join(dir, "ran")], {
+      env: { PATH: process.env["PATH"] ?? "", KUBECONFIG: kubeconfig, LEASE_NAME: "x" },
+      encoding: "utf8"
+    })
+    expect(res.status).toBe(2)
+    expect(res.stderr.trim().split("\n")).toHaveLength(1)
+    expect(res.stderr).toContain("--stop-grace")
+    expect(readRecords(join(dir, "ran"))).toEqual([])
+  })
+})
