@@ -10,6 +10,8 @@ import type { Emulator } from "../test/emulator/index.ts"
 import type { Replica } from "../test/support/cluster.ts"
 import { eventually, lives, nodeBin, overlaps, readRecords, root, startReplica, wrapperPath } from "../test/support/cluster.ts"
 
+const shChild = join(root, "test/fixtures/recording-child.sh")
+
 const quick = process.argv.includes("--quick")
 const handovers = quick ? 5 : 20
 const crashes = quick ? 3 : 10
@@ -43,7 +45,7 @@ const makeCluster = (emu: Emulator, mode: Mode, dir: string, leaseName: string) 
   const launch = (id: string) => {
     const kubeconfig = join(dir, `${id}.kubeconfig`)
     emu.writeKubeconfig(kubeconfig, id, "default")
-    const r = startReplica({ id, kubeconfig, leaseName, childLog, timings, env: mode.env })
+    const r = startReplica({ id, kubeconfig, leaseName, childLog, timings, env: mode.env, command: ["/bin/sh", shChild] })
     replicas.set(id, r)
     return r
   }
