@@ -50,15 +50,17 @@ const makeCluster = (emu: Emulator, mode: Mode, dir: string, leaseName: string) 
     return r
   }
   const holder = () => emu.getLease("default", leaseName)?.spec?.holderIdentity ?? undefined
-  const leader = () =>
+  /** The holder, once a child started after the `seen`-th start record (ids are reused across restarts). */
+  const leader = (seen = 0) =>
     eventually(() => {
       const h = holder()
       const r = h === undefined || h === "" ? undefined : replicas.get(h)
-      const started = readRecords(childLog).filter((x) => x.event === "start" && x.id === h)
-      return r !== undefined && r.exitCode === undefined && started.length > 0 ? r : undefined
+      const started = readRecords(childLog).filter((x) => x.event === "start").slice(seen)
+      return r !== undefined && r.exitCode === undefined && started.some((x) => x.id === h) ? r : undefined
     }, "a leader with a running child", 60_000)
+  const startCount = () => readRecords(childLog).filter((x) => x.event === "start").length
   const ready = (r: Replica) => r.port
-  return { childLog, replicas, launch, leader, ready, holder }
+  return { childLog, replicas, launch, leader, ready, holder, startCount }
 }
 
 const measureHandovers = async (emu: Emulator, mode: Mode, dir: string) => {
@@ -69,9 +71,10 @@ const measureHandovers = async (emu: Emulator, mode: Mode, dir: string) => {
     const leader = await c.leader()
     await Promise.all([...c.replicas.values()].map(c.ready))
     await pause(2500) // let the followers settle into steady state (and the baseline's jitter run free)
+    const seen = c.startCount()
     leader.signal("SIGTERM")
     await leader.exited
-    const next = await c.leader()
+    const next = await c.leader(seen)
     const records = readRecords(c.childLog)
     const stop = records.filter((r) => r.event === "stop" && r.id === leader.id).at(-1)!
     const start = records.filter((r) => r.event === "start" && r.id === next.id).at(-1)!
@@ -98,9 +101,10 @@ const measureCrashes = async (emu: Emulator, mode: Mode, dir: string) => {
     const leader = await c.leader()
     await Promise.all([...c.replicas.values()].map(c.ready))
     await pause(3000)
+    const seen = c.startCount()
     await leader.killTree()
     const killedAt = Date.now()
-    const next = await c.leader()
+    const next = await c.leader(seen)
     const lastRenew = writes.filter((w) => w.holder === leader.id && w.t <= killedAt).at(-1)!
     const takeover = writes.find((w) => w.holder === next.id && w.t > killedAt)!
     delays.push(takeover.t - (lastRenew.t + leaseDurationMs))
