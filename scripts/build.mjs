@@ -1,6 +1,6 @@
 // Bundles src/main.ts into one ES module, dist/just-one-init.mjs (tree-shaken and minified: start-up time is a tracked figure).
 import { build } from "esbuild"
-import { readFileSync } from "node:fs"
+import { copyFileSync, existsSync, readFileSync } from "node:fs"
 
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"))
 
@@ -19,3 +19,7 @@ await build({
   // Some bundled CommonJS (ws, via client-node) calls require() for Node built-ins.
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" }
 })
+
+// The PID-1 reaper addon, built by `npm ci` (node-gyp), travels beside the bundle.
+if (existsSync("build/Release/reaper.node")) copyFileSync("build/Release/reaper.node", "dist/reaper.node")
+else console.warn("build/Release/reaper.node is missing: the bundle will run without reaping orphans")

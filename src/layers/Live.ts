@@ -6,6 +6,7 @@ import { Elector } from "../services/Elector.ts"
 import { HealthServer } from "../services/HealthServer.ts"
 import { KubeClient } from "../services/KubeClient.ts"
 import { LeaseStore } from "../services/LeaseStore.ts"
+import { Reaper } from "../services/Reaper.ts"
 import { Signals } from "../services/Signals.ts"
 
 /** Every API call is bounded; a hung call gives up well inside the renew deadline. */
@@ -24,7 +25,7 @@ export const electorLayer = (s: Settings) =>
   }).pipe(
     Layer.provide(Layer.mergeAll(
       LeaseStore.layer({ namespace: s.namespace, name: s.leaseName, requestTimeoutMs: requestTimeoutMs(s) }).pipe(Layer.provide(KubeClient.layer)),
-      ChildSupervisor.layer({ stopGraceMs: s.stopGraceMs }),
+      ChildSupervisor.layer({ stopGraceMs: s.stopGraceMs }).pipe(Layer.provide(Reaper.layer)),
       Signals.layer
     ))
   )

@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process"
 import { constants } from "node:os"
 import { Context, Deferred, Effect, Layer, Scope } from "effect"
+import { Reaper } from "./Reaper.ts"
 
 export interface RunningChild {
   readonly pid: number
@@ -23,7 +24,13 @@ export class ChildSupervisor extends Context.Service<ChildSupervisor, {
   start(command: ReadonlyArray<string>): Effect.Effect<RunningChild, never, Scope.Scope>
 }>()("just-one-init/ChildSupervisor") {
   static readonly layer = (options: { readonly stopGraceMs: number }) =>
-    Layer.succeed(ChildSupervisor, ChildSupervisor.of({ start: (command) => spawnScoped(command, options.stopGraceMs) }))
+    Layer.effect(
+      ChildSupervisor,
+      Effect.gen(function*() {
+        const reaper = yield* Reaper
+        return ChildSupervisor.of({ start: (command) => spawnScoped(command, options.stopGraceMs, reaper) })
+      })
+    )
 }
 
 const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
@@ -46,13 +53,14 @@ const signalGroup = (pgid: number, signal: NodeJS.Signals) => {
   }
 }
 
-const spawnScoped = Effect.fn("ChildSupervisor.start")(function*(command: ReadonlyArray<string>, stopGraceMs: number) {
+const spawnScoped = Effect.fn("ChildSupervisor.start")(function*(command: ReadonlyArray<string>, stopGraceMs: number, reaper: Reaper["Service"]) {
   const exited = yield* Deferred.make<number>()
   const child = yield* Effect.acquireRelease(
     Effect.sync(() => {
       const [file, ...args] = command as [string, ...Array<string>]
       // Own process group (detached) so that stopping it reaches grandchildren too.
       const proc = spawn(file, args, { stdio: "inherit", detached: true, env: process.env })
+      if (proc.pid !== undefined) reaper.protectUnsafe(proc.pid)
       proc.once("exit", (code, signal) => Deferred.doneUnsafe(exited, Effect.succeed(exitCodeOf(code, signal))))
       // A command that cannot be started (not found, not executable) ends like a shell would report it.
       proc.once("error", (err: NodeJS.ErrnoException) => {
@@ -78,6 +86,7 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(function*(command: Readon
             yield* Deferred.await(exited)
           }
         }
+        yield* reaper.unprotect(pid)
         // The child is reaped; anything left in its group is still "the child running".
         if (groupAlive(pid)) {
           signalGroup(pid, "SIGTERM")
