@@ -3,7 +3,7 @@
  * real child, and the Kubernetes API emulator over HTTP with fault injection.
  * "Never two children at once" is checked from the children's own records.
  */
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
@@ -151,6 +151,35 @@ describe("just-one-init end to end", () => {
     expect(holder()).toBe("")
   })
 
+  it("forwards SIGHUP, SIGUSR1, SIGUSR2 and SIGWINCH to the child and keeps running", async () => {
+    const r = replica("solo")
+    await eventually(() => starts()[0], "the child")
+    const forwarded = ["SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const
+    for (const s of forwarded) r.signal(s)
+    await eventually(() => {
+      const got = readRecords(childLog()).filter((x) => x.event === "signal").map((x) => x.signal)
+      return forwarded.every((s) => got.includes(s)) ? true : undefined
+    }, "the forwarded signals")
+    expect(r.exitCode).toBeUndefined()
+    expect((await r.http("/")).status).toBe(200)
+  })
+
+  it("stops grandchildren in the child's process group with it", async () => {
+    const pidFile = join(dir, "grandchild.pid")
+    const r = replica("solo", { command: ["/bin/sh", "-c", `sleep 300 & echo $! > ${pidFile}; wait`] })
+    const grandchild = await eventually(() => (existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8")) || undefined : undefined), "the grandchild")
+    r.signal("SIGTERM")
+    expect((await r.exited).code).toBe(143)
+    expect(() => process.kill(grandchild, 0)).toThrow()
+  })
+
+  it("a follower ignores the signals it would forward", async () => {
+    const { followers } = await cluster()
+    for (const s of ["SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const) followers[0]!.signal(s)
+    expect((await followers[0]!.http("/healthz")).status).toBe(200)
+    expect(followers[0]!.exitCode).toBeUndefined()
+  })
+
   it("keeps following with one clear line when RBAC forbids the lease", async () => {
     await emu.close()
     emu = await startEmulator({ forbidden: [{ client: "denied", verbs: ["get", "create", "update", "watch", "list"] }] })
@@ -172,6 +201,6 @@ describe("just-one-init end to end", () => {
     expect(res.status).toBe(2)
     expect(res.stderr.trim().split("\n")).toHaveLength(1)
     expect(res.stderr).toContain("--stop-grace")
-    expect(readRecords(join(dir, "ran"))).toEqual([])
+    expect(existsSync(join(dir, "ran"))).toBe(false)
   })
 })
