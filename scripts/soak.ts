@@ -1,0 +1,224 @@
+// npm run soak -- --minutes N --seed S [--json]
+// A chaos soak: real wrapper processes (each PID 1 of its own PID namespace where `unshare`
+// is allowed, else in its own process group) around a real child, against the API emulator,
+// while a seeded random schedule injects faults. The children record their own lives; at
+// the end it prints episodes, faults, overlaps (must be 0) and the longest time with no
+// child while some replica was healthy and reachable, against the bound it must stay under.
+import { spawn, spawnSync } from "node:child_process"
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { startEmulator } from "../test/emulator/index.ts"
+import type { Fault } from "../test/emulator/index.ts"
+import { childPath, readRecords, Replica, nodeBin, wrapperPath } from "../test/support/cluster.ts"
+
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i === -1 ? fallback : process.argv[i + 1] ?? fallback
+}
+const minutes = Number(arg("minutes", "1"))
+const seed = Number(arg("seed", "1"))
+const asJson = process.argv.includes("--json")
+const say = (s: string) => {
+  if (!asJson) console.log(s)
+}
+
+// Fast timings, so a minute holds many episodes: R + G < D, P < R.
+const D = 4_000
+const R = 2_500
+const P = 500
+const G = 1_000
+// No child for longer than this while a healthy, reachable replica existed is a failure: a crashed
+// leader's lease expires after D; a follower acts on it within a retry period; the old child may take G.
+const bound = D + 2 * P + G + 1_000
+
+let state = seed >>> 0 || 1
+const rand = () => {
+  state = (state + 0x6d2b79f5) | 0
+  let t = Math.imul(state ^ (state >>> 15), state | 1)
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+const between = (a: number, b: number) => a + rand() * (b - a)
+const pick = <A>(xs: ReadonlyArray<A>): A => xs[Math.floor(rand() * xs.length)]!
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+const canUnshare = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]).status === 0
+const hasFaketime = spawnSync("faketime", ["-f", "+1h", "true"]).status === 0
+
+const emu = await startEmulator()
+const dir = mkdtempSync(join(tmpdir(), "just-one-init-soak-"))
+const childLog = join(dir, "children.jsonl")
+const leaseName = "soak"
+
+/** Intervals in which a replica (or, with id "*", every replica) was not healthy and reachable. */
+const impaired: Array<{ id: string; from: number; to: number }> = []
+const kills: Array<{ id: string; t: number }> = []
+const faults: Record<string, number> = {}
+const count = (k: string) => (faults[k] = (faults[k] ?? 0) + 1)
+
+interface Slot {
+  readonly id: string
+  replica: Replica | undefined
+  readonly offsetClock: boolean
+}
+const slots: Array<Slot> = ["r1", "r2", "r3"].map((id, i) => ({ id, replica: undefined, offsetClock: hasFaketime && i === 2 }))
+
+const childrenOf = (pid: number) => {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").split(" ").filter(Boolean).map(Number))
+  } catch {
+    return []
+  }
+}
+
+/** The wrapper's own pid: under unshare it is the launcher's child (PID 1 inside). */
+const wrapperPid = (r: Replica) => (canUnshare ? childrenOf(r.proc.pid!)[0] : r.proc.pid)
+
+const launch = (slot: Slot) => {
+  const kubeconfig = join(dir, `${slot.id}.kubeconfig`)
+  emu.writeKubeconfig(kubeconfig, slot.id, "default")
+  const wrapper = [nodeBin, wrapperPath, "--lease-duration", `${D}ms`, "--renew-deadline", `${R}ms`, "--retry-period", `${P}ms`, "--stop-grace", `${G}ms`, "--", nodeBin, childPath]
+  const clock = slot.offsetClock ? ["faketime", "-f", "+1h"] : []
+  const argv = [...(canUnshare ? ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] : []), ...clock, ...wrapper]
+  const proc = spawn(argv[0]!, argv.slice(1), {
+    stdio: ["ignore", "ignore", "pipe"],
+    detached: !canUnshare,
+    env: {
+      PATH: process.env["PATH"] ?? "",
+      KUBECONFIG: kubeconfig,
+      LEASE_NAME: leaseName,
+      POD_NAME: slot.id,
+      POD_NAMESPACE: "default",
+      LISTEN_ADDR: "127.0.0.1:0",
+      CHILD_LOG: childLog,
+      CHILD_ID: slot.id,
+      ...(slot.offsetClock ? { FAKETIME_DONT_FAKE_MONOTONIC: "1" } : {})
+    }
+  })
+  slot.replica = new Replica(slot.id, proc)
+}
+
+const impair = (id: string, ms: number) => impaired.push({ id, from: Date.now(), to: Date.now() + ms })
+
+/** Kill a replica's whole tree at once, as a node failure would, and bring it back later. */
+const kill = async (slot: Slot, signal: "SIGKILL" | "SIGTERM") => {
+  const r = slot.replica
+  if (r === undefined || r.exitCode !== undefined) return
+  const pid = wrapperPid(r)
+  if (pid === undefined) return
+  const down = between(500, 2_000)
+  if (signal === "SIGKILL") {
+    kills.push({ id: slot.id, t: Date.now() })
+    if (canUnshare) process.kill(pid, "SIGKILL") // PID 1 of the namespace: the kernel kills everything in it
+    else await r.killTree()
+  } else {
+    process.kill(pid, "SIGTERM")
+  }
+  // A restarted replica that finds its own name on the lease waits it out: impaired for D after it is back.
+  impair(slot.id, down + D + 2_000)
+  count(signal === "SIGKILL" ? "sigkill-tree" : "sigterm")
+  await r.exited
+  await pause(down)
+  launch(slot)
+  count("restart")
+}
+
+const setFaultFor = (id: string, fault: Fault, ms: number, kind: string) => {
+  emu.setFault(id, fault)
+  impair(id, ms + R)
+  count(kind)
+  setTimeout(() => emu.setFault(id, undefined), ms)
+}
+
+const injectOne = async () => {
+  const slot = pick(slots)
+  const roll = rand()
+  if (roll < 0.14) await kill(slot, "SIGKILL")
+  else if (roll < 0.26) await kill(slot, "SIGTERM")
+  else if (roll < 0.40) {
+    // A partition: nothing this replica sends gets an answer, its watch included.
+    setFaultFor(slot.id, { hang: true }, between(2_000, 8_000), "partition")
+    emu.dropWatches(slot.id)
+  } else if (roll < 0.52) setFaultFor(slot.id, { latencyMs: Math.round(between(100, 1_500)) }, between(2_000, 6_000), "latency")
+  else if (roll < 0.62) setFaultFor(rand() < 0.5 ? slot.id : "*", { status: pick([500, 503]), count: Math.round(between(2, 8)) }, 3_000, "5xx-burst")
+  else if (roll < 0.70) setFaultFor(slot.id, { status: 429, retryAfterSeconds: 1, count: Math.round(between(1, 4)) }, 3_000, "429-burst")
+  else if (roll < 0.78) setFaultFor(slot.id, { reset: true, count: Math.round(between(1, 5)) }, 2_000, "connection-reset")
+  else if (roll < 0.90) {
+    emu.dropWatches(rand() < 0.5 ? slot.id : undefined)
+    count("watch-drop")
+  } else if (roll < 0.95) {
+    emu.expireWatches()
+    emu.compact()
+    count("watch-410")
+  } else {
+    const downMs = Math.round(between(100, 1_000))
+    impair("*", downMs + D + 2 * P)
+    count("api-restart-lost-state")
+    await emu.restart({ loseState: true, downMs })
+  }
+}
+
+say(`soak: ${minutes} min, seed ${seed}, ${slots.length} replicas, ${canUnshare ? "each PID 1 of its own PID namespace" : "each in its own process group (unshare not permitted)"}, ${hasFaketime ? "r3's clock 1 h ahead" : "no clock offset (faketime missing)"}; lease ${D} ms, renew deadline ${R} ms, retry ${P} ms, stop grace ${G} ms`)
+if (hasFaketime) count("clock-offset-replica")
+const startedAt = Date.now()
+for (const s of slots) launch(s)
+impair("*", D + 2_000)
+const endAt = startedAt + minutes * 60_000
+while (Date.now() < endAt - 3_000) {
+  await pause(between(700, 2_200))
+  await injectOne()
+}
+for (const s of slots) emu.setFault(s.id, undefined)
+emu.setFault("*", undefined)
+await pause(Math.max(0, endAt - Date.now()))
+const finishedAt = Date.now()
+for (const s of slots) {
+  const r = s.replica
+  const pid = r === undefined ? undefined : wrapperPid(r)
+  if (r !== undefined && r.exitCode === undefined && pid !== undefined) process.kill(pid, "SIGTERM")
+}
+await Promise.all(slots.map((s) => s.replica?.exited))
+await emu.close()
+
+// Each child's life from its own records; a SIGKILLed child ends when its tree was killed.
+const records = readRecords(childLog)
+const lives = [...new Set(records.filter((r) => r.event === "start").map((r) => r.pid))].map((pid) => {
+  const rs = records.filter((r) => r.pid === pid)
+  const start = rs.find((r) => r.event === "start")!
+  const stop = rs.find((r) => r.event === "stop")
+  const killed = kills.find((k) => k.id === start.id && k.t >= start.t)
+  const lastBeat = Math.max(...rs.map((r) => r.t))
+  return { id: start.id, pid, start: start.t, end: stop?.t ?? killed?.t ?? lastBeat + 50 }
+}).sort((a, b) => a.start - b.start)
+
+const overlaps: Array<string> = []
+for (let i = 1; i < lives.length; i++) {
+  for (let j = 0; j < i; j++) {
+    if (lives[i]!.start < lives[j]!.end) overlaps.push(`${lives[j]!.id}/${lives[j]!.pid} [${lives[j]!.start - startedAt}, ${lives[j]!.end - startedAt}) and ${lives[i]!.id}/${lives[i]!.pid} from ${lives[i]!.start - startedAt} ms`)
+  }
+}
+
+/** Was some replica healthy and reachable at time t (alive, unfaulted, API up)? */
+const someoneHealthy = (t: number) =>
+  !impaired.some((x) => x.id === "*" && x.from <= t && t < x.to) &&
+  slots.some((s) => !impaired.some((x) => x.id === s.id && x.from <= t && t < x.to))
+
+// Longest stretch with no child while a healthy replica existed, sampled every 10 ms.
+let longest = 0
+let run = 0
+for (let t = startedAt + D + 2_000; t < finishedAt; t += 10) {
+  const childRuns = lives.some((l) => l.start <= t && t < l.end)
+  run = !childRuns && someoneHealthy(t) ? run + 10 : 0
+  longest = Math.max(longest, run)
+}
+
+const result = { seed, minutes, episodes: lives.length, faults, overlaps: overlaps.length, longestNoChildMs: longest, boundMs: bound, pidNamespaces: canUnshare }
+if (asJson) console.log(JSON.stringify(result))
+else {
+  say(`episodes (children started): ${lives.length}`)
+  say(`faults: ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(", ")}`)
+  say(`overlaps: ${overlaps.length}${overlaps.length > 0 ? `\n  ${overlaps.join("\n  ")}` : ""}`)
+  say(`longest time with no child while a replica was healthy and reachable: ${longest} ms (bound ${bound} ms)`)
+}
+process.exit(overlaps.length === 0 && longest <= bound ? 0 : 1)
