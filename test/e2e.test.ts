@@ -191,6 +191,40 @@ describe("just-one-init end to end", () => {
     expect(r.lines.filter((l) => String(l.message).includes("403"))).toHaveLength(1)
   })
 
+  it("says once that the namespace does not exist, and keeps following", async () => {
+    const r = replica("lost", { namespace: "no-such-namespace" })
+    const line = await r.waitFor((l) => l.level === "WARN" && String(l.message).includes("does not exist"), "a missing-namespace line")
+    expect(line.message).toContain("no-such-namespace")
+    expect((await r.http("/healthz")).status).toBe(200)
+    expect(r.lines.filter((l) => String(l.message).includes("does not exist"))).toHaveLength(1)
+  })
+
+  it("says once that the credentials were rejected (401)", async () => {
+    await emu.close()
+    emu = await startEmulator({ tokens: ["good"] })
+    const r = replica("bad-token")
+    const line = await r.waitFor((l) => l.level === "WARN" && String(l.message).includes("401"), "a 401 line")
+    expect(line.message).toContain("credentials")
+    expect((await r.http("/")).status).toBe(404)
+  })
+
+  it.each([
+    [["--lease-duration", "-3"], "--lease-duration"],
+    [["--lease-duration", "9".repeat(400)], "--lease-duration"],
+    [["--retry-period", "1e309s"], "--retry-period"],
+    [["--lease-name", "ünïcødé"], "--lease-name"],
+    [["--listen-addr", "[::]:99999"], "--listen-addr"],
+    [["--identity", "line\nbreak"], "--identity"],
+    [["--nope"], "--nope"]
+  ])("hostile argv (case %#): exit 2, one line naming the setting, no stack trace", (argv, setting) => {
+    const res = spawnSync(nodeBin, [wrapperPath, ...argv, "--", "true"], { env: { PATH: process.env["PATH"] ?? "", LEASE_NAME: "x" }, encoding: "utf8" })
+    expect(res.status).toBe(2)
+    const lines = res.stderr.trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toContain(setting)
+    expect(res.stderr).not.toMatch(/\n\s+at /)
+  })
+
   it("rejects bad settings with one line and exit code 2, starting no child", () => {
     const kubeconfig = join(dir, "x.kubeconfig")
     writeFileSync(kubeconfig, emu.kubeconfig("x", "default"))
