@@ -173,6 +173,28 @@ describe("just-one-init end to end", () => {
     expect(() => process.kill(grandchild, 0)).toThrow()
   })
 
+  it("a child that exits leaving a grandchild: the grandchild is stopped before the lease is released", async () => {
+    const pidFile = join(dir, "leftover.pid")
+    let aliveAtRelease: boolean | undefined
+    const off = emu.onChange((ev) => {
+      if (ev.lease.metadata.name === leaseName && ev.lease.spec.holderIdentity === "" && existsSync(pidFile)) {
+        const pid = Number(readFileSync(pidFile, "utf8"))
+        aliveAtRelease = (() => {
+          try {
+            process.kill(pid, 0)
+            return true
+          } catch {
+            return false
+          }
+        })()
+      }
+    })
+    const r = replica("solo", { command: ["/bin/sh", "-c", `sleep 300 & echo $! > ${pidFile}; sleep 0.3; exit 3`] })
+    expect((await r.exited).code).toBe(3)
+    off()
+    expect(aliveAtRelease).toBe(false)
+  })
+
   it("a follower ignores the signals it would forward", async () => {
     const { followers } = await cluster()
     for (const s of ["SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const) followers[0]!.signal(s)

@@ -4,7 +4,7 @@
  * fibers that answer with events. The child lives in a leadership scope that
  * is opened on becoming Leader; closing that scope is the only way it stops.
  */
-import { Clock, Context, Effect, Exit, Layer, Option, Queue, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import { Clock, Context, Deferred, Effect, Exit, Layer, Option, Queue, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import type { Command, Event, Machine, Timing } from "../domain/Election.ts"
 import { deadlineOf, initial, start, step } from "../domain/Election.ts"
 import type { LeaseView } from "../domain/Lease.ts"
@@ -31,6 +31,16 @@ export interface ElectorStatus {
   readonly exiting: boolean
   /** A leader past its renew deadline that has not acted on it: the elector is stuck. */
   readonly wedged: boolean
+}
+
+/** The open leadership scope and the child in it. */
+interface Leadership {
+  readonly scope: Scope.Closeable
+  readonly child: RunningChild
+  readonly stopped: Deferred.Deferred<number>
+  stopping: boolean
+  /** The machine asked for the stop, so it expects ChildStopped rather than ChildExited. */
+  stopRequested: boolean
 }
 
 interface Snapshot {
@@ -75,8 +85,26 @@ export class Elector extends Context.Service<Elector, {
           const post = (e: Event) => Queue.offer(events, e)
           // In-flight API calls, the watch and the leadership scope all live here, so any way out of run stops them.
           const work = yield* Effect.acquireRelease(Scope.make(), (scope, exit) => Scope.close(scope, exit))
-          let leadership: { scope: Scope.Closeable; child: RunningChild } | undefined
+          let leadership: Leadership | undefined
           let lastChildExit = 0
+
+          /** Close the leadership scope once (the supervisor stops the child's whole group); everyone else awaits that. */
+          const stopOnce = (l: Leadership): Effect.Effect<number> =>
+            Effect.suspend(() => {
+              if (l.stopping) return Deferred.await(l.stopped)
+              l.stopping = true
+              return Scope.close(l.scope, Exit.void).pipe(
+                Effect.andThen(l.child.exitCode),
+                Effect.tap((exitCode) =>
+                  Effect.gen(function*() {
+                    lastChildExit = exitCode
+                    if (leadership === l) leadership = undefined
+                    yield* SubscriptionRef.update(snapshot, (s) => ({ ...s, child: undefined }))
+                    yield* Deferred.succeed(l.stopped, exitCode)
+                  })
+                )
+              )
+            })
           let lastProblem = ""
 
           /** Log an API failure once per distinct message, so a missing Role does not flood the log. */
@@ -172,21 +200,19 @@ export class Elector extends Context.Service<Elector, {
                 return Effect.gen(function*() {
                   const scope = yield* Scope.fork(work)
                   const child = yield* supervisor.start(config.command).pipe(Scope.provide(scope))
-                  leadership = { scope, child }
+                  const current: Leadership = { scope, child, stopped: yield* Deferred.make<number>(), stopping: false, stopRequested: false }
+                  leadership = current
                   yield* SubscriptionRef.update(snapshot, (s) => ({ ...s, child }))
-                  yield* Effect.forkIn(child.exitCode.pipe(Effect.flatMap((exitCode) => post({ _tag: "ChildExited", exitCode }))), scope, { startImmediately: true })
+                  // The child ended by itself: close its scope too (leftovers of its group are stopped) before saying so.
+                  yield* fork(child.exitCode.pipe(
+                    Effect.andThen(() => current.stopRequested ? Effect.void : stopOnce(current).pipe(Effect.flatMap((exitCode) => post({ _tag: "ChildExited", exitCode }))))
+                  ))
                 })
               case "StopChild": {
                 const current = leadership
-                leadership = undefined
                 if (current === undefined) return post({ _tag: "ChildStopped", exitCode: lastChildExit })
-                return fork(Effect.gen(function*() {
-                  yield* Scope.close(current.scope, Exit.void)
-                  const exitCode = yield* current.child.exitCode
-                  lastChildExit = exitCode
-                  yield* SubscriptionRef.update(snapshot, (s) => ({ ...s, child: undefined }))
-                  yield* post({ _tag: "ChildStopped", exitCode })
-                }))
+                current.stopRequested = true
+                return fork(stopOnce(current).pipe(Effect.flatMap((exitCode) => post({ _tag: "ChildStopped", exitCode }))))
               }
               case "Release":
                 return fork(release(command.base).pipe(
