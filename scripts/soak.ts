@@ -55,7 +55,10 @@ const leaseName = "soak"
 const impaired: Array<{ id: string; from: number; to: number }> = []
 const kills: Array<{ id: string; t: number }> = []
 const faults: Record<string, number> = {}
-const count = (k: string) => (faults[k] = (faults[k] ?? 0) + 1)
+const count = (k: string, who = "") => {
+  faults[k] = (faults[k] ?? 0) + 1
+  note(who, `FAULT ${k}`)
+}
 
 interface Slot {
   readonly id: string
@@ -96,9 +99,16 @@ const launch = (slot: Slot) => {
       ...(slot.offsetClock ? { FAKETIME_DONT_FAKE_MONOTONIC: "1" } : {})
     }
   })
-  slot.replica = new Replica(slot.id, proc)
+  const r = new Replica(slot.id, proc)
+  r.onLine = (l) => {
+    if (l.message === "transition") note(slot.id, `${l.annotations["from"]} -> ${l.annotations["to"]} (${l.annotations["reason"]})`)
+    else if (l.level !== "INFO") note(slot.id, `${l.level} ${l.message}`)
+  }
+  slot.replica = r
 }
 
+const timeline: Array<string> = []
+const note = (who: string, what: string) => timeline.push(`${String(Date.now() - startedAt).padStart(7)} ${who.padEnd(4)} ${what}`)
 const impair = (id: string, ms: number) => impaired.push({ id, from: Date.now(), to: Date.now() + ms })
 
 /** Kill a replica's whole tree at once, as a node failure would, and bring it back later. */
@@ -117,17 +127,17 @@ const kill = async (slot: Slot, signal: "SIGKILL" | "SIGTERM") => {
   }
   // A restarted replica that finds its own name on the lease waits it out: impaired for D after it is back.
   impair(slot.id, down + D + 2_000)
-  count(signal === "SIGKILL" ? "sigkill-tree" : "sigterm")
+  count(signal === "SIGKILL" ? "sigkill-tree" : "sigterm", slot.id)
   await r.exited
   await pause(down)
   launch(slot)
-  count("restart")
+  count("restart", slot.id)
 }
 
 const setFaultFor = (id: string, fault: Fault, ms: number, kind: string) => {
   emu.setFault(id, fault)
   impair(id, ms + R)
-  count(kind)
+  count(kind, id)
   setTimeout(() => emu.setFault(id, undefined), ms)
 }
 
@@ -159,9 +169,9 @@ const injectOne = async () => {
   }
 }
 
+const startedAt = Date.now()
 say(`soak: ${minutes} min, seed ${seed}, ${slots.length} replicas, ${canUnshare ? "each PID 1 of its own PID namespace" : "each in its own process group (unshare not permitted)"}, ${hasFaketime ? "r3's clock 1 h ahead" : "no clock offset (faketime missing)"}; lease ${D} ms, renew deadline ${R} ms, retry ${P} ms, stop grace ${G} ms`)
 if (hasFaketime) count("clock-offset-replica")
-const startedAt = Date.now()
 for (const s of slots) launch(s)
 impair("*", D + 2_000)
 const endAt = startedAt + minutes * 60_000
@@ -181,15 +191,28 @@ for (const s of slots) {
 await Promise.all(slots.map((s) => s.replica?.exited))
 await emu.close()
 
-// Each child's life from its own records; a SIGKILLed child ends when its tree was killed.
+// Each child's life from its own records; a SIGKILLed child ends when its tree was killed. Pids are
+// per PID namespace and get reused, so a life is keyed by replica and pid and begins at its start line.
 const records = readRecords(childLog)
-const lives = [...new Set(records.filter((r) => r.event === "start").map((r) => r.pid))].map((pid) => {
-  const rs = records.filter((r) => r.pid === pid)
-  const start = rs.find((r) => r.event === "start")!
-  const stop = rs.find((r) => r.event === "stop")
-  const killed = kills.find((k) => k.id === start.id && k.t >= start.t)
-  const lastBeat = Math.max(...rs.map((r) => r.t))
-  return { id: start.id, pid, start: start.t, end: stop?.t ?? killed?.t ?? lastBeat + 50 }
+type Life = { id: string; pid: number; start: number; last: number; stop: number | undefined }
+const open = new Map<string, Life>()
+const all: Array<Life> = []
+for (const r of records) {
+  const key = `${r.id}:${r.pid}`
+  if (r.event === "start") {
+    const life = { id: r.id, pid: r.pid, start: r.t, last: r.t, stop: undefined }
+    open.set(key, life)
+    all.push(life)
+  } else {
+    const life = open.get(key)
+    if (life === undefined) continue
+    life.last = Math.max(life.last, r.t)
+    if (r.event === "stop") life.stop = r.t
+  }
+}
+const lives = all.map((l) => {
+  const killed = kills.find((k) => k.id === l.id && k.t >= l.start)
+  return { id: l.id, pid: l.pid, start: l.start, end: l.stop ?? killed?.t ?? l.last + 50 }
 }).sort((a, b) => a.start - b.start)
 
 const overlaps: Array<string> = []
@@ -206,11 +229,19 @@ const someoneHealthy = (t: number) =>
 
 // Longest stretch with no child while a healthy replica existed, sampled every 10 ms.
 let longest = 0
+let longestEnd = 0
 let run = 0
 for (let t = startedAt + D + 2_000; t < finishedAt; t += 10) {
   const childRuns = lives.some((l) => l.start <= t && t < l.end)
   run = !childRuns && someoneHealthy(t) ? run + 10 : 0
-  longest = Math.max(longest, run)
+  if (run > longest) {
+    longest = run
+    longestEnd = t
+  }
+}
+if (process.argv.includes("--timeline")) {
+  for (const l of lives) note(l.id, `child ${l.pid} [${l.start - startedAt}, ${l.end - startedAt})`)
+  console.error(`longest gap ends at ${longestEnd - startedAt} ms\n${timeline.sort((a, b) => Number(a.slice(0, 7)) - Number(b.slice(0, 7))).join("\n")}`)
 }
 
 const result = { seed, minutes, episodes: lives.length, faults, overlaps: overlaps.length, longestNoChildMs: longest, boundMs: bound, pidNamespaces: canUnshare }
