@@ -4,12 +4,11 @@
  * ~/.kube/config). Every request carries a hard timeout that also covers
  * reading the body, so a hung or trickling server cannot hold a caller past it.
  */
-import { KubeConfig, RequestContext } from "@kubernetes/client-node"
-import type { HttpMethod } from "@kubernetes/client-node"
+import { KubeConfig } from "@kubernetes/client-node"
 import { existsSync, readFileSync } from "node:fs"
+import * as http from "node:http"
+import * as https from "node:https"
 import { Context, Effect, Layer, Schema, Scope, Stream } from "effect"
-import { fetch } from "undici"
-import type { Dispatcher } from "undici"
 
 const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -50,40 +49,65 @@ export class KubeClient extends Context.Service<KubeClient, {
       const cluster = kc.getCurrentCluster()
       if (cluster === null) return yield* new KubeConfigError({ message: "KUBECONFIG: no current cluster in the configuration" })
       const server = cluster.server.replace(/\/+$/, "")
+      const secure = server.startsWith("https:")
+      if (!secure && !cluster.skipTLSVerify) {
+        return yield* new KubeConfigError({ message: `KUBECONFIG: ${server} is plain http; set insecure-skip-tls-verify for it or use https` })
+      }
+      // TLS material as client-node loads it; one keep-alive agent, so a renew is one request, not a handshake.
+      const tls: https.RequestOptions = {}
+      yield* Effect.tryPromise({
+        try: () => kc.applyToHTTPSOptions(tls),
+        catch: (cause) => new KubeConfigError({ message: `KUBECONFIG: ${describe(cause)}` })
+      })
+      const agent = cluster.proxyUrl !== undefined
+        ? tls.agent
+        : secure
+        ? new https.Agent({ keepAlive: true, ...pick(tls) })
+        : new http.Agent({ keepAlive: true })
+      yield* Effect.addFinalizer(() => Effect.sync(() => (agent as http.Agent | undefined)?.destroy()))
 
-      const prepare = (method: string, url: string) =>
-        Effect.tryPromise({
-          try: async () => {
-            const ctx = new RequestContext(url, method as HttpMethod)
-            await kc.applySecurityAuthentication(ctx)
-            return { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() as Dispatcher | undefined }
-          },
-          catch: (cause) => new KubeUnreachable({ message: `cannot authenticate: ${describe(cause)}` })
+      /** Headers per request: client-node refreshes tokens (service account file, exec plugins) here. */
+      const authHeaders = Effect.tryPromise({
+        try: async () => {
+          const opts: https.RequestOptions = {}
+          await kc.applyToHTTPSOptions(opts)
+          return (opts.headers ?? {}) as Record<string, string>
+        },
+        catch: (cause) => new KubeUnreachable({ message: `cannot authenticate: ${describe(cause)}` })
+      })
+
+      const open = (method: string, path: string, headers: Record<string, string>, signal: AbortSignal, body?: string) =>
+        new Promise<http.IncomingMessage>((resolve, reject) => {
+          const req = (secure ? https : http).request(server + path, {
+            method,
+            agent: agent ?? false,
+            headers: { ...headers, accept: "application/json", "user-agent": "just-one-init", ...(body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) }) },
+            signal
+          })
+          req.once("response", resolve)
+          req.once("error", reject)
+          req.end(body)
         })
 
       const request = Effect.fn("KubeClient.request")(function*(req: KubeRequest) {
-        const url = server + req.path
-        const auth = yield* prepare(req.method, url)
+        const headers = yield* authHeaders
         return yield* Effect.tryPromise({
           try: async (interrupted) => {
+            // One deadline for connecting, the answer and its whole body: a trickling body cannot outlast it.
             const signal = AbortSignal.any([interrupted, AbortSignal.timeout(req.timeoutMs)])
-            const res = await fetch(url, {
-              method: req.method,
-              headers: { ...auth.headers, accept: "application/json", "user-agent": "just-one-init", ...(req.body === undefined ? {} : { "content-type": "application/json" }) },
-              ...(auth.dispatcher === undefined ? {} : { dispatcher: auth.dispatcher }),
-              ...(req.body === undefined ? {} : { body: JSON.stringify(req.body) }),
-              signal
-            })
-            const text = await res.text()
-            return { status: res.status, text, retryAfterMs: retryAfter(res.headers.get("retry-after")) }
+            const res = await open(req.method, req.path, headers, signal, req.body === undefined ? undefined : JSON.stringify(req.body))
+            const chunks: Array<Buffer> = []
+            for await (const chunk of res) chunks.push(chunk as Buffer)
+            if (!res.complete) throw new Error("the answer broke off")
+            const header = res.headers["retry-after"]
+            return { status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), retryAfterMs: retryAfter(typeof header === "string" ? header : null) }
           },
           catch: (cause) => new KubeUnreachable({ message: `${req.method} ${req.path}: ${describe(cause)}` })
         })
       })
 
       const lines = Effect.fn("KubeClient.lines")(function*(path: string, idleTimeoutMs: number) {
-        const url = server + path
-        const auth = yield* prepare("GET", url)
+        const headers = yield* authHeaders
         const controller = new AbortController()
         let idle: ReturnType<typeof setTimeout> | undefined
         const touch = () => {
@@ -98,20 +122,16 @@ export class KubeClient extends Context.Service<KubeClient, {
         )
         touch()
         const res = yield* Effect.tryPromise({
-          try: () =>
-            fetch(url, {
-              headers: { ...auth.headers, accept: "application/json", "user-agent": "just-one-init" },
-              ...(auth.dispatcher === undefined ? {} : { dispatcher: auth.dispatcher }),
-              signal: controller.signal
-            }),
+          try: () => open("GET", path, headers, controller.signal),
           catch: (cause) => new KubeUnreachable({ message: `watch: ${describe(cause)}` })
         })
-        if (res.status !== 200 || res.body === null) {
-          const body = yield* Effect.promise(() => res.text().catch(() => ""))
-          return yield* new KubeUnreachable({ message: `watch: HTTP ${res.status} ${body.slice(0, 200)}` })
+        if (res.statusCode !== 200) {
+          res.resume()
+          return yield* new KubeUnreachable({ message: `watch: HTTP ${res.statusCode}` })
         }
-        return Stream.fromAsyncIterable(res.body, (cause) => new KubeUnreachable({ message: `watch: ${describe(cause)}` })).pipe(
+        return Stream.fromAsyncIterable(res as AsyncIterable<Buffer>, (cause) => new KubeUnreachable({ message: `watch: ${describe(cause)}` })).pipe(
           Stream.tap(() => Effect.sync(touch)),
+          Stream.map((chunk) => new Uint8Array(chunk)),
           Stream.decodeText(),
           Stream.splitLines
         )
@@ -120,6 +140,13 @@ export class KubeClient extends Context.Service<KubeClient, {
       return KubeClient.of({ server, request, lines })
     })
   )
+}
+
+/** The TLS fields of client-node's options, for our own keep-alive agent. */
+const pick = (o: https.RequestOptions): https.AgentOptions => {
+  const out: Record<string, unknown> = {}
+  for (const k of ["ca", "cert", "key", "pfx", "passphrase", "rejectUnauthorized", "servername"] as const) if (o[k] !== undefined) out[k] = o[k]
+  return out as https.AgentOptions
 }
 
 const loadKubeConfig = Effect.try({
