@@ -13,6 +13,12 @@ import { eventually, lives, nodeBin, overlaps, readRecords, root, startReplica, 
 const shChild = join(root, "test/fixtures/recording-child.sh")
 
 const quick = process.argv.includes("--quick")
+/** --only cold,steady,handover,crash: measure only these (the others print as "-"). */
+const only = (() => {
+  const i = process.argv.indexOf("--only")
+  return i === -1 ? undefined : new Set((process.argv[i + 1] ?? "").split(","))
+})()
+const wanted = (part: string) => only === undefined || only.has(part)
 const handovers = quick ? 5 : 20
 const crashes = quick ? 3 : 10
 const steadyMs = quick ? 20_000 : 60_000
@@ -163,10 +169,10 @@ const dir = mkdtempSync(join(tmpdir(), "just-one-init-bench-"))
 const results: Record<string, unknown> = {}
 for (const mode of modes) {
   log(`${mode.name}:`)
-  const cold = await measureColdStart(emu, mode, dir)
-  const steady = await measureSteadyState(emu, mode, dir)
-  const handover = await measureHandovers(emu, mode, dir)
-  const crash = await measureCrashes(emu, mode, dir)
+  const cold = wanted("cold") ? await measureColdStart(emu, mode, dir) : []
+  const steady = wanted("steady") ? await measureSteadyState(emu, mode, dir) : { leaderPerMinute: NaN, followerPerMinute: NaN, leaderRssMb: NaN, followerRssMb: NaN }
+  const handover = wanted("handover") ? await measureHandovers(emu, mode, dir) : { gaps: [], overlaps: 0 }
+  const crash = wanted("crash") ? await measureCrashes(emu, mode, dir) : []
   results[mode.name] = {
     gracefulHandoverMs: { p50: pct(handover.gaps, 50), p95: pct(handover.gaps, 95), n: handover.gaps.length, overlaps: handover.overlaps },
     crashTakeoverBeyondExpiryMs: { p50: pct(crash, 50), p95: pct(crash, 95), n: crash.length },
@@ -190,5 +196,5 @@ const table = [
 ].join("\n")
 console.log(table)
 mkdirSync(join(root, "bench"), { recursive: true })
-writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, results }, null, 2)}\n`)
-console.log(`\nwritten to bench/results.json`)
+if (only === undefined) writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, results }, null, 2)}\n`)
+if (only === undefined) console.log(`\nwritten to bench/results.json`)

@@ -7,6 +7,7 @@
 import { hostname } from "node:os"
 import { Cause, Effect, Exit, Logger, Result } from "effect"
 import { parseInvocation, usage } from "./domain/Settings.ts"
+import { forwardedSignals } from "./services/ChildSupervisor.ts"
 import { Elector } from "./services/Elector.ts"
 import { inClusterNamespace } from "./services/KubeClient.ts"
 import { live } from "./layers/Live.ts"
@@ -25,6 +26,8 @@ const early = () => {
 }
 process.on("SIGTERM", early)
 process.on("SIGINT", early)
+// Signals that are passed to a running child must never kill the wrapper itself (a follower has no child).
+for (const s of forwardedSignals) process.on(s, () => {})
 
 const invocation = parseInvocation(process.argv.slice(2), process.env, { hostname: hostname(), inClusterNamespace: inClusterNamespace() })
 if (Result.isFailure(invocation)) fatal(invocation.failure.message, 2)

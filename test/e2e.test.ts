@@ -197,6 +197,7 @@ describe("just-one-init end to end", () => {
 
   it("a follower ignores the signals it would forward", async () => {
     const { followers } = await cluster()
+    await followers[0]!.port
     for (const s of ["SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const) followers[0]!.signal(s)
     expect((await followers[0]!.http("/healthz")).status).toBe(200)
     expect(followers[0]!.exitCode).toBeUndefined()

@@ -28,12 +28,6 @@ export class ChildSupervisor extends Context.Service<ChildSupervisor, {
       ChildSupervisor,
       Effect.gen(function*() {
         const reaper = yield* Reaper
-        // With no child to pass them to (a follower), these signals must not kill the wrapper.
-        const ignore = () => {}
-        yield* Effect.acquireRelease(
-          Effect.sync(() => forwardedSignals.forEach((s) => process.on(s, ignore))),
-          () => Effect.sync(() => forwardedSignals.forEach((s) => process.off(s, ignore)))
-        )
         return ChildSupervisor.of({ start: (command) => spawnScoped(command, options.stopGraceMs, reaper) })
       })
     )
