@@ -3,45 +3,19 @@
  * real child, and the Kubernetes API emulator over HTTP with fault injection.
  * "Never two children at once" is checked from the children's own records.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import type { Emulator } from "./emulator/index.ts"
-import { startEmulator } from "./emulator/index.ts"
-import type { Replica, ReplicaOptions } from "./support/cluster.ts"
-import { eventually, lives, nodeBin, overlaps, readRecords, startReplica, wrapperPath } from "./support/cluster.ts"
 import { spawnSync } from "node:child_process"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import type { ReplicaOptions } from "./support/cluster.ts"
+import { eventually, lives, nodeBin, overlaps, readRecords, wrapperPath } from "./support/cluster.ts"
+import { sandbox } from "./support/sandbox.ts"
 
-let emu: Emulator
-let dir: string
-let replicas: Array<Replica> = []
-let leaseName: string
-let counter = 0
+const sb = sandbox("e2e")
+const childLog = () => sb.childLog()
+const replica = (id: string, extra: Partial<ReplicaOptions> = {}) => sb.replica(id, extra)
 
-beforeEach(async () => {
-  emu = await startEmulator()
-  dir = mkdtempSync(join(tmpdir(), "joi-e2e-"))
-  leaseName = `lease-${++counter}`
-  replicas = []
-})
-
-afterEach(async () => {
-  await Promise.all(replicas.map((r) => r.exitCode === undefined ? r.killTree() : Promise.resolve()))
-  await emu.close()
-})
-
-const childLog = () => join(dir, "children.jsonl")
-
-const replica = (id: string, extra: Partial<ReplicaOptions> = {}) => {
-  const kubeconfig = join(dir, `${id}.kubeconfig`)
-  emu.writeKubeconfig(kubeconfig, id, "default")
-  const r = startReplica({ id, kubeconfig, leaseName, childLog: childLog(), ...extra })
-  replicas.push(r)
-  return r
-}
-
-const lease = () => emu.getLease("default", leaseName)
+const lease = () => sb.emu.getLease("default", sb.leaseName)
 const holder = () => lease()?.spec?.holderIdentity ?? undefined
 
 /** Start three replicas and wait until one leads with a running child. */
@@ -70,7 +44,7 @@ describe("just-one-init end to end", () => {
       expect((await f.http("/healthz")).status).toBe(200)
     }
     const status = (await leader.http("/status")).body
-    expect(status).toMatchObject({ state: "Leader", identity: leader.id, holder: leader.id, lease: `default/${leaseName}` })
+    expect(status).toMatchObject({ state: "Leader", identity: leader.id, holder: leader.id, lease: `default/${sb.leaseName}` })
     expect((status["child"] as { pid: number }).pid).toBe(starts()[0]!.pid)
     const spec = lease()!.spec!
     expect(spec.leaseDurationSeconds).toBe(4)
@@ -104,7 +78,7 @@ describe("just-one-init end to end", () => {
   it("a partitioned leader kills its child before the lease can expire, then a follower takes over", async () => {
     const { leader } = await cluster()
     const lastRenew = Date.now()
-    emu.setFault(leader.id, { hang: true })
+    sb.emu.setFault(leader.id, { hang: true })
     const stop = await eventually(() => readRecords(childLog()).find((r) => r.event === "stop" && r.id === leader.id), "the partitioned leader's child to stop")
     // Renew deadline 2.5 s from the last renew sent; the lease is 4 s.
     expect(stop.t - lastRenew).toBeLessThan(4_000)
@@ -118,7 +92,7 @@ describe("just-one-init end to end", () => {
   it("stops the child when someone else takes the lease", async () => {
     const { leader } = await cluster()
     const spec = lease()!.spec!
-    emu.setLease("default", leaseName, { ...spec, holderIdentity: "intruder", leaseDurationSeconds: 60 })
+    sb.emu.setLease("default", sb.leaseName, { ...spec, holderIdentity: "intruder", leaseDurationSeconds: 60 })
     await eventually(() => readRecords(childLog()).find((r) => r.event === "stop" && r.id === leader.id), "the child to stop")
     await leader.transition("Follower", leader.lines.findIndex((l) => l.annotations["to"] === "Leader"))
     expect(holder()).toBe("intruder")
@@ -165,7 +139,7 @@ describe("just-one-init end to end", () => {
   })
 
   it("stops grandchildren in the child's process group with it", async () => {
-    const pidFile = join(dir, "grandchild.pid")
+    const pidFile = join(sb.dir, "grandchild.pid")
     const r = replica("solo", { command: ["/bin/sh", "-c", `sleep 300 & echo $! > ${pidFile}; wait`] })
     const grandchild = await eventually(() => (existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8")) || undefined : undefined), "the grandchild")
     r.signal("SIGTERM")
@@ -174,10 +148,10 @@ describe("just-one-init end to end", () => {
   })
 
   it("a child that exits leaving a grandchild: the grandchild is stopped before the lease is released", async () => {
-    const pidFile = join(dir, "leftover.pid")
+    const pidFile = join(sb.dir, "leftover.pid")
     let aliveAtRelease: boolean | undefined
-    const off = emu.onChange((ev) => {
-      if (ev.lease.metadata.name === leaseName && ev.lease.spec.holderIdentity === "" && existsSync(pidFile)) {
+    const off = sb.emu.onChange((ev) => {
+      if (ev.lease.metadata.name === sb.leaseName && ev.lease.spec.holderIdentity === "" && existsSync(pidFile)) {
         const pid = Number(readFileSync(pidFile, "utf8"))
         aliveAtRelease = (() => {
           try {
@@ -204,8 +178,7 @@ describe("just-one-init end to end", () => {
   })
 
   it("keeps following with one clear line when RBAC forbids the lease", async () => {
-    await emu.close()
-    emu = await startEmulator({ forbidden: [{ client: "denied", verbs: ["get", "create", "update", "watch", "list"] }] })
+    await sb.restartEmulator({ forbidden: [{ client: "denied", verbs: ["get", "create", "update", "watch", "list"] }] })
     const r = replica("denied")
     const line = await r.waitFor((l) => l.level === "WARN" && String(l.message).includes("403"), "a 403 line")
     expect(line.message).toContain("get, create and update on leases")
@@ -223,8 +196,7 @@ describe("just-one-init end to end", () => {
   })
 
   it("says once that the credentials were rejected (401)", async () => {
-    await emu.close()
-    emu = await startEmulator({ tokens: ["good"] })
+    await sb.restartEmulator({ tokens: ["good"] })
     const r = replica("bad-token")
     const line = await r.waitFor((l) => l.level === "WARN" && String(l.message).includes("401"), "a 401 line")
     expect(line.message).toContain("credentials")
@@ -249,15 +221,15 @@ describe("just-one-init end to end", () => {
   })
 
   it("rejects bad settings with one line and exit code 2, starting no child", () => {
-    const kubeconfig = join(dir, "x.kubeconfig")
-    writeFileSync(kubeconfig, emu.kubeconfig("x", "default"))
-    const res = spawnSync(nodeBin, [wrapperPath, "--stop-grace", "20s", "--", nodeBin, "-e", "require('fs').writeFileSync(process.argv[1], 'ran')", join(dir, "ran")], {
+    const kubeconfig = join(sb.dir, "x.kubeconfig")
+    writeFileSync(kubeconfig, sb.emu.kubeconfig("x", "default"))
+    const res = spawnSync(nodeBin, [wrapperPath, "--stop-grace", "20s", "--", nodeBin, "-e", "require('fs').writeFileSync(process.argv[1], 'ran')", join(sb.dir, "ran")], {
       env: { PATH: process.env["PATH"] ?? "", KUBECONFIG: kubeconfig, LEASE_NAME: "x" },
       encoding: "utf8"
     })
     expect(res.status).toBe(2)
     expect(res.stderr.trim().split("\n")).toHaveLength(1)
     expect(res.stderr).toContain("--stop-grace")
-    expect(existsSync(join(dir, "ran"))).toBe(false)
+    expect(existsSync(join(sb.dir, "ran"))).toBe(false)
   })
 })

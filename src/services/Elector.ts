@@ -215,7 +215,9 @@ export class Elector extends Context.Service<Elector, {
                 return fork(stopOnce(current).pipe(Effect.flatMap((exitCode) => post({ _tag: "ChildStopped", exitCode }))))
               }
               case "Release":
+                // Once the child is gone, handing the lease back only saves the others a wait: bounded, never required.
                 return fork(release(command.base).pipe(
+                  Effect.timeoutOption(config.renewDeadlineMs),
                   Effect.ignore,
                   Effect.andThen(post({ _tag: "Released" }))
                 ))

@@ -90,7 +90,10 @@ export class KubeClient extends Context.Service<KubeClient, {
         })
 
       const request = Effect.fn("KubeClient.request")(function*(req: KubeRequest) {
-        const headers = yield* authHeaders
+        // An exec credential plugin can hang too; the request's deadline covers it.
+        const headers = yield* authHeaders.pipe(
+          Effect.timeoutOrElse({ duration: req.timeoutMs, orElse: () => Effect.fail(new KubeUnreachable({ message: "timed out getting credentials" })) })
+        )
         return yield* Effect.tryPromise({
           try: async (interrupted) => {
             // One deadline for connecting, the answer and its whole body: a trickling body cannot outlast it.
