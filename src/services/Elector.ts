@@ -107,11 +107,12 @@ export class Elector extends Context.Service<Elector, {
             })
           let lastProblem = ""
 
-          /** Log an API failure once per distinct message, so a missing Role does not flood the log. */
+          /** Log an API failure once until a write succeeds again, so a missing Role does not flood the log. */
           const report = (e: LeaseApiError) =>
             e.message === lastProblem
               ? Effect.void
               : Effect.sync(() => (lastProblem = e.message)).pipe(Effect.andThen(Effect.logWarning(e.message)))
+          const recovered = Effect.sync(() => (lastProblem = ""))
 
           const readAfterConflict = store.get.pipe(Effect.option)
 
@@ -146,7 +147,7 @@ export class Elector extends Context.Service<Elector, {
             failed: (failure: LeaseApiError["failure"], current?: LeaseView | undefined) => Event
           ) =>
             attempt.pipe(
-              Effect.flatMap((r) => post(ok(r))),
+              Effect.flatMap((r) => recovered.pipe(Effect.andThen(post(ok(r))))),
               Effect.catch((e: LeaseApiError) =>
                 e.kind === "conflict"
                   ? readAfterConflict.pipe(Effect.flatMap((current) =>
@@ -227,32 +228,31 @@ export class Elector extends Context.Service<Elector, {
           }
 
           // The lease watch: an optimisation that only feeds observations; safety never waits on it.
-          const watchOnce = (from: { rv: string }) =>
+          const watchOnce = (position: { rv: string }) =>
             Effect.scoped(Effect.gen(function*() {
-              const stream = yield* store.watch(from.rv)
+              const stream = yield* store.watch(position.rv)
               yield* post({ _tag: "WatchChanged", watching: true })
               yield* Stream.runForEach(stream, (e): Effect.Effect<unknown> => {
                 switch (e._tag) {
                   case "Changed":
-                    from.rv = e.lease.resourceVersion
+                    position.rv = e.lease.resourceVersion
                     return post({ _tag: "LeaseSeen", lease: e.lease })
                   case "Deleted":
                     return post({ _tag: "LeaseSeen", lease: undefined })
                   case "Bookmark":
-                    from.rv = e.resourceVersion
+                    position.rv = e.resourceVersion
                     return Effect.void
                   case "Expired":
                     // The server forgot our place: start again from the current state.
-                    from.rv = ""
+                    position.rv = ""
                     return Effect.void
                 }
               })
             })).pipe(Effect.ensuring(post({ _tag: "WatchChanged", watching: false })))
-          const from = { rv: "" }
           if (!config.baseline) {
-            yield* fork(watchOnce(from).pipe(
-            // Reconnect at once after a clean end, with capped backoff after a failure.
-            Effect.retry(Schedule.min([Schedule.exponential(250), Schedule.spaced(config.retryPeriodMs)])),
+            yield* fork(watchOnce({ rv: "" }).pipe(
+              // Reconnect at once after a clean end, with capped backoff after a failure.
+              Effect.retry(Schedule.min([Schedule.exponential(250), Schedule.spaced(config.retryPeriodMs)])),
               Effect.ignore,
               Effect.forever
             ))
