@@ -100,6 +100,15 @@ describe("just-one-init end to end", () => {
     expect((await leader.http("/")).status).toBe(404)
   })
 
+  it("--reelect-after steps down: the child stops, the lease is released, and an election runs again", async () => {
+    replica("a", { args: ["--reelect-after", "1500ms"] })
+    replica("b", { args: ["--reelect-after", "1500ms"] })
+    await eventually(() => (starts().length >= 3 ? true : undefined), "three terms")
+    const stops = readRecords(childLog()).filter((r) => r.event === "stop")
+    expect(stops.length).toBeGreaterThanOrEqual(2)
+    noOverlap(new Set([starts().at(-1)!.pid]))
+  })
+
   it("propagates the child's exit code and releases the lease at once", async () => {
     const r = replica("solo", { env: { CHILD_EXIT_AFTER_MS: "300", CHILD_EXIT_CODE: "7" } })
     const { code } = await r.exited

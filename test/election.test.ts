@@ -216,6 +216,19 @@ describe("election state machine", () => {
     assert.strictEqual(released.machine.state._tag, "Follower")
   })
 
+  it("steps down after --reelect-after, stopping the child before releasing", () => {
+    const t = { ...timing, reelectAfterMs: 5_000 }
+    let r = step({ ...initial, state: { _tag: "Acquiring", observation: undefined } }, { _tag: "Acquired", lease: lease("me"), sentAt: 0 }, 0, t)
+    while (r.machine.state._tag === "Leader") {
+      const at = r.wakeAt!
+      r = step(r.machine, { _tag: "Wake" }, at, t)
+      if (r.commands.some((c) => c._tag === "Renew")) r = step(r.machine, { _tag: "Renewed", lease: lease("me"), sentAt: at }, at, t)
+      else if (r.machine.state._tag === "Releasing") assert.strictEqual(at, 5_000)
+    }
+    assert.strictEqual(r.reason, "re-election due")
+    assert.deepStrictEqual(r.commands.map((c) => c._tag), ["StopChild"])
+  })
+
   it("exits with the child's code after a signal, releasing after the child stopped", () => {
     const leader = step({ ...initial, state: { _tag: "Acquiring", observation: undefined } }, { _tag: "Acquired", lease: lease("me"), sentAt: 0 }, 10, timing)
     const signalled = step(leader.machine, { _tag: "Signal", signal: "SIGTERM" }, 100, timing)

@@ -29,6 +29,7 @@ describe("settings", () => {
       stopGraceMs: 4_000,
       listen: { host: "::", port: 5047, fallbackHost: "0.0.0.0" },
       command: ["app", "--flag"],
+      reelectAfterMs: null,
       baseline: false
     })
   })
@@ -89,6 +90,9 @@ describe("settings", () => {
   it("parses durations and addresses", () => {
     expect([parseDuration("500ms"), parseDuration("15s"), parseDuration("1m"), parseDuration("2"), parseDuration("1.5s")]).toEqual([500, 15_000, 60_000, 2_000, 1_500])
     expect([parseDuration("15 seconds"), parseDuration("-1s"), parseDuration("")]).toEqual([undefined, undefined, undefined])
+    expect([parseDuration("30min"), parseDuration("5sec")]).toEqual([1_800_000, 5_000])
+    expect(settingsOf(["-l", "a", "-r", "30min", "--", "x"]).reelectAfterMs).toBe(1_800_000)
+    expect(settingsOf(["-l", "a", "--", "x"], { REELECT_AFTER: "1h" }).reelectAfterMs).toBe(3_600_000)
     expect(parseListenAddress("[::1]:80")).toEqual({ host: "::1", port: 80, fallbackHost: null })
     expect(parseListenAddress("0.0.0.0:5047")).toEqual({ host: "0.0.0.0", port: 5047, fallbackHost: null })
   })

@@ -21,6 +21,8 @@ export interface Timing {
   readonly leaseDurationMs: number
   readonly renewDeadlineMs: number
   readonly retryPeriodMs: number
+  /** Step down after leading this long, so that the others get a turn (the original --reelect-after). */
+  readonly reelectAfterMs?: number | undefined
   /**
    * Reproduce client-go's polling instead (for the benchmark's baseline): followers
    * learn of changes only at jittered retry ticks and act on expiry only there.
@@ -49,6 +51,8 @@ export type State =
     readonly renewSentAt: number
     readonly nextRenewAt: number
     readonly renewing: boolean
+    /** When leadership began, for --reelect-after. */
+    readonly since: number
   }
   | {
     readonly _tag: "Releasing"
@@ -128,8 +132,10 @@ export const wakeAt = (m: Machine, t: Timing): number | undefined => {
       const candidates = [expiry, s.reading ? undefined : s.nextReadAt].filter((x): x is number => x !== undefined)
       return candidates.length === 0 ? undefined : Math.max(0, Math.min(...candidates))
     }
-    case "Leader":
-      return s.renewing ? deadlineOf(s, t) : Math.min(s.nextRenewAt, deadlineOf(s, t))
+    case "Leader": {
+      const next = s.renewing ? deadlineOf(s, t) : Math.min(s.nextRenewAt, deadlineOf(s, t))
+      return t.reelectAfterMs === undefined ? next : Math.min(next, s.since + t.reelectAfterMs)
+    }
     case "Acquiring":
     case "Releasing":
       return undefined
@@ -193,7 +199,7 @@ const transition = (m: Machine, e: Event, now: number, t: Ctx): [Machine, Array<
     case "Acquiring":
       switch (e._tag) {
         case "Acquired": {
-          const leader: State = { _tag: "Leader", lease: e.lease, renewSentAt: e.sentAt, nextRenewAt: e.sentAt + t.retryPeriodMs, renewing: false }
+          const leader: State = { _tag: "Leader", lease: e.lease, renewSentAt: e.sentAt, nextRenewAt: e.sentAt + t.retryPeriodMs, renewing: false, since: now }
           // A win that took longer than the deadline gives no right to run the child [rule 3].
           if (m.exiting || now >= e.sentAt + t.renewDeadlineMs) {
             return [{ ...m, state: { _tag: "Releasing", lease: e.lease, childStopped: true } }, [{ _tag: "Release", base: e.lease }], m.exiting ? "acquired while exiting" : "acquired too late"]
@@ -223,6 +229,7 @@ const transition = (m: Machine, e: Event, now: number, t: Ctx): [Machine, Array<
       }
       switch (e._tag) {
         case "Wake":
+          if (t.reelectAfterMs !== undefined && now >= s.since + t.reelectAfterMs) return lose(m, s.lease, "re-election due")
           if (!s.renewing && now >= s.nextRenewAt) return [{ ...m, state: { ...s, renewing: true } }, [{ _tag: "Renew", base: s.lease }], "renew"]
           return [m, [], "waiting"]
         case "Renewed": {

@@ -31,6 +31,8 @@ export const Settings = Schema.Struct({
   stopGraceMs: Millis,
   listen: ListenAddress,
   command: Schema.NonEmptyArray(Schema.String),
+  /** Step down after leading this long; null = never. */
+  reelectAfterMs: Schema.NullOr(Millis),
   /** JUST_ONE_INIT_BASELINE=client-go: elect the way client-go polls (benchmarks only). */
   baseline: Schema.Boolean
 })
@@ -70,6 +72,7 @@ export const options: ReadonlyArray<Option> = [
   { key: "renew-deadline", flags: ["--renew-deadline"], env: ["RENEW_DEADLINE", "K8S_AWAIT_ELECTION_RENEW_DEADLINE"], help: "a leader that has not renewed for this long stops its child (default 10s)" },
   { key: "retry-period", flags: ["--retry-period"], env: ["RETRY_PERIOD", "K8S_AWAIT_ELECTION_RETRY_PERIOD"], help: "renew and retry interval (default 2s)" },
   { key: "stop-grace", flags: ["--stop-grace"], env: ["STOP_GRACE"], help: "time between SIGTERM and SIGKILL when the child must stop (default 4s)" },
+  { key: "reelect-after", flags: ["--reelect-after", "-r"], env: ["REELECT_AFTER"], help: "step down after leading this long, so others get a turn (default: never)" },
   { key: "listen-addr", flags: ["--listen-addr", "-a"], env: ["LISTEN_ADDR", "K8S_AWAIT_ELECTION_STATUS_ENDPOINT"], help: "health server address (default [::]:5047, else 0.0.0.0:5047)" }
 ]
 
@@ -77,11 +80,11 @@ const fail = (setting: string, message: string) => Result.fail(new SettingsError
 
 const describe = (o: Option) => `${o.flags[0]} (${o.env[0]})`
 
-/** `500ms`, `15s`, `1m`, `2h`, or a bare number of seconds. */
+/** `500ms`, `15s`, `1m`, `30min`, `2h`, or a bare number of seconds. */
 export const parseDuration = (text: string): number | undefined => {
-  const m = /^\s*(\d{1,12}(?:\.\d{1,9})?)\s*(ms|s|m|h)?\s*$/.exec(text)
+  const m = /^\s*(\d{1,12}(?:\.\d{1,9})?)\s*(ms|s|sec|m|min|h)?\s*$/.exec(text)
   if (m === null) return undefined
-  const unit = m[2] === "ms" ? 1 : m[2] === "m" ? 60_000 : m[2] === "h" ? 3_600_000 : 1000
+  const unit = m[2] === "ms" ? 1 : m[2] === "m" || m[2] === "min" ? 60_000 : m[2] === "h" ? 3_600_000 : 1000
   return Math.round(Number(m[1]) * unit)
 }
 
@@ -211,6 +214,12 @@ export const parseInvocation = (
   }
   if (P >= R) return fail("retry-period", `--retry-period (${formatDuration(P)}) must be less than --renew-deadline (${formatDuration(R)})`)
 
+  const reelectText = raw("reelect-after")
+  const reelectAfterMs = reelectText === undefined ? null : parseDuration(reelectText)
+  if (reelectAfterMs === undefined || (reelectAfterMs !== null && (reelectAfterMs <= 0 || reelectAfterMs > MaxDurationMs))) {
+    return fail("reelect-after", `--reelect-after must be a duration from 1ms to 24h such as 30min, got ${JSON.stringify((reelectText ?? "").slice(0, 40))}`)
+  }
+
   const listenText = raw("listen-addr") ?? "[::]:5047"
   const listen = parseListenAddress(listenText)
   if (listen === undefined) {
@@ -235,6 +244,7 @@ export const parseInvocation = (
       stopGraceMs: G,
       listen,
       command: [program, ...args],
+      reelectAfterMs,
       baseline: baselineText === "client-go"
     }
   })

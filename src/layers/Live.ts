@@ -21,6 +21,7 @@ export const electorLayer = (s: Settings) =>
     leaseDurationMs: s.leaseDurationMs,
     renewDeadlineMs: s.renewDeadlineMs,
     retryPeriodMs: s.retryPeriodMs,
+    reelectAfterMs: s.reelectAfterMs ?? undefined,
     baseline: s.baseline
   }).pipe(
     Layer.provide(Layer.mergeAll(
