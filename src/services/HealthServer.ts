@@ -52,7 +52,8 @@ export class HealthServer extends Context.Service<HealthServer, {
     )
 }
 
-const route = (path: string | undefined, s: ElectorStatus): [number, unknown] => {
+/** Status code and JSON body for a probe path, given the elector's status. */
+export const route = (path: string | undefined, s: ElectorStatus): [number, unknown] => {
   switch (path) {
     case "/":
     case "/healthcheck": {

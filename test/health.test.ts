@@ -1,0 +1,49 @@
+/**
+ * The probe contract: the original just-one-init's `/` (and `/healthcheck`) answer 200 only for
+ * a leader with a running child, 404 for a follower, 503 while shutting down; `/healthz` fails
+ * only when the elector is wedged; `/status` tells everything.
+ */
+import { describe, expect, it } from "vitest"
+import type { ElectorStatus } from "../src/services/Elector.ts"
+import { route } from "../src/services/HealthServer.ts"
+
+const base: ElectorStatus = {
+  state: "Follower",
+  identity: "pod-a",
+  lease: "default/l",
+  holder: "pod-b",
+  transitions: 3,
+  resourceVersion: "42",
+  child: null,
+  exiting: false,
+  wedged: false
+}
+const leader: ElectorStatus = { ...base, state: "Leader", holder: "pod-a", child: { pid: 7, startedAt: "2026-01-01T00:00:00.000Z" } }
+
+describe("health routes", () => {
+  it.each([
+    ["a leader with a running child", leader, 200, "BecameLeader"],
+    ["a follower", base, 404, "BecameFollower"],
+    ["a replica acquiring", { ...base, state: "Acquiring" as const }, 404, "BecameFollower"],
+    ["a leader whose child has not started", { ...leader, child: null }, 404, "BecameFollower"],
+    ["a leader releasing", { ...leader, state: "Releasing" as const }, 503, "BeganShutdown"],
+    ["a follower shutting down", { ...base, exiting: true }, 503, "BeganShutdown"]
+  ])("/ and /healthcheck for %s", (_name, status, code, state) => {
+    for (const path of ["/", "/healthcheck"]) {
+      const [c, body] = route(path, status)
+      expect(c).toBe(code)
+      expect(body).toMatchObject({ state })
+    }
+  })
+
+  it("/healthz is 200 for followers and leaders alike, 500 only when wedged", () => {
+    expect(route("/healthz", base)[0]).toBe(200)
+    expect(route("/healthz", leader)[0]).toBe(200)
+    expect(route("/healthz", { ...leader, wedged: true })).toEqual([500, { status: "expired", state: "Leader" }])
+  })
+
+  it("/status is the elector's status; anything else is 404", () => {
+    expect(route("/status", leader)).toEqual([200, leader])
+    expect(route("/nope", leader)[0]).toBe(404)
+  })
+})
