@@ -38,6 +38,7 @@ interface Pending {
 
 /** What the driver tracks to check the invariants against. */
 interface World {
+  readonly t: Timing
   machine: Machine
   wakeAt: number | undefined
   pending: Array<Pending>
@@ -51,14 +52,14 @@ const violations = (w: World, now: number): Array<string> => {
   const out: Array<string> = []
   const s = w.machine.state
   if (s._tag === "Leader") {
-    if (now >= deadlineOf(s, timing)) out.push(`Leader at ${now} past its deadline ${deadlineOf(s, timing)}`)
+    if (now >= deadlineOf(s, w.t)) out.push(`Leader at ${now} past its deadline ${deadlineOf(s, w.t)}`)
     if (!w.successfulSends.has(s.renewSentAt)) out.push(`Leader counts from ${s.renewSentAt}, which is no successful send`)
-    if (w.wakeAt === undefined || w.wakeAt > deadlineOf(s, timing)) out.push(`Leader waits until ${w.wakeAt}, past its deadline`)
+    if (w.wakeAt === undefined || w.wakeAt > deadlineOf(s, w.t)) out.push(`Leader waits until ${w.wakeAt}, past its deadline`)
   }
   if (w.childRunning && !w.stopIssued && s._tag !== "Leader") out.push(`child runs in ${s._tag}`)
   if (s._tag === "Follower" && s.observation !== undefined && !w.machine.exiting) {
     // A backoff after a failed attempt may push the wake past the expiry, never further.
-    const at = Math.max(takeableAt(s.observation, timing.leaseDurationMs), s.retryAt)
+    const at = Math.max(takeableAt(s.observation, w.t.leaseDurationMs), s.retryAt)
     if (at > now && (w.wakeAt === undefined || w.wakeAt > at)) out.push(`Follower sleeps past the lease expiry ${at}`)
   }
   return out
@@ -66,7 +67,7 @@ const violations = (w: World, now: number): Array<string> => {
 
 const apply = (w: World, e: Event, now: number): Array<string> => {
   const before = w.machine.state._tag
-  const r = step(w.machine, e, now, timing)
+  const r = step(w.machine, e, now, w.t)
   const problems: Array<string> = []
   if (before === "Releasing" && r.machine.state._tag !== "Releasing" && r.machine.state._tag !== "Follower") {
     problems.push(`Releasing went to ${r.machine.state._tag}`)
@@ -144,9 +145,10 @@ const external = (kind: string): Event | undefined => {
 const now = Clock.currentTimeMillis
 
 describe("election state machine", () => {
-  it.effect.prop("keeps its invariants under random events and time jumps", [Steps], ([steps]) =>
+  it.effect.prop("keeps its invariants under random events and time jumps", [Steps, Schema.Boolean], ([steps, reelect]) =>
     Effect.gen(function*() {
-      const w: World = { machine: initial, wakeAt: undefined, pending: [], childRunning: false, stopIssued: false, successfulSends: new Set(), exited: false }
+      const t: Timing = reelect ? { ...timing, reelectAfterMs: 7_000 } : timing
+      const w: World = { t, machine: initial, wakeAt: undefined, pending: [], childRunning: false, stopIssued: false, successfulSends: new Set(), exited: false }
       const problems: Array<string> = []
       for (const c of start) w.pending.push({ command: c, issuedAt: yield* now })
       const deliver = function*(e: Event) {
