@@ -150,6 +150,9 @@ const injectOne = async () => {
     // A partition: nothing this replica sends gets an answer, its watch included.
     setFaultFor(slot.id, { hang: true }, between(2_000, 8_000), "partition")
     emu.dropWatches(slot.id)
+  } else if (roll < 0.46) {
+    // Ambiguous writes: they commit on the server, but their answers never come back.
+    setFaultFor(slot.id, { hang: true, afterCommit: true, verbs: ["create", "update"] }, between(2_000, 6_000), "lost-answers")
   } else if (roll < 0.52) setFaultFor(slot.id, { latencyMs: Math.round(between(100, 1_500)) }, between(2_000, 6_000), "latency")
   else if (roll < 0.62) setFaultFor(rand() < 0.5 ? slot.id : "*", { status: pick([500, 503]), count: Math.round(between(2, 8)) }, 3_000, "5xx-burst")
   else if (roll < 0.70) setFaultFor(slot.id, { status: 429, retryAfterSeconds: 1, count: Math.round(between(1, 4)) }, 3_000, "429-burst")
