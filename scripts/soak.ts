@@ -166,7 +166,9 @@ const injectOne = async () => {
     count("watch-410")
   } else {
     const downMs = Math.round(between(100, 1_000))
-    impair("*", downMs + D + 2 * P)
+    // A follower that finds the lease gone cannot know when its holder last renewed, so it waits a
+    // full lease from then (safety first): with the old leader gone too, that is up to two leases.
+    impair("*", downMs + 2 * D + 2 * P)
     count("api-restart-lost-state")
     await emu.restart({ loseState: true, downMs })
   }
