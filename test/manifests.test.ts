@@ -1,7 +1,9 @@
 /**
- * The deployment files say what the README promises: a minimal Role, probes that
- * work with followers answering 404, identity from the downward API, a grace period
- * longer than the child's stop grace, and a non-root image with an exec-form entrypoint.
+ * The deployment files keep the README's promises: a minimal namespaced Role on the one
+ * Lease, probes that work when followers answer 404, identity from the downward API, a
+ * grace period longer than the child's stop grace, a rollout strategy that does not stall
+ * when only the leader is Ready, and a non-root image with an exec-form entrypoint.
+ * The k8s/ checks read what `kubectl kustomize k8s` renders, so they skip without kubectl.
  */
 import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
@@ -12,53 +14,231 @@ import { root } from "./support/cluster.ts"
 
 const kubectl = "/usr/bin/kubectl"
 const hasKubectl = existsSync(kubectl)
+const skipNote = hasKubectl ? "" : ` [skipped: ${kubectl} not found, so \`kubectl kustomize k8s\` cannot render the manifests]`
+if (!hasKubectl) console.warn(`manifests.test.ts:${skipNote}`)
 
-type Doc = { kind: string; metadata: { name: string }; [k: string]: any }
+type Doc = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: any }
+type Rule = { apiGroups?: Array<string>; resources?: Array<string>; resourceNames?: Array<string>; verbs: Array<string>; nonResourceURLs?: Array<string> }
+type EnvVar = { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }
 
+let rendered: Array<Doc> | undefined
 const docs = (): Array<Doc> =>
-  hasKubectl
-    ? (yaml.loadAll(execFileSync(kubectl, ["kustomize", join(root, "k8s")], { encoding: "utf8" })) as Array<Doc>)
-    : (["namespace", "serviceaccount", "role", "rolebinding", "deployment", "service"].map((f) => yaml.load(readFileSync(join(root, "k8s", `${f}.yaml`), "utf8"))) as Array<Doc>)
+  (rendered ??= (yaml.loadAll(execFileSync(kubectl, ["kustomize", join(root, "k8s")], { encoding: "utf8" })) as Array<Doc | null>).filter((d): d is Doc => d !== null))
+const one = (kind: string): Doc => {
+  const found = docs().filter((d) => d.kind === kind)
+  expect(found.map((d) => d.kind), `exactly one ${kind}`).toEqual([kind])
+  return found[0]!
+}
+const podSpec = () => one("Deployment")["spec"].template.spec
+const container = () => {
+  const cs = podSpec().containers
+  expect(cs).toHaveLength(1)
+  return cs[0]
+}
+const env = (name: string): EnvVar | undefined => (container().env as Array<EnvVar>).find((e) => e.name === name)
+/** A probe's or Service's port, by number or by the container's port name. */
+const portNumber = (port: number | string): number =>
+  typeof port === "number" ? port : (container().ports as Array<{ name?: string; containerPort: number }>).find((p) => p.name === port)!.containerPort
 
-describe("k8s manifests", () => {
-  if (!hasKubectl) console.warn("kubectl not found: reading the manifests without kustomize")
-  const all = docs()
-  const of = (kind: string) => all.find((d) => d.kind === kind)!
-  const container = () => of("Deployment")["spec"].template.spec.containers[0]
+/** Go-style durations as just-one-init takes them: "4s", "500ms", "1m30s". */
+const seconds = (d: string): number => {
+  const parts = [...d.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)]
+  expect(parts.map((p) => p[0]).join(""), `duration ${d}`).toBe(d)
+  const unitSeconds: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 }
+  return parts.reduce((sum, [, n, unit]) => sum + Number(n) * unitSeconds[unit!]!, 0)
+}
+const timing = (name: string, fallback: string) => seconds(env(name)?.value ?? fallback)
 
-  it("grants only what the elector needs, on the one lease, in one namespace", () => {
-    expect(all.some((d) => d.kind === "ClusterRole" || d.kind === "ClusterRoleBinding")).toBe(false)
-    const rules = of("Role")["rules"] as Array<{ apiGroups: Array<string>; resources: Array<string>; verbs: Array<string>; resourceNames?: Array<string> }>
-    expect(rules.every((r) => r.apiGroups.join() === "coordination.k8s.io" && r.resources.join() === "leases")).toBe(true)
+/**
+ * The Deployment controller's RollingUpdate arithmetic (pkg/controller/deployment/rolling.go:
+ * reconcileNewReplicaSet, cleanupUnhealthyReplicas, scaleDownOldReplicaSetsForRollingUpdate)
+ * against pods of which only the Lease holder is Ready. Returns whether the rollout ends.
+ */
+const rolloutCompletes = (replicas: number, strategy: { type?: string; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } }): boolean => {
+  if (strategy.type === "Recreate") return true // all old pods go, then the new ones start
+  const resolve = (v: number | string | undefined, fallback: string, roundUp: boolean) => {
+    const x = v ?? fallback
+    if (typeof x === "number") return x
+    const exact = (Number(x.replace(/%$/, "")) * replicas) / 100
+    return roundUp ? Math.ceil(exact) : Math.floor(exact)
+  }
+  const surge = resolve(strategy.rollingUpdate?.maxSurge, "25%", true)
+  let unavailable = resolve(strategy.rollingUpdate?.maxUnavailable, "25%", false)
+  if (surge === 0 && unavailable === 0) unavailable = 1
+  const minAvailable = replicas - unavailable
+  // Pods of each ReplicaSet; `leader` says which set's pod holds the Lease (the only Ready pod).
+  const world = { old: replicas, new: 0, leader: "old" as "old" | "new" | undefined }
+  const available = (rs: "old" | "new") => (world.leader === rs ? 1 : 0)
+  for (let step = 0; step < 100; step++) {
+    const before = JSON.stringify(world)
+    if (world.new < replicas) world.new += Math.max(0, Math.min(replicas + surge - world.old - world.new, replicas - world.new))
+    if (world.old > 0) {
+      const maxScaledDown = world.old + world.new - minAvailable - (world.new - available("new"))
+      if (maxScaledDown > 0) {
+        world.old -= Math.min(maxScaledDown, world.old - available("old")) // unhealthy first; ReplicaSets delete unready pods first
+        world.old -= Math.min(world.old, Math.max(0, available("old") + available("new") - minAvailable))
+      }
+    }
+    if (world.leader === "old" && world.old === 0) world.leader = undefined // SIGTERM: the child stops and the Lease is released
+    if (world.leader === undefined && world.old + world.new > 0) world.leader = world.old > 0 ? "old" : "new"
+    if (world.old === 0 && world.new === replicas && world.leader === "new") return true
+    if (JSON.stringify(world) === before) return false
+  }
+  return false
+}
+
+describe("rollout model", () => {
+  it("stalls with the strategies that wait for new pods to be Ready, and ends with the ones that do not", () => {
+    expect(rolloutCompletes(3, {})).toBe(false) // the default, 25% / 25%
+    expect(rolloutCompletes(3, { rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } })).toBe(false)
+    expect(rolloutCompletes(3, { rollingUpdate: { maxSurge: 1, maxUnavailable: 2 } })).toBe(false)
+    expect(rolloutCompletes(1, { rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } })).toBe(true)
+    expect(rolloutCompletes(3, { rollingUpdate: { maxSurge: 0, maxUnavailable: "100%" } })).toBe(true)
+    expect(rolloutCompletes(3, { type: "Recreate" })).toBe(true)
+  })
+})
+
+describe("k8s manifests (kubectl kustomize k8s)", () => {
+  it.skipIf(!hasKubectl)(`grants get/create/update/list/watch on the one Lease and nothing else, in one namespace${skipNote}`, () => {
+    const all = docs()
+    expect(all.filter((d) => ["ClusterRole", "ClusterRoleBinding"].includes(d.kind)).map((d) => d.kind)).toEqual([])
+    const ns = one("Namespace").metadata.name
+    for (const d of all.filter((d) => d.kind !== "Namespace")) expect(d.metadata.namespace, `${d.kind} namespace`).toBe(ns)
+
+    const rules = one("Role")["rules"] as Array<Rule>
+    for (const r of rules) {
+      expect(r.apiGroups).toEqual(["coordination.k8s.io"])
+      expect(r.resources).toEqual(["leases"])
+      expect(r.nonResourceURLs).toBeUndefined()
+    }
     expect(rules.flatMap((r) => r.verbs).sort()).toEqual(["create", "get", "list", "update", "watch"])
-    const named = rules.filter((r) => r.resourceNames !== undefined)
-    const leaseName = container().env.find((e: { name: string }) => e.name === "LEASE_NAME").value
-    expect(named.flatMap((r) => r.resourceNames)).toEqual([leaseName])
-    expect(rules.find((r) => r.resourceNames === undefined)!.verbs).toEqual(["create"])
+    // Only `create` goes without resourceNames (it cannot be restricted by name); the rest name the lease.
+    expect(rules.filter((r) => r.resourceNames === undefined).flatMap((r) => r.verbs)).toEqual(["create"])
+    const leaseName = env("LEASE_NAME")?.value
+    expect(leaseName).toBe("just-one-init-demo")
+    for (const r of rules.filter((r) => r.resourceNames !== undefined)) expect(r.resourceNames).toEqual([leaseName])
+
+    const binding = one("RoleBinding")
+    expect(binding["roleRef"]).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: one("Role").metadata.name })
+    expect(binding["subjects"]).toEqual([{ kind: "ServiceAccount", name: one("ServiceAccount").metadata.name, namespace: ns }])
+    expect(podSpec().serviceAccountName).toBe(one("ServiceAccount").metadata.name)
+    expect(podSpec().automountServiceAccountToken).not.toBe(false)
   })
 
-  it("probes: readiness on the leader route, liveness and startup on /healthz, port 5047", () => {
+  it.skipIf(!hasKubectl)(`probes: readiness on /healthcheck (leader only), liveness and startup on /healthz, all on 5047${skipNote}`, () => {
     const c = container()
-    expect(c.ports.find((p: { name: string }) => p.name === c.readinessProbe.httpGet.port).containerPort).toBe(5047)
-    expect(c.readinessProbe.httpGet.path).toBe("/healthcheck")
-    expect(c.livenessProbe.httpGet.path).toBe("/healthz")
-    expect(c.startupProbe.httpGet.path).toBe("/healthz")
+    const listen = env("LISTEN_ADDR")?.value
+    if (listen !== undefined) expect(listen).toMatch(/:5047$/)
+    for (const [probe, path] of [["readinessProbe", "/healthcheck"], ["livenessProbe", "/healthz"], ["startupProbe", "/healthz"]] as const) {
+      expect(c[probe]?.exec, `${probe} is not an exec probe`).toBeUndefined()
+      expect(c[probe]?.httpGet?.path, probe).toBe(path)
+      expect(portNumber(c[probe].httpGet.port), `${probe} port`).toBe(5047)
+    }
   })
 
-  it("takes identity and namespace from the downward API and leaves time to stop the child", () => {
-    const env = container().env as Array<{ name: string; valueFrom?: { fieldRef: { fieldPath: string } } }>
-    expect(env.find((e) => e.name === "POD_NAME")!.valueFrom!.fieldRef.fieldPath).toBe("metadata.name")
-    expect(env.find((e) => e.name === "POD_NAMESPACE")!.valueFrom!.fieldRef.fieldPath).toBe("metadata.namespace")
-    expect(of("Deployment")["spec"].template.spec.terminationGracePeriodSeconds).toBeGreaterThan(4 + 2)
-    expect(of("Deployment")["spec"].strategy.rollingUpdate.maxSurge).toBe(0)
+  it.skipIf(!hasKubectl)(`takes identity and namespace from the downward API, and its timings are consistent${skipNote}`, () => {
+    expect(env("POD_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name")
+    expect(env("POD_NAMESPACE")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.namespace")
+    const [lease, renew, retry, stopGrace] = [timing("LEASE_DURATION", "15s"), timing("RENEW_DEADLINE", "10s"), timing("RETRY_PERIOD", "2s"), timing("STOP_GRACE", "4s")]
+    expect(renew + stopGrace).toBeLessThan(lease)
+    expect(retry).toBeLessThan(renew)
+    // The kubelet SIGKILLs after the grace period: leave the child's stop grace plus time to release the lease.
+    expect(podSpec().terminationGracePeriodSeconds ?? 30).toBeGreaterThanOrEqual(stopGrace + 5)
   })
 
-  it("runs as non-root, with an exec-form entrypoint in the image", () => {
-    expect(of("Deployment")["spec"].template.spec.securityContext.runAsNonRoot).toBe(true)
-    const dockerfile = readFileSync(join(root, "Dockerfile"), "utf8")
-    const lastStage = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "))
-    expect(lastStage).toMatch(/^USER (?!root)\S+$/m)
-    expect(lastStage).toMatch(/^ENTRYPOINT \["\/usr\/local\/bin\/just-one-init", "--"\]$/m)
-    expect(lastStage).not.toMatch(/^RUN .*tini/m)
+  it.skipIf(!hasKubectl)(`uses a rollout strategy that completes although only the leader is Ready${skipNote}`, () => {
+    const spec = one("Deployment")["spec"]
+    expect(spec.replicas).toBe(3)
+    expect(rolloutCompletes(spec.replicas, spec.strategy ?? {})).toBe(true)
+  })
+
+  it.skipIf(!hasKubectl)(`routes the Service to Ready pods only, so to the leader${skipNote}`, () => {
+    const svc = one("Service")["spec"]
+    expect(svc.publishNotReadyAddresses).not.toBe(true)
+    expect(svc.selector).toEqual(one("Deployment")["spec"].selector.matchLabels)
+    const podLabels = one("Deployment")["spec"].template.metadata.labels
+    expect(Object.entries(svc.selector).every(([k, v]) => podLabels[k] === v)).toBe(true)
+    for (const p of svc.ports) expect(portNumber(p.targetPort ?? p.port)).toBeGreaterThan(0)
+  })
+
+  it.skipIf(!hasKubectl)(`runs the image's entrypoint as non-root, with a child the image has${skipNote}`, () => {
+    const pod = podSpec()
+    const c = container()
+    expect(pod.securityContext?.runAsNonRoot ?? c.securityContext?.runAsNonRoot).toBe(true)
+    const uid = c.securityContext?.runAsUser ?? pod.securityContext?.runAsUser
+    if (uid !== undefined) expect(uid).toBe(dockerfileUid())
+    expect(c.securityContext?.allowPrivilegeEscalation).toBe(false)
+    expect(c.securityContext?.capabilities?.drop).toContain("ALL")
+    expect(c.image).toBe(`ghcr.io/example/just-one-init:${packageVersion}`)
+    expect(c.command, "keeps the image's just-one-init entrypoint").toBeUndefined()
+    expect(c.args[0]).toBe("node")
+  })
+})
+
+// --- Dockerfile -----------------------------------------------------------------------
+
+const packageVersion: string = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version
+type Instruction = { op: string; args: string }
+/** Instructions per stage, with line continuations joined and comments dropped. */
+const stages = (): Array<Array<Instruction>> => {
+  const text = readFileSync(join(root, "Dockerfile"), "utf8")
+  const lines = text.split("\n").filter((l) => !/^\s*#/.test(l)).join("\n").replace(/\\\n/g, " ").split("\n")
+  const out: Array<Array<Instruction>> = []
+  for (const line of lines) {
+    const m = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line)
+    if (m === null) continue
+    const ins = { op: m[1]!.toUpperCase(), args: m[2]!.trim() }
+    if (ins.op === "FROM") out.push([])
+    out.at(-1)?.push(ins)
+  }
+  return out
+}
+const runtime = () => stages().at(-1)!
+const args = (stage: Array<Instruction>, op: string) => stage.filter((i) => i.op === op).map((i) => i.args)
+const dockerfileUid = () => Number(args(runtime(), "USER").at(-1)!.split(":")[0])
+
+describe("Dockerfile", () => {
+  it("builds in one stage and copies all of dist/ into a Node 24 runtime stage", () => {
+    const all = stages()
+    expect(all.length).toBeGreaterThanOrEqual(2)
+    const [buildFrom, alias] = /^(\S+)\s+AS\s+(\S+)$/i.exec(all[0]![0]!.args)!.slice(1)
+    expect(buildFrom).toMatch(/^node:24[.-]/)
+    expect(args(all[0]!, "RUN").join("\n")).toMatch(/npm ci[\s\S]*npm run build/)
+    expect(runtime()[0]!.args).toMatch(/^node:24[.-]\S+$/)
+    const workdir = args(all[0]!, "WORKDIR").at(-1)!
+    const copy = args(runtime(), "COPY").find((a) => a.startsWith(`--from=${alias} `))
+    expect(copy).toBe(`--from=${alias} ${workdir}/dist/ /usr/local/lib/just-one-init/`)
+    const run = args(runtime(), "RUN").join("\n")
+    expect(run).toContain("ln -s /usr/local/lib/just-one-init/just-one-init.mjs /usr/local/bin/just-one-init")
+    expect(run).toContain("ln -s /usr/local/lib/just-one-init/just-one-init.mjs /just-one-init") // the original README's path
+    expect(args(runtime(), "EXPOSE")).toEqual(["5047"])
+    expect(args(runtime(), "LABEL").join(" ")).toContain("org.opencontainers.image.title=")
+    expect(args(runtime(), "ARG")).toContain(`VERSION=${packageVersion}`)
+  })
+
+  it("runs as a numeric non-root USER, with an exec-form entrypoint and no init shim", () => {
+    const users = args(runtime(), "USER")
+    expect(users.at(-1)).toMatch(/^\d+(:\d+)?$/) // numeric, so runAsNonRoot can be verified
+    expect(dockerfileUid()).toBeGreaterThan(0)
+    const entrypoint = args(runtime(), "ENTRYPOINT")
+    expect(entrypoint).toHaveLength(1)
+    expect(JSON.parse(entrypoint[0]!)).toEqual(["/usr/local/bin/just-one-init", "--"])
+    const cmd = JSON.parse(args(runtime(), "CMD").at(-1)!) as Array<string>
+    expect(cmd[0]).toBe("node")
+    expect(runtime().map((i) => i.args).join("\n")).not.toMatch(/\btini\b|dumb-init/)
+  })
+
+  it(".dockerignore keeps host build output out and lets in everything the build copies", () => {
+    const patterns = readFileSync(join(root, ".dockerignore"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"))
+    expect(patterns.filter((p) => p.startsWith("!"))).toEqual([]) // the matcher below does not handle re-inclusion
+    const glob = (p: string) => new RegExp(`^${p.replace(/\/+$/, "").replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*\*/g, "\0").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]").replace(/\0/g, ".*")}$`)
+    const excluded = (path: string) => path.split("/").some((_, i, parts) => patterns.some((p) => glob(p).test(parts.slice(0, i + 1).join("/"))))
+    for (const dir of ["node_modules", "dist", "build", ".git"]) expect(excluded(dir), dir).toBe(true)
+    const sources = stages().flatMap((s) => args(s, "COPY")).filter((a) => !a.startsWith("--from")).flatMap((a) => a.split(/\s+/).slice(0, -1))
+    expect(sources).toContain("src")
+    for (const src of sources) {
+      expect(existsSync(join(root, src)), `${src} exists`).toBe(true)
+      expect(excluded(src.replace(/^\.\//, "")), `${src} is in the build context`).toBe(false)
+    }
   })
 })
