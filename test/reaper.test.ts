@@ -1,13 +1,16 @@
 /**
- * PID-1 duties: orphans that a child leaves behind are reaped, the child's own
- * exit status still reaches Node, and as real PID 1 (in a new PID namespace)
- * the bundled wrapper leaves no zombie behind a double-forking child.
+ * PID-1 duties: orphans that a child leaves behind are reaped, the exit status
+ * of every child Node spawned still reaches Node (protected or not), and as
+ * real PID 1 (in a new PID namespace) both the Reaper alone
+ * (test/fixtures/reaper-pid1.ts, with a control run without it) and the
+ * bundled wrapper leave no zombie behind a double-forking child.
  */
-import { spawn, spawnSync } from "node:child_process"
+import { execFile, spawn, spawnSync } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
+import { promisify } from "node:util"
 import { afterAll, describe, expect, it } from "vitest"
 import { loadAddon, Reaper } from "../src/services/Reaper.ts"
 import { startEmulator } from "./emulator/index.ts"
@@ -57,7 +60,35 @@ describe("reaping orphans", () => {
     }).pipe(Effect.provide(Layer.fresh(Reaper.layer)))))
   })
 
+  it("never takes the exit of a child Node spawned, even unprotected and with the event loop late", async () => {
+    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const reaper = yield* Reaper
+      const exits = Array.from({ length: 3 }, () => {
+        const child = spawn("/bin/true", { stdio: "ignore" })
+        return new Promise<number | null>((r) => child.once("exit", r))
+      })
+      // The children exit while the loop is blocked past a periodic sweep: that sweep then runs
+      // before libuv has handled their SIGCHLD, when they are zombies that look like orphans.
+      const until = Date.now() + 1_200
+      while (Date.now() < until) { /* block the event loop */ }
+      const codes = yield* Effect.promise(() => Promise.all(exits)).pipe(Effect.timeout("3 seconds"))
+      expect(codes).toEqual([0, 0, 0])
+      expect(yield* reaper.reaped).toBe(0)
+    }).pipe(Effect.provide(Layer.fresh(Reaper.layer)))))
+  })
+
   describe.skipIf(!canUnshare)("as PID 1 of a new PID namespace", () => {
+    const fixture = async (...args: Array<string>) => {
+      const { stdout } = await promisify(execFile)("unshare", ["--pid", "--fork", "--mount-proc", nodeBin, `${root}test/fixtures/reaper-pid1.ts`, ...args], { cwd: root })
+      return JSON.parse(stdout) as { pid: number; active: boolean; directChildExitCode: number | null; zombiesAfter: number; reaped: number }
+    }
+
+    it("the Reaper reaps the orphans of a double-forking child, which stay zombies without it", async () => {
+      const [reaping, control] = await Promise.all([fixture(), fixture("--control")])
+      expect(control).toEqual({ pid: 1, active: false, directChildExitCode: 0, zombiesAfter: 2, reaped: 0 })
+      expect(reaping).toEqual({ pid: 1, active: true, directChildExitCode: 0, zombiesAfter: 0, reaped: 2 })
+    })
+
     const dir = mkdtempSync(join(tmpdir(), "joi-pid1-"))
     let close: () => Promise<void> = async () => {}
     afterAll(() => close())

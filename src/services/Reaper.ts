@@ -2,12 +2,20 @@
  * PID-1 duty: reap orphans. As PID 1 in a container (or as a child subreaper
  * elsewhere), processes that the child leaves behind are re-parented to us and
  * become zombies unless someone waits for them. Node only waits for processes
- * it spawned, so a tiny Node-API addon (native/reaper.c) supplies waitpid();
- * on every SIGCHLD, and every second as a safety net, each of our children
- * that Node does not own is reaped if it has exited.
+ * it spawned, so a tiny Node-API addon (native/reaper.c) supplies waitpid() on
+ * a given pid. It is never waitpid(-1): that would race libuv for Node's own
+ * children and steal their exit status.
+ *
+ * Not every zombie child of ours is an orphan, though: a child that Node
+ * spawned (ours, or client-node's exec credential plugin) is a zombie from its
+ * exit until libuv's SIGCHLD handler waits for it, and reaping it in that gap
+ * loses its 'exit' event for good. So a zombie is reaped only once it has
+ * stayed a zombie across an event-loop poll phase (where libuv handles SIGCHLD)
+ * and for at least `graceMs`: by then libuv has taken it if it was Node's.
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { createRequire } from "node:module"
+import { performance } from "node:perf_hooks"
 import { Context, Effect, Layer } from "effect"
 
 interface Addon {
@@ -30,14 +38,35 @@ export const loadAddon = (base: string = import.meta.url): Addon | undefined => 
   return undefined
 }
 
-/** Our children, from the kernel's own list per thread. */
+/** A zombie must outlive a poll phase and this long before it counts as an orphan. */
+const graceMs = 100
+/** Sweeps also run this often, in case a SIGCHLD was missed (or zombies predate us). */
+const sweepEveryMs = 500
+
+/** State, parent and start time (which tells a reused pid apart) from /proc/<pid>/stat. */
+const statOf = (pid: number): { state: string; ppid: number; start: string } | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    // The command name in parentheses may contain spaces; fields 3 onwards follow the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return { state: fields[0] ?? "", ppid: Number(fields[1]), start: fields[19] ?? "" }
+  } catch {
+    return undefined
+  }
+}
+
+/** Our children: the kernel's list per thread, or a scan of /proc where the kernel lacks that file. */
 const childrenOf = (pid: number): Array<number> => {
   try {
     return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
       readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").split(" ").filter((s) => s !== "").map(Number)
     )
   } catch {
-    return []
+    try {
+      return readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => statOf(p)?.ppid === pid)
+    } catch {
+      return []
+    }
   }
 }
 
@@ -45,8 +74,8 @@ export class Reaper extends Context.Service<Reaper, {
   /** False when the addon could not be loaded: nothing is reaped. */
   readonly active: boolean
   /**
-   * A child that Node spawned and waits for itself; reaping it would steal its exit status.
-   * Synchronous, so it can be called in the same tick as spawn(), before any SIGCHLD is handled.
+   * A child that Node spawned and waits for itself, never to be reaped here even if libuv is slow.
+   * Synchronous, so it can be called in the same tick as spawn(), before any sweep runs.
    */
   protectUnsafe(pid: number): void
   unprotect(pid: number): Effect.Effect<void>
@@ -76,22 +105,57 @@ export class Reaper extends Context.Service<Reaper, {
       }
       // Not PID 1 (a pod sharing its process namespace, a laptop): collect our own orphans anyway.
       if (process.pid !== 1) addon.subreaper()
+
+      /** Zombie children ("pid:start") and when a sweep first saw them. */
+      const zombieSince = new Map<string, number>()
+      let followUp: NodeJS.Timeout | undefined
       const sweep = () => {
+        const now = performance.now()
+        const current = new Set<string>()
         for (const pid of childrenOf(process.pid)) {
-          if (!protectedPids.has(pid) && addon.reap(pid) !== null) reaped++
+          const stat = protectedPids.has(pid) ? undefined : statOf(pid)
+          if (stat?.state !== "Z") continue
+          const key = `${pid}:${stat.start}`
+          const since = zombieSince.get(key) ?? now
+          if (now - since >= graceMs) {
+            if (addon.reap(pid) !== null) reaped++
+          } else {
+            zombieSince.set(key, since)
+            current.add(key)
+          }
         }
+        for (const key of zombieSince.keys()) if (!current.has(key)) zombieSince.delete(key)
+        // Zombies wait for a second look; come back for them rather than at the next periodic sweep.
+        if (current.size > 0 && followUp === undefined) {
+          followUp = setTimeout(() => {
+            followUp = undefined
+            requestSweep()
+          }, graceMs).unref()
+        }
+      }
+      // Every sweep runs from the check phase, at most one per loop turn: a poll phase (where libuv
+      // waits for Node's children) always lies between the first look at a zombie and the reaping one.
+      let scheduled: NodeJS.Immediate | undefined
+      const requestSweep = () => {
+        scheduled ??= setImmediate(() => {
+          scheduled = undefined
+          sweep()
+        })
       }
       yield* Effect.acquireRelease(
         Effect.sync(() => {
-          process.on("SIGCHLD", sweep)
-          const timer = setInterval(sweep, 1000)
-          timer.unref()
+          process.on("SIGCHLD", requestSweep)
+          const timer = setInterval(requestSweep, sweepEveryMs).unref()
+          requestSweep()
           return timer
         }),
-        (timer) => Effect.sync(() => {
-          process.off("SIGCHLD", sweep)
-          clearInterval(timer)
-        })
+        (timer) =>
+          Effect.sync(() => {
+            process.off("SIGCHLD", requestSweep)
+            clearInterval(timer)
+            clearTimeout(followUp)
+            clearImmediate(scheduled)
+          })
       )
       return service(true)
     })
