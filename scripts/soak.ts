@@ -5,7 +5,7 @@
 // the end it prints episodes, faults, overlaps (must be 0) and the longest time with no
 // child while some replica was healthy and reachable, against the bound it must stay under.
 import { spawn, spawnSync } from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startEmulator } from "../test/emulator/index.ts"
@@ -44,7 +44,10 @@ const pick = <A>(xs: ReadonlyArray<A>): A => xs[Math.floor(rand() * xs.length)]!
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const canUnshare = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]).status === 0
-const hasFaketime = spawnSync("faketime", ["-f", "+1h", "true"]).status === 0
+// libfaketime by LD_PRELOAD (the faketime wrapper's semaphore is named after its pid, which
+// clashes between PID namespaces where every wrapper is pid 1).
+const libfaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+const hasFaketime = existsSync(libfaketime)
 
 const emu = await startEmulator()
 const dir = mkdtempSync(join(tmpdir(), "just-one-init-soak-"))
@@ -82,8 +85,7 @@ const launch = (slot: Slot) => {
   const kubeconfig = join(dir, `${slot.id}.kubeconfig`)
   emu.writeKubeconfig(kubeconfig, slot.id, "default")
   const wrapper = [nodeBin, wrapperPath, "--lease-duration", `${D}ms`, "--renew-deadline", `${R}ms`, "--retry-period", `${P}ms`, "--stop-grace", `${G}ms`, "--", nodeBin, childPath]
-  const clock = slot.offsetClock ? ["faketime", "-f", "+1h"] : []
-  const argv = [...(canUnshare ? ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] : []), ...clock, ...wrapper]
+  const argv = [...(canUnshare ? ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] : []), ...wrapper]
   const proc = spawn(argv[0]!, argv.slice(1), {
     stdio: ["ignore", "ignore", "pipe"],
     detached: !canUnshare,
@@ -96,18 +98,32 @@ const launch = (slot: Slot) => {
       LISTEN_ADDR: "127.0.0.1:0",
       CHILD_LOG: childLog,
       CHILD_ID: slot.id,
-      ...(slot.offsetClock ? { FAKETIME_DONT_FAKE_MONOTONIC: "1" } : {})
+      ...(slot.offsetClock ? { LD_PRELOAD: libfaketime, FAKETIME: "+1h", FAKETIME_DONT_FAKE_MONOTONIC: "1" } : {})
     }
   })
   const r = new Replica(slot.id, proc)
+  // Not healthy until it is up: a replica that never comes up must not count as one that could lead.
+  const starting = { id: slot.id, from: Date.now(), to: Number.POSITIVE_INFINITY }
+  impaired.push(starting)
   r.onLine = (l) => {
-    if (l.message === "transition") note(slot.id, `${l.annotations["from"]} -> ${l.annotations["to"]} (${l.annotations["reason"]})`)
+    if (l.message === "health server listening") starting.to = Date.now()
+    else if (l.message === "transition") note(slot.id, `${l.annotations["from"]} -> ${l.annotations["to"]} (${l.annotations["reason"]})`)
     else if (l.level !== "INFO") note(slot.id, `${l.level} ${l.message}`)
   }
+  // A wrapper that exits without being told to is a failure of the soak, not a fault it injected.
+  void r.exited.then(({ code, signal }) => {
+    if (!stopping.has(r)) {
+      unexpectedExits.push(`${slot.id} exited with ${code ?? signal} at ${Date.now() - startedAt} ms: ${r.stderr.slice(-300)}`)
+      impaired.push({ id: slot.id, from: Date.now(), to: Number.POSITIVE_INFINITY })
+    }
+  })
   slot.replica = r
 }
 
 const timeline: Array<string> = []
+/** Replicas the soak itself stopped; any other exit is unexpected. */
+const stopping = new Set<Replica>()
+const unexpectedExits: Array<string> = []
 const note = (who: string, what: string) => timeline.push(`${String(Date.now() - startedAt).padStart(7)} ${who.padEnd(4)} ${what}`)
 const impair = (id: string, ms: number) => impaired.push({ id, from: Date.now(), to: Date.now() + ms })
 
@@ -118,6 +134,7 @@ const kill = async (slot: Slot, signal: "SIGKILL" | "SIGTERM") => {
   const pid = wrapperPid(r)
   if (pid === undefined) return
   const down = between(500, 2_000)
+  stopping.add(r)
   if (signal === "SIGKILL") {
     kills.push({ id: slot.id, t: Date.now() })
     if (canUnshare) process.kill(pid, "SIGKILL") // PID 1 of the namespace: the kernel kills everything in it
@@ -191,7 +208,10 @@ const finishedAt = Date.now()
 for (const s of slots) {
   const r = s.replica
   const pid = r === undefined ? undefined : wrapperPid(r)
-  if (r !== undefined && r.exitCode === undefined && pid !== undefined) process.kill(pid, "SIGTERM")
+  if (r !== undefined && r.exitCode === undefined && pid !== undefined) {
+    stopping.add(r)
+    process.kill(pid, "SIGTERM")
+  }
 }
 await Promise.all(slots.map((s) => s.replica?.exited))
 await emu.close()
@@ -249,12 +269,13 @@ if (process.argv.includes("--timeline")) {
   console.error(`longest gap ends at ${longestEnd - startedAt} ms\n${timeline.sort((a, b) => Number(a.slice(0, 7)) - Number(b.slice(0, 7))).join("\n")}`)
 }
 
-const result = { seed, minutes, episodes: lives.length, faults, overlaps: overlaps.length, longestNoChildMs: longest, boundMs: bound, pidNamespaces: canUnshare }
+const result = { seed, minutes, episodes: lives.length, faults, overlaps: overlaps.length, longestNoChildMs: longest, boundMs: bound, unexpectedExits: unexpectedExits.length, pidNamespaces: canUnshare }
 if (asJson) console.log(JSON.stringify(result))
 else {
   say(`episodes (children started): ${lives.length}`)
   say(`faults: ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(", ")}`)
   say(`overlaps: ${overlaps.length}${overlaps.length > 0 ? `\n  ${overlaps.join("\n  ")}` : ""}`)
   say(`longest time with no child while a replica was healthy and reachable: ${longest} ms (bound ${bound} ms)`)
+  say(`unexpected wrapper exits: ${unexpectedExits.length}${unexpectedExits.length > 0 ? `\n  ${unexpectedExits.join("\n  ")}` : ""}`)
 }
-process.exit(overlaps.length === 0 && longest <= bound ? 0 : 1)
+process.exit(overlaps.length === 0 && longest <= bound && unexpectedExits.length === 0 ? 0 : 1)
