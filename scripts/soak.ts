@@ -84,7 +84,9 @@ const wrapperPid = (r: Replica) => (canUnshare ? childrenOf(r.proc.pid!)[0] : r.
 const launch = (slot: Slot) => {
   const kubeconfig = join(dir, `${slot.id}.kubeconfig`)
   emu.writeKubeconfig(kubeconfig, slot.id, "default")
-  const wrapper = [nodeBin, wrapperPath, "--lease-duration", `${D}ms`, "--renew-deadline", `${R}ms`, "--retry-period", `${P}ms`, "--stop-grace", `${G}ms`, "--", nodeBin, childPath]
+  // The child records its life on the true clock: the offset clock is the wrapper's alone.
+  const child = slot.offsetClock ? ["/usr/bin/env", "-u", "LD_PRELOAD", "-u", "FAKETIME", nodeBin, childPath] : [nodeBin, childPath]
+  const wrapper = [nodeBin, wrapperPath, "--lease-duration", `${D}ms`, "--renew-deadline", `${R}ms`, "--retry-period", `${P}ms`, "--stop-grace", `${G}ms`, "--", ...child]
   const argv = [...(canUnshare ? ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] : []), ...wrapper]
   const proc = spawn(argv[0]!, argv.slice(1), {
     stdio: ["ignore", "ignore", "pipe"],
