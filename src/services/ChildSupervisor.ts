@@ -6,7 +6,8 @@
  */
 import { spawn } from "node:child_process"
 import { constants } from "node:os"
-import { Context, Deferred, Effect, Layer, Scope } from "effect"
+import { Context, Deferred, Effect, Layer } from "effect"
+import type { Scope } from "effect"
 import { Reaper } from "./Reaper.ts"
 
 export interface RunningChild {

@@ -8,7 +8,8 @@ import { KubeConfig } from "@kubernetes/client-node"
 import { existsSync, readFileSync } from "node:fs"
 import * as http from "node:http"
 import * as https from "node:https"
-import { Context, Effect, Layer, Schema, Scope, Stream } from "effect"
+import { Context, Effect, Layer, Schema, Stream } from "effect"
+import type { Scope } from "effect"
 
 const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 

@@ -4,7 +4,8 @@
  * resourceVersion we read), never blind patches, so two replicas can never
  * both win.
  */
-import { Context, Effect, Layer, Schema, Scope, Stream } from "effect"
+import { Context, Effect, Layer, Schema, Stream } from "effect"
+import type { Scope } from "effect"
 import type { ApiFailure } from "../domain/Election.ts"
 import type { LeaseView, SpecFields } from "../domain/Lease.ts"
 import { fromJson } from "../domain/Lease.ts"
