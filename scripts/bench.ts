@@ -8,7 +8,16 @@ import { join } from "node:path"
 import { startEmulator } from "../test/emulator/index.ts"
 import type { Emulator } from "../test/emulator/index.ts"
 import type { Replica } from "../test/support/cluster.ts"
-import { eventually, lives, nodeBin, overlaps, readRecords, root, startReplica, wrapperPath } from "../test/support/cluster.ts"
+import {
+  eventually,
+  lives,
+  nodeBin,
+  overlaps,
+  readRecords,
+  root,
+  startReplica,
+  wrapperPath
+} from "../test/support/cluster.ts"
 
 const shChild = join(root, "test/fixtures/recording-child.sh")
 
@@ -31,7 +40,8 @@ const pct = (xs: ReadonlyArray<number>, p: number) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!
 }
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024
+const rssMb = (pid: number) =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024
 
 interface Mode {
   readonly name: string
@@ -51,19 +61,31 @@ const makeCluster = (emu: Emulator, mode: Mode, dir: string, leaseName: string) 
   const launch = (id: string) => {
     const kubeconfig = join(dir, `${id}.kubeconfig`)
     emu.writeKubeconfig(kubeconfig, id, "default")
-    const r = startReplica({ id, kubeconfig, leaseName, childLog, timings, env: mode.env, command: ["/bin/sh", shChild] })
+    const r = startReplica({
+      id,
+      kubeconfig,
+      leaseName,
+      childLog,
+      timings,
+      env: mode.env,
+      command: ["/bin/sh", shChild]
+    })
     replicas.set(id, r)
     return r
   }
   const holder = () => emu.getLease("default", leaseName)?.spec?.holderIdentity ?? undefined
   /** The holder, once a child started after the `seen`-th start record (ids are reused across restarts). */
   const leader = (seen = 0) =>
-    eventually(() => {
-      const h = holder()
-      const r = h === undefined || h === "" ? undefined : replicas.get(h)
-      const started = readRecords(childLog).filter((x) => x.event === "start").slice(seen)
-      return r !== undefined && r.exitCode === undefined && started.some((x) => x.id === h) ? r : undefined
-    }, "a leader with a running child", 60_000)
+    eventually(
+      () => {
+        const h = holder()
+        const r = h === undefined || h === "" ? undefined : replicas.get(h)
+        const started = readRecords(childLog).filter((x) => x.event === "start").slice(seen)
+        return r !== undefined && r.exitCode === undefined && started.some((x) => x.id === h) ? r : undefined
+      },
+      "a leader with a running child",
+      60_000
+    )
   const startCount = () => readRecords(childLog).filter((x) => x.event === "start").length
   const ready = (r: Replica) => r.port
   return { childLog, replicas, launch, leader, ready, holder, startCount }
@@ -88,7 +110,12 @@ const measureHandovers = async (emu: Emulator, mode: Mode, dir: string) => {
     c.launch(leader.id)
     log(`  ${mode.name}: handover ${i + 1}/${handovers}: ${start.t - stop.t} ms`)
   }
-  const found = overlaps(lives(readRecords(c.childLog), new Set(readRecords(c.childLog).filter((r) => r.event === "start").map((r) => r.pid).slice(-1))))
+  const found = overlaps(
+    lives(
+      readRecords(c.childLog),
+      new Set(readRecords(c.childLog).filter((r) => r.event === "start").map((r) => r.pid).slice(-1))
+    )
+  )
   for (const r of c.replicas.values()) r.signal("SIGTERM")
   await Promise.all([...c.replicas.values()].map((r) => r.exited))
   return { gaps, overlaps: found.length }
@@ -99,7 +126,9 @@ const measureCrashes = async (emu: Emulator, mode: Mode, dir: string) => {
   const c = makeCluster(emu, mode, dir, leaseName)
   const writes: Array<{ t: number; holder: string }> = []
   const off = emu.onChange((ev) => {
-    if (ev.lease.metadata.name === leaseName) writes.push({ t: Date.now(), holder: ev.lease.spec?.holderIdentity ?? "" })
+    if (ev.lease.metadata.name === leaseName) {
+      writes.push({ t: Date.now(), holder: ev.lease.spec?.holderIdentity ?? "" })
+    }
   })
   for (const id of ["a", "b", "c"]) c.launch(id)
   const delays: Array<number> = []
@@ -115,7 +144,11 @@ const measureCrashes = async (emu: Emulator, mode: Mode, dir: string) => {
     const takeover = writes.find((w) => w.holder === next.id && w.t > killedAt)!
     delays.push(takeover.t - (lastRenew.t + leaseDurationMs))
     c.launch(leader.id)
-    log(`  ${mode.name}: crash ${i + 1}/${crashes}: takeover ${takeover.t - (lastRenew.t + leaseDurationMs)} ms after expiry`)
+    log(
+      `  ${mode.name}: crash ${i + 1}/${crashes}: takeover ${
+        takeover.t - (lastRenew.t + leaseDurationMs)
+      } ms after expiry`
+    )
   }
   off()
   for (const r of c.replicas.values()) r.signal("SIGTERM")
@@ -155,7 +188,14 @@ const measureColdStart = async (emu: Emulator, mode: Mode, dir: string) => {
     const t0 = performance.timeOrigin + performance.now()
     const proc = spawn(nodeBin, [wrapperPath, "--", "/bin/sh", "-c", `date +%s%N > ${mark}`], {
       stdio: "ignore",
-      env: { PATH: process.env["PATH"] ?? "", KUBECONFIG: kubeconfig, LEASE_NAME: `cold-${modes.indexOf(mode)}-${i}`, POD_NAME: "cold", LISTEN_ADDR: "127.0.0.1:0", ...mode.env }
+      env: {
+        PATH: process.env["PATH"] ?? "",
+        KUBECONFIG: kubeconfig,
+        LEASE_NAME: `cold-${modes.indexOf(mode)}-${i}`,
+        POD_NAME: "cold",
+        LISTEN_ADDR: "127.0.0.1:0",
+        ...mode.env
+      }
     })
     await new Promise((r) => proc.once("exit", r))
     const childAt = Number(BigInt(readFileSync(mark, "utf8").trim()) / 1000n) / 1000
@@ -170,11 +210,18 @@ const results: Record<string, unknown> = {}
 for (const mode of modes) {
   log(`${mode.name}:`)
   const cold = wanted("cold") ? await measureColdStart(emu, mode, dir) : []
-  const steady = wanted("steady") ? await measureSteadyState(emu, mode, dir) : { leaderPerMinute: NaN, followerPerMinute: NaN, leaderRssMb: NaN, followerRssMb: NaN }
+  const steady = wanted("steady")
+    ? await measureSteadyState(emu, mode, dir)
+    : { leaderPerMinute: NaN, followerPerMinute: NaN, leaderRssMb: NaN, followerRssMb: NaN }
   const handover = wanted("handover") ? await measureHandovers(emu, mode, dir) : { gaps: [], overlaps: 0 }
   const crash = wanted("crash") ? await measureCrashes(emu, mode, dir) : []
   results[mode.name] = {
-    gracefulHandoverMs: { p50: pct(handover.gaps, 50), p95: pct(handover.gaps, 95), n: handover.gaps.length, overlaps: handover.overlaps },
+    gracefulHandoverMs: {
+      p50: pct(handover.gaps, 50),
+      p95: pct(handover.gaps, 95),
+      n: handover.gaps.length,
+      overlaps: handover.overlaps
+    },
     crashTakeoverBeyondExpiryMs: { p50: pct(crash, 50), p95: pct(crash, 95), n: crash.length },
     requestsPerMinute: { follower: steady.followerPerMinute, leader: steady.leaderPerMinute },
     coldStartMs: { median: pct(cold, 50), n: cold.length },
@@ -183,18 +230,34 @@ for (const mode of modes) {
 }
 await emu.close()
 
-const row = (label: string, f: (r: any) => string) => `| ${label} | ${modes.map((m) => f(results[m.name])).join(" | ")} |`
+const row = (label: string, f: (r: any) => string) =>
+  `| ${label} | ${modes.map((m) => f(results[m.name])).join(" | ")} |`
 const table = [
   `| timings: lease 15 s, renew deadline 10 s, retry 2 s | ${modes.map((m) => m.name).join(" | ")} |`,
   `|---|${modes.map(() => "---").join("|")}|`,
-  row("graceful handover p50 / p95 (ms)", (r) => `${r.gracefulHandoverMs.p50} / ${r.gracefulHandoverMs.p95} (n=${r.gracefulHandoverMs.n})`),
-  row("crash takeover beyond expiry p50 / p95 (ms)", (r) => `${r.crashTakeoverBeyondExpiryMs.p50} / ${r.crashTakeoverBeyondExpiryMs.p95} (n=${r.crashTakeoverBeyondExpiryMs.n})`),
-  row("API requests per minute: follower / leader", (r) => `${r.requestsPerMinute.follower.toFixed(1)} / ${r.requestsPerMinute.leader.toFixed(1)}`),
+  row(
+    "graceful handover p50 / p95 (ms)",
+    (r) => `${r.gracefulHandoverMs.p50} / ${r.gracefulHandoverMs.p95} (n=${r.gracefulHandoverMs.n})`
+  ),
+  row(
+    "crash takeover beyond expiry p50 / p95 (ms)",
+    (r) =>
+      `${r.crashTakeoverBeyondExpiryMs.p50} / ${r.crashTakeoverBeyondExpiryMs.p95} (n=${r.crashTakeoverBeyondExpiryMs.n})`
+  ),
+  row(
+    "API requests per minute: follower / leader",
+    (r) => `${r.requestsPerMinute.follower.toFixed(1)} / ${r.requestsPerMinute.leader.toFixed(1)}`
+  ),
   row("cold start to child exec, median (ms)", (r) => `${r.coldStartMs.median.toFixed(0)}`),
   row("RSS idle follower / leader (MB)", (r) => `${r.rssMb.idleFollower.toFixed(0)} / ${r.rssMb.leader.toFixed(0)}`),
   row("children overlapping", (r) => `${r.gracefulHandoverMs.overlaps}`)
 ].join("\n")
 console.log(table)
 mkdirSync(join(root, "bench"), { recursive: true })
-if (only === undefined) writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, results }, null, 2)}\n`)
+if (only === undefined) {
+  writeFileSync(
+    join(root, "bench", "results.json"),
+    `${JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, results }, null, 2)}\n`
+  )
+}
 if (only === undefined) console.log(`\nwritten to bench/results.json`)

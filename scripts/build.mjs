@@ -11,8 +11,16 @@ const clientNodeSideEffectFree = {
   name: "client-node-side-effect-free",
   setup(b) {
     b.onResolve({ filter: /.*/ }, async (args) => {
-      if (args.pluginData === "resolving" || !(args.importer.includes("@kubernetes/client-node") || args.path.startsWith("@kubernetes/client-node"))) return undefined
-      const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: "resolving" })
+      if (
+        args.pluginData === "resolving"
+        || !(args.importer.includes("@kubernetes/client-node") || args.path.startsWith("@kubernetes/client-node"))
+      ) return undefined
+      const r = await b.resolve(args.path, {
+        resolveDir: args.resolveDir,
+        kind: args.kind,
+        importer: args.importer,
+        pluginData: "resolving"
+      })
       if (r.errors.length > 0 || !r.path.includes("@kubernetes/client-node")) return undefined
       return { path: r.path, namespace: r.namespace, sideEffects: false }
     })
@@ -24,9 +32,17 @@ const clientNodeSideEffectFree = {
 const builtinsViaRequire = {
   name: "builtins-via-require",
   setup(b) {
-    b.onResolve({ filter: /^(node:)?https?$/ }, (args) =>
-      args.namespace === "builtin-require" ? { path: args.path, external: true } : { path: args.path.replace(/^node:/, ""), namespace: "builtin-require" })
-    b.onLoad({ filter: /.*/, namespace: "builtin-require" }, (args) => ({ contents: `module.exports = require("node:${args.path}")`, loader: "js" }))
+    b.onResolve(
+      { filter: /^(node:)?https?$/ },
+      (args) =>
+        args.namespace === "builtin-require"
+          ? { path: args.path, external: true }
+          : { path: args.path.replace(/^node:/, ""), namespace: "builtin-require" }
+    )
+    b.onLoad(
+      { filter: /.*/, namespace: "builtin-require" },
+      (args) => ({ contents: `module.exports = require("node:${args.path}")`, loader: "js" })
+    )
   }
 }
 

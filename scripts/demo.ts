@@ -1,7 +1,7 @@
 // npm run demo: three replicas of just-one-init on a local Kubernetes-API-compatible
 // lease server, a graceful handover (SIGTERM) and a crash takeover (SIGKILL of the
 // leader's whole tree), printed as a timeline. Needs no cluster; ends by itself.
-import { mkdtempSync, readFileSync, existsSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startEmulator } from "../test/emulator/index.ts"
@@ -13,14 +13,18 @@ import { eventually, lives, overlaps, readRecords, root, startReplica } from "..
 const demoChild = ["/bin/sh", join(root, "test/fixtures/recording-child.sh")]
 
 const t0 = Date.now()
-const say = (who: string, what: string) => console.log(`${`+${((Date.now() - t0) / 1000).toFixed(3)}s`.padStart(9)}  ${who.padEnd(10)} ${what}`)
+const say = (who: string, what: string) =>
+  console.log(`${`+${((Date.now() - t0) / 1000).toFixed(3)}s`.padStart(9)}  ${who.padEnd(10)} ${what}`)
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const emu = await startEmulator()
 const dir = mkdtempSync(join(tmpdir(), "just-one-init-demo-"))
 const childLog = join(dir, "children.jsonl")
 const timings = { leaseDuration: "5s", renewDeadline: "3s", retryPeriod: "1s", stopGrace: "1s" }
-say("api", `Kubernetes API emulator on ${emu.url}; lease default/demo, duration 5s, renew deadline 3s, retry 1s, stop grace 1s`)
+say(
+  "api",
+  `Kubernetes API emulator on ${emu.url}; lease default/demo, duration 5s, renew deadline 3s, retry 1s, stop grace 1s`
+)
 
 // Print the children's own records as they appear.
 let printed = 0
@@ -39,18 +43,22 @@ const replicas: Array<Replica> = ["replica-1", "replica-2", "replica-3"].map((id
   emu.writeKubeconfig(kubeconfig, id, "default")
   const r = startReplica({ id, kubeconfig, leaseName: "demo", childLog, timings, command: demoChild })
   r.onLine = (l) => {
-    if (l.message === "transition") say(id, `${l.annotations["from"]} → ${l.annotations["to"]} (${l.annotations["reason"]})`)
-    else if (l.level === "WARN" || l.level === "ERROR") say(id, l.message)
+    if (l.message === "transition") {
+      say(id, `${l.annotations["from"]} → ${l.annotations["to"]} (${l.annotations["reason"]})`)
+    } else if (l.level === "WARN" || l.level === "ERROR") say(id, l.message)
   }
   return r
 })
 
 const holder = () => emu.getLease("default", "demo")?.spec?.holderIdentity ?? undefined
 const startsBy = (id: string) => readRecords(childLog).filter((r) => r.event === "start" && r.id === id)
-const leaderWithChild = () => eventually(() => {
-  const h = holder()
-  return h !== undefined && h !== "" && startsBy(h).length > 0 ? replicas.find((r) => r.id === h && r.exitCode === undefined) : undefined
-}, "a leader with a running child")
+const leaderWithChild = () =>
+  eventually(() => {
+    const h = holder()
+    return h !== undefined && h !== "" && startsBy(h).length > 0
+      ? replicas.find((r) => r.id === h && r.exitCode === undefined)
+      : undefined
+  }, "a leader with a running child")
 
 const first = await leaderWithChild()
 await pause(2500)
@@ -79,9 +87,17 @@ clearInterval(follow)
 await emu.close()
 
 // The SIGKILLed child wrote no stop line: it ended when its tree was killed.
-const found = overlaps(lives(readRecords(childLog)).map((l) => (l.pid === start2.pid && l.end !== undefined && l.end < killedAt ? { ...l, end: killedAt } : l)))
+const found = overlaps(
+  lives(readRecords(childLog)).map((
+    l
+  ) => (l.pid === start2.pid && l.end !== undefined && l.end < killedAt ? { ...l, end: killedAt } : l))
+)
 console.log("")
 console.log(`graceful handover: old child stopped → new child started in ${start2.t - stop1.t} ms`)
-console.log(`crash takeover:    new child started ${((start3.t - killedAt) / 1000).toFixed(2)} s after the kill (lease duration 5 s; the last renew was up to 1 s before the kill)`)
+console.log(
+  `crash takeover:    new child started ${
+    ((start3.t - killedAt) / 1000).toFixed(2)
+  } s after the kill (lease duration 5 s; the last renew was up to 1 s before the kill)`
+)
 console.log(`children that overlapped: ${found.length}${found.length > 0 ? `\n${found.join("\n")}` : ""}`)
 process.exit(found.length === 0 ? 0 : 1)

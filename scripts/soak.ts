@@ -10,7 +10,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startEmulator } from "../test/emulator/index.ts"
 import type { Fault } from "../test/emulator/index.ts"
-import { childPath, readRecords, Replica, nodeBin, wrapperPath } from "../test/support/cluster.ts"
+import { childPath, nodeBin, readRecords, Replica, wrapperPath } from "../test/support/cluster.ts"
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -68,11 +68,17 @@ interface Slot {
   replica: Replica | undefined
   readonly offsetClock: boolean
 }
-const slots: Array<Slot> = ["r1", "r2", "r3"].map((id, i) => ({ id, replica: undefined, offsetClock: hasFaketime && i === 2 }))
+const slots: Array<Slot> = ["r1", "r2", "r3"].map((id, i) => ({
+  id,
+  replica: undefined,
+  offsetClock: hasFaketime && i === 2
+}))
 
 const childrenOf = (pid: number) => {
   try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").split(" ").filter(Boolean).map(Number))
+    return readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+      readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").split(" ").filter(Boolean).map(Number)
+    )
   } catch {
     return []
   }
@@ -85,8 +91,23 @@ const launch = (slot: Slot) => {
   const kubeconfig = join(dir, `${slot.id}.kubeconfig`)
   emu.writeKubeconfig(kubeconfig, slot.id, "default")
   // The child records its life on the true clock: the offset clock is the wrapper's alone.
-  const child = slot.offsetClock ? ["/usr/bin/env", "-u", "LD_PRELOAD", "-u", "FAKETIME", nodeBin, childPath] : [nodeBin, childPath]
-  const wrapper = [nodeBin, wrapperPath, "--lease-duration", `${D}ms`, "--renew-deadline", `${R}ms`, "--retry-period", `${P}ms`, "--stop-grace", `${G}ms`, "--", ...child]
+  const child = slot.offsetClock
+    ? ["/usr/bin/env", "-u", "LD_PRELOAD", "-u", "FAKETIME", nodeBin, childPath]
+    : [nodeBin, childPath]
+  const wrapper = [
+    nodeBin,
+    wrapperPath,
+    "--lease-duration",
+    `${D}ms`,
+    "--renew-deadline",
+    `${R}ms`,
+    "--retry-period",
+    `${P}ms`,
+    "--stop-grace",
+    `${G}ms`,
+    "--",
+    ...child
+  ]
   const argv = [...(canUnshare ? ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] : []), ...wrapper]
   const proc = spawn(argv[0]!, argv.slice(1), {
     stdio: ["ignore", "ignore", "pipe"],
@@ -109,13 +130,16 @@ const launch = (slot: Slot) => {
   impaired.push(starting)
   r.onLine = (l) => {
     if (l.message === "health server listening") starting.to = Date.now()
-    else if (l.message === "transition") note(slot.id, `${l.annotations["from"]} -> ${l.annotations["to"]} (${l.annotations["reason"]})`)
-    else if (l.level !== "INFO") note(slot.id, `${l.level} ${l.message}`)
+    else if (l.message === "transition") {
+      note(slot.id, `${l.annotations["from"]} -> ${l.annotations["to"]} (${l.annotations["reason"]})`)
+    } else if (l.level !== "INFO") note(slot.id, `${l.level} ${l.message}`)
   }
   // A wrapper that exits without being told to is a failure of the soak, not a fault it injected.
   void r.exited.then(({ code, signal }) => {
     if (!stopping.has(r)) {
-      unexpectedExits.push(`${slot.id} exited with ${code ?? signal} at ${Date.now() - startedAt} ms: ${r.stderr.slice(-300)}`)
+      unexpectedExits.push(
+        `${slot.id} exited with ${code ?? signal} at ${Date.now() - startedAt} ms: ${r.stderr.slice(-300)}`
+      )
       impaired.push({ id: slot.id, from: Date.now(), to: Number.POSITIVE_INFINITY })
     }
   })
@@ -126,7 +150,8 @@ const timeline: Array<string> = []
 /** Replicas the soak itself stopped; any other exit is unexpected. */
 const stopping = new Set<Replica>()
 const unexpectedExits: Array<string> = []
-const note = (who: string, what: string) => timeline.push(`${String(Date.now() - startedAt).padStart(7)} ${who.padEnd(4)} ${what}`)
+const note = (who: string, what: string) =>
+  timeline.push(`${String(Date.now() - startedAt).padStart(7)} ${who.padEnd(4)} ${what}`)
 const impair = (id: string, ms: number) => impaired.push({ id, from: Date.now(), to: Date.now() + ms })
 
 /** Kill a replica's whole tree at once, as a node failure would, and bring it back later. */
@@ -171,12 +196,26 @@ const injectOne = async () => {
     emu.dropWatches(slot.id)
   } else if (roll < 0.46) {
     // Ambiguous writes: they commit on the server, but their answers never come back.
-    setFaultFor(slot.id, { hang: true, afterCommit: true, verbs: ["create", "update"] }, between(2_000, 6_000), "lost-answers")
-  } else if (roll < 0.52) setFaultFor(slot.id, { latencyMs: Math.round(between(100, 1_500)) }, between(2_000, 6_000), "latency")
-  else if (roll < 0.62) setFaultFor(rand() < 0.5 ? slot.id : "*", { status: pick([500, 503]), count: Math.round(between(2, 8)) }, 3_000, "5xx-burst")
-  else if (roll < 0.70) setFaultFor(slot.id, { status: 429, retryAfterSeconds: 1, count: Math.round(between(1, 4)) }, 3_000, "429-burst")
-  else if (roll < 0.78) setFaultFor(slot.id, { reset: true, count: Math.round(between(1, 5)) }, 2_000, "connection-reset")
-  else if (roll < 0.90) {
+    setFaultFor(
+      slot.id,
+      { hang: true, afterCommit: true, verbs: ["create", "update"] },
+      between(2_000, 6_000),
+      "lost-answers"
+    )
+  } else if (roll < 0.52) {
+    setFaultFor(slot.id, { latencyMs: Math.round(between(100, 1_500)) }, between(2_000, 6_000), "latency")
+  } else if (roll < 0.62) {
+    setFaultFor(
+      rand() < 0.5 ? slot.id : "*",
+      { status: pick([500, 503]), count: Math.round(between(2, 8)) },
+      3_000,
+      "5xx-burst"
+    )
+  } else if (roll < 0.70) {
+    setFaultFor(slot.id, { status: 429, retryAfterSeconds: 1, count: Math.round(between(1, 4)) }, 3_000, "429-burst")
+  } else if (roll < 0.78) {
+    setFaultFor(slot.id, { reset: true, count: Math.round(between(1, 5)) }, 2_000, "connection-reset")
+  } else if (roll < 0.90) {
     emu.dropWatches(rand() < 0.5 ? slot.id : undefined)
     count("watch-drop")
   } else if (roll < 0.95) {
@@ -194,7 +233,13 @@ const injectOne = async () => {
 }
 
 const startedAt = Date.now()
-say(`soak: ${minutes} min, seed ${seed}, ${slots.length} replicas, ${canUnshare ? "each PID 1 of its own PID namespace" : "each in its own process group (unshare not permitted)"}, ${hasFaketime ? "r3's clock 1 h ahead" : "no clock offset (faketime missing)"}; lease ${D} ms, renew deadline ${R} ms, retry ${P} ms, stop grace ${G} ms`)
+say(
+  `soak: ${minutes} min, seed ${seed}, ${slots.length} replicas, ${
+    canUnshare ? "each PID 1 of its own PID namespace" : "each in its own process group (unshare not permitted)"
+  }, ${
+    hasFaketime ? "r3's clock 1 h ahead" : "no clock offset (faketime missing)"
+  }; lease ${D} ms, renew deadline ${R} ms, retry ${P} ms, stop grace ${G} ms`
+)
 if (hasFaketime) count("clock-offset-replica")
 for (const s of slots) launch(s)
 impair("*", D + 2_000)
@@ -245,14 +290,20 @@ const lives = all.map((l) => {
 const overlaps: Array<string> = []
 for (let i = 1; i < lives.length; i++) {
   for (let j = 0; j < i; j++) {
-    if (lives[i]!.start < lives[j]!.end) overlaps.push(`${lives[j]!.id}/${lives[j]!.pid} [${lives[j]!.start - startedAt}, ${lives[j]!.end - startedAt}) and ${lives[i]!.id}/${lives[i]!.pid} from ${lives[i]!.start - startedAt} ms`)
+    if (lives[i]!.start < lives[j]!.end) {
+      overlaps.push(
+        `${lives[j]!.id}/${lives[j]!.pid} [${lives[j]!.start - startedAt}, ${lives[j]!.end - startedAt}) and ${
+          lives[i]!.id
+        }/${lives[i]!.pid} from ${lives[i]!.start - startedAt} ms`
+      )
+    }
   }
 }
 
 /** Was some replica healthy and reachable at time t (alive, unfaulted, API up)? */
 const someoneHealthy = (t: number) =>
-  !impaired.some((x) => x.id === "*" && x.from <= t && t < x.to) &&
-  slots.some((s) => !impaired.some((x) => x.id === s.id && x.from <= t && t < x.to))
+  !impaired.some((x) => x.id === "*" && x.from <= t && t < x.to)
+  && slots.some((s) => !impaired.some((x) => x.id === s.id && x.from <= t && t < x.to))
 
 // Longest stretch with no child while a healthy replica existed, sampled every 10 ms.
 let longest = 0
@@ -268,16 +319,34 @@ for (let t = startedAt + D + 2_000; t < finishedAt; t += 10) {
 }
 if (process.argv.includes("--timeline")) {
   for (const l of lives) note(l.id, `child ${l.pid} [${l.start - startedAt}, ${l.end - startedAt})`)
-  console.error(`longest gap ends at ${longestEnd - startedAt} ms\n${timeline.sort((a, b) => Number(a.slice(0, 7)) - Number(b.slice(0, 7))).join("\n")}`)
+  console.error(
+    `longest gap ends at ${longestEnd - startedAt} ms\n${
+      timeline.sort((a, b) => Number(a.slice(0, 7)) - Number(b.slice(0, 7))).join("\n")
+    }`
+  )
 }
 
-const result = { seed, minutes, episodes: lives.length, faults, overlaps: overlaps.length, longestNoChildMs: longest, boundMs: bound, unexpectedExits: unexpectedExits.length, pidNamespaces: canUnshare }
+const result = {
+  seed,
+  minutes,
+  episodes: lives.length,
+  faults,
+  overlaps: overlaps.length,
+  longestNoChildMs: longest,
+  boundMs: bound,
+  unexpectedExits: unexpectedExits.length,
+  pidNamespaces: canUnshare
+}
 if (asJson) console.log(JSON.stringify(result))
 else {
   say(`episodes (children started): ${lives.length}`)
   say(`faults: ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(", ")}`)
   say(`overlaps: ${overlaps.length}${overlaps.length > 0 ? `\n  ${overlaps.join("\n  ")}` : ""}`)
   say(`longest time with no child while a replica was healthy and reachable: ${longest} ms (bound ${bound} ms)`)
-  say(`unexpected wrapper exits: ${unexpectedExits.length}${unexpectedExits.length > 0 ? `\n  ${unexpectedExits.join("\n  ")}` : ""}`)
+  say(
+    `unexpected wrapper exits: ${unexpectedExits.length}${
+      unexpectedExits.length > 0 ? `\n  ${unexpectedExits.join("\n  ")}` : ""
+    }`
+  )
 }
 process.exit(overlaps.length === 0 && longest <= bound && unexpectedExits.length === 0 ? 0 : 1)

@@ -4,13 +4,13 @@
  * Parse settings (one line and exit 2 when bad), bring up the health server
  * and the elector, run until the elector says exit, and exit with its code.
  */
-import { hostname } from "node:os"
 import { Cause, Effect, Exit, Logger, Result } from "effect"
+import { hostname } from "node:os"
 import { parseInvocation, usage } from "./domain/Settings.ts"
+import { live } from "./layers/Live.ts"
 import { forwardedSignals } from "./services/ChildSupervisor.ts"
 import { Elector } from "./services/Elector.ts"
 import { inClusterNamespace } from "./services/KubeClient.ts"
-import { live } from "./layers/Live.ts"
 
 declare const __VERSION__: string
 const version = typeof __VERSION__ === "string" ? __VERSION__ : "dev"
@@ -29,7 +29,10 @@ process.on("SIGINT", early)
 // Signals that are passed to a running child must never kill the wrapper itself (a follower has no child).
 for (const s of forwardedSignals) process.on(s, () => {})
 
-const invocation = parseInvocation(process.argv.slice(2), process.env, { hostname: hostname(), inClusterNamespace: inClusterNamespace() })
+const invocation = parseInvocation(process.argv.slice(2), process.env, {
+  hostname: hostname(),
+  inClusterNamespace: inClusterNamespace()
+})
 if (Result.isFailure(invocation)) fatal(invocation.failure.message, 2)
 else if (invocation.success._tag === "Help") process.stdout.write(`${usage(version)}\n`)
 else if (invocation.success._tag === "Version") process.stdout.write(`${version}\n`)
@@ -47,8 +50,9 @@ else {
   Effect.runPromiseExit(program).then((exit) => {
     if (Exit.isSuccess(exit)) process.exit(exit.value)
     const error = Cause.squash(exit.cause)
-    const message = typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
+    const message = typeof error === "object" && error !== null && "message" in error
+      ? String(error.message)
+      : String(error)
     fatal(message, 2)
   })
 }
-

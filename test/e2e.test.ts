@@ -23,14 +23,17 @@ const cluster = async (extra: Partial<ReplicaOptions> = {}) => {
   const rs = ["a", "b", "c"].map((id) => replica(id, extra))
   const leaderId = await eventually(() => {
     const h = holder()
-    return h !== undefined && h !== "" && readRecords(childLog()).some((r) => r.event === "start" && r.id === h) ? h : undefined
+    return h !== undefined && h !== "" && readRecords(childLog()).some((r) => r.event === "start" && r.id === h)
+      ? h
+      : undefined
   }, "a leader with a running child")
   const leader = rs.find((r) => r.id === leaderId)!
   return { rs, leader, followers: rs.filter((r) => r !== leader) }
 }
 
 const starts = () => readRecords(childLog()).filter((r) => r.event === "start")
-const noOverlap = (running: ReadonlySet<number> = new Set()) => expect(overlaps(lives(readRecords(childLog()), running))).toEqual([])
+const noOverlap = (running: ReadonlySet<number> = new Set()) =>
+  expect(overlaps(lives(readRecords(childLog()), running))).toEqual([])
 
 describe("just-one-init end to end", () => {
   it("runs exactly one child among three replicas and reports it on the health endpoints", async () => {
@@ -44,7 +47,12 @@ describe("just-one-init end to end", () => {
       expect((await f.http("/healthz")).status).toBe(200)
     }
     const status = (await leader.http("/status")).body
-    expect(status).toMatchObject({ state: "Leader", identity: leader.id, holder: leader.id, lease: `default/${sb.leaseName}` })
+    expect(status).toMatchObject({
+      state: "Leader",
+      identity: leader.id,
+      holder: leader.id,
+      lease: `default/${sb.leaseName}`
+    })
     expect((status["child"] as { pid: number }).pid).toBe(starts()[0]!.pid)
     const spec = lease()!.spec!
     expect(spec.leaseDurationSeconds).toBe(4)
@@ -79,7 +87,10 @@ describe("just-one-init end to end", () => {
     const { leader } = await cluster()
     const lastRenew = Date.now()
     sb.emu.setFault(leader.id, { hang: true })
-    const stop = await eventually(() => readRecords(childLog()).find((r) => r.event === "stop" && r.id === leader.id), "the partitioned leader's child to stop")
+    const stop = await eventually(
+      () => readRecords(childLog()).find((r) => r.event === "stop" && r.id === leader.id),
+      "the partitioned leader's child to stop"
+    )
     // Renew deadline 2.5 s from the last renew sent; the lease is 4 s.
     expect(stop.t - lastRenew).toBeLessThan(4_000)
     await leader.transition("Follower", leader.lines.findIndex((l) => l.annotations["to"] === "Leader"))
@@ -93,7 +104,10 @@ describe("just-one-init end to end", () => {
     const { leader } = await cluster()
     const spec = lease()!.spec!
     sb.emu.setLease("default", sb.leaseName, { ...spec, holderIdentity: "intruder", leaseDurationSeconds: 60 })
-    await eventually(() => readRecords(childLog()).find((r) => r.event === "stop" && r.id === leader.id), "the child to stop")
+    await eventually(
+      () => readRecords(childLog()).find((r) => r.event === "stop" && r.id === leader.id),
+      "the child to stop"
+    )
     await leader.transition("Follower", leader.lines.findIndex((l) => l.annotations["to"] === "Leader"))
     expect(holder()).toBe("intruder")
     expect(starts()).toHaveLength(1)
@@ -150,7 +164,10 @@ describe("just-one-init end to end", () => {
   it("stops grandchildren in the child's process group with it", async () => {
     const pidFile = join(sb.dir, "grandchild.pid")
     const r = replica("solo", { command: ["/bin/sh", "-c", `sleep 300 & echo $! > ${pidFile}; wait`] })
-    const grandchild = await eventually(() => (existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8")) || undefined : undefined), "the grandchild")
+    const grandchild = await eventually(
+      () => (existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8")) || undefined : undefined),
+      "the grandchild"
+    )
     r.signal("SIGTERM")
     expect((await r.exited).code).toBe(143)
     expect(() => process.kill(grandchild, 0)).toThrow(/ESRCH/)
@@ -198,7 +215,10 @@ describe("just-one-init end to end", () => {
 
   it("says once that the namespace does not exist, and keeps following", async () => {
     const r = replica("lost", { namespace: "no-such-namespace" })
-    const line = await r.waitFor((l) => l.level === "WARN" && String(l.message).includes("does not exist"), "a missing-namespace line")
+    const line = await r.waitFor(
+      (l) => l.level === "WARN" && String(l.message).includes("does not exist"),
+      "a missing-namespace line"
+    )
     expect(line.message).toContain("no-such-namespace")
     expect((await r.http("/healthz")).status).toBe(200)
     expect(r.lines.filter((l) => String(l.message).includes("does not exist"))).toHaveLength(1)
@@ -221,7 +241,10 @@ describe("just-one-init end to end", () => {
     [["--identity", "line\nbreak"], "--identity"],
     [["--nope"], "--nope"]
   ])("hostile argv (case %#): exit 2, one line naming the setting, no stack trace", (argv, setting) => {
-    const res = spawnSync(nodeBin, [wrapperPath, ...argv, "--", "true"], { env: { PATH: process.env["PATH"] ?? "", LEASE_NAME: "x" }, encoding: "utf8" })
+    const res = spawnSync(nodeBin, [wrapperPath, ...argv, "--", "true"], {
+      env: { PATH: process.env["PATH"] ?? "", LEASE_NAME: "x" },
+      encoding: "utf8"
+    })
     expect(res.status).toBe(2)
     const lines = res.stderr.trim().split("\n")
     expect(lines).toHaveLength(1)
@@ -232,7 +255,16 @@ describe("just-one-init end to end", () => {
   it("rejects bad settings with one line and exit code 2, starting no child", () => {
     const kubeconfig = join(sb.dir, "x.kubeconfig")
     writeFileSync(kubeconfig, sb.emu.kubeconfig("x", "default"))
-    const res = spawnSync(nodeBin, [wrapperPath, "--stop-grace", "20s", "--", nodeBin, "-e", "require('fs').writeFileSync(process.argv[1], 'ran')", join(sb.dir, "ran")], {
+    const res = spawnSync(nodeBin, [
+      wrapperPath,
+      "--stop-grace",
+      "20s",
+      "--",
+      nodeBin,
+      "-e",
+      "require('fs').writeFileSync(process.argv[1], 'ran')",
+      join(sb.dir, "ran")
+    ], {
       env: { PATH: process.env["PATH"] ?? "", KUBECONFIG: kubeconfig, LEASE_NAME: "x" },
       encoding: "utf8"
     })

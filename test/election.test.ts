@@ -15,8 +15,22 @@ import { takeableAt } from "../src/domain/Lease.ts"
 const timing: Timing = { identity: "me", leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 }
 
 const Kind = Schema.Literals([
-  "answer", "answer", "answer", "answerFail", "answerConflictOther", "answerConflictMine", "answerConflictGone",
-  "seenOther", "seenFree", "seenMine", "seenGone", "childExits", "signal", "watchUp", "watchDown", "nothing"
+  "answer",
+  "answer",
+  "answer",
+  "answerFail",
+  "answerConflictOther",
+  "answerConflictMine",
+  "answerConflictGone",
+  "seenOther",
+  "seenFree",
+  "seenMine",
+  "seenGone",
+  "childExits",
+  "signal",
+  "watchUp",
+  "watchDown",
+  "nothing"
 ])
 const Step = Schema.Struct({
   kind: Kind,
@@ -28,7 +42,14 @@ const Steps = Schema.Array(Step).check(Schema.isMaxLength(60))
 let rv = 0
 const lease = (holder: string, uid = "u1"): LeaseView => {
   rv++
-  return { resourceVersion: String(rv), uid, holder, durationMs: 15_000, transitions: 0, raw: { metadata: { resourceVersion: String(rv), uid } } }
+  return {
+    resourceVersion: String(rv),
+    uid,
+    holder,
+    durationMs: 15_000,
+    transitions: 0,
+    raw: { metadata: { resourceVersion: String(rv), uid } }
+  }
 }
 
 interface Pending {
@@ -53,8 +74,12 @@ const violations = (w: World, now: number): Array<string> => {
   const s = w.machine.state
   if (s._tag === "Leader") {
     if (now >= deadlineOf(s, w.t)) out.push(`Leader at ${now} past its deadline ${deadlineOf(s, w.t)}`)
-    if (!w.successfulSends.has(s.renewSentAt)) out.push(`Leader counts from ${s.renewSentAt}, which is no successful send`)
-    if (w.wakeAt === undefined || w.wakeAt > deadlineOf(s, w.t)) out.push(`Leader waits until ${w.wakeAt}, past its deadline`)
+    if (!w.successfulSends.has(s.renewSentAt)) {
+      out.push(`Leader counts from ${s.renewSentAt}, which is no successful send`)
+    }
+    if (w.wakeAt === undefined || w.wakeAt > deadlineOf(s, w.t)) {
+      out.push(`Leader waits until ${w.wakeAt}, past its deadline`)
+    }
   }
   if (w.childRunning && !w.stopIssued && s._tag !== "Leader") out.push(`child runs in ${s._tag}`)
   if (s._tag === "Follower" && s.observation !== undefined && !w.machine.exiting) {
@@ -98,7 +123,12 @@ const answer = (w: World, p: Pending, kind: string): Event => {
   const c = p.command
   switch (c._tag) {
     case "Read":
-      return kind === "answerFail" ? { _tag: "ReadFailed", failure: { kind: "transient", message: "x" } } : { _tag: "LeaseSeen", lease: kind === "answerConflictGone" ? undefined : lease(kind === "answerConflictMine" ? "" : "other") }
+      return kind === "answerFail"
+        ? { _tag: "ReadFailed", failure: { kind: "transient", message: "x" } }
+        : {
+          _tag: "LeaseSeen",
+          lease: kind === "answerConflictGone" ? undefined : lease(kind === "answerConflictMine" ? "" : "other")
+        }
     case "Acquire":
     case "Renew": {
       const ok = c._tag === "Acquire" ? "Acquired" : "Renewed"
@@ -145,52 +175,66 @@ const external = (kind: string): Event | undefined => {
 const now = Clock.currentTimeMillis
 
 describe("election state machine", () => {
-  it.effect.prop("keeps its invariants under random events and time jumps", [Steps, Schema.Boolean], ([steps, reelect]) =>
-    Effect.gen(function*() {
-      const t: Timing = reelect ? { ...timing, reelectAfterMs: 7_000 } : timing
-      const w: World = { t, machine: initial, wakeAt: undefined, pending: [], childRunning: false, stopIssued: false, successfulSends: new Set(), exited: false }
-      const problems: Array<string> = []
-      for (const c of start) w.pending.push({ command: c, issuedAt: yield* now })
-      const deliver = function*(e: Event) {
-        problems.push(...apply(w, e, yield* now), ...violations(w, yield* now))
-      }
-      for (const s of steps) {
-        if (w.exited) break
-        // Time moves on; every wake time reached on the way is honoured, in order.
-        const target = (yield* now) + s.advanceMs
-        while (w.wakeAt !== undefined && w.wakeAt <= target && !w.exited) {
+  it.effect.prop(
+    "keeps its invariants under random events and time jumps",
+    [Steps, Schema.Boolean],
+    ([steps, reelect]) =>
+      Effect.gen(function*() {
+        const t: Timing = reelect ? { ...timing, reelectAfterMs: 7_000 } : timing
+        const w: World = {
+          t,
+          machine: initial,
+          wakeAt: undefined,
+          pending: [],
+          childRunning: false,
+          stopIssued: false,
+          successfulSends: new Set(),
+          exited: false
+        }
+        const problems: Array<string> = []
+        for (const c of start) w.pending.push({ command: c, issuedAt: yield* now })
+        const deliver = function*(e: Event) {
+          problems.push(...apply(w, e, yield* now), ...violations(w, yield* now))
+        }
+        for (const s of steps) {
+          if (w.exited) break
+          // Time moves on; every wake time reached on the way is honoured, in order.
+          const target = (yield* now) + s.advanceMs
+          while (w.wakeAt !== undefined && w.wakeAt <= target && !w.exited) {
+            const t = yield* now
+            if (w.wakeAt > t) yield* TestClock.adjust(w.wakeAt - t)
+            const at = yield* now
+            yield* deliver({ _tag: "Wake" })
+            if (!w.exited && w.wakeAt !== undefined && w.wakeAt <= at) {
+              problems.push(`woken at ${at}, asks to be woken at ${w.wakeAt} again`)
+              break
+            }
+          }
           const t = yield* now
-          if (w.wakeAt > t) yield* TestClock.adjust(w.wakeAt - t)
-          const at = yield* now
-          yield* deliver({ _tag: "Wake" })
-          if (!w.exited && w.wakeAt !== undefined && w.wakeAt <= at) {
-            problems.push(`woken at ${at}, asks to be woken at ${w.wakeAt} again`)
-            break
+          if (target > t) yield* TestClock.adjust(target - t)
+          problems.push(...violations(w, yield* now))
+          if (w.exited) break
+          const ext = external(s.kind)
+          if (ext !== undefined) {
+            yield* deliver(ext)
+          } else if (s.kind === "childExits" && w.childRunning && !w.stopIssued) {
+            w.childRunning = false
+            yield* deliver({ _tag: "ChildExited", exitCode: 3 })
+          } else if (s.kind.startsWith("answer") && w.pending.length > 0) {
+            const [p] = w.pending.splice(s.pick % w.pending.length, 1)
+            yield* deliver(answer(w, p!, s.kind))
           }
         }
-        const t = yield* now
-        if (target > t) yield* TestClock.adjust(target - t)
-        problems.push(...violations(w, yield* now))
-        if (w.exited) break
-        const ext = external(s.kind)
-        if (ext !== undefined) {
-          yield* deliver(ext)
-        } else if (s.kind === "childExits" && w.childRunning && !w.stopIssued) {
-          w.childRunning = false
-          yield* deliver({ _tag: "ChildExited", exitCode: 3 })
-        } else if (s.kind.startsWith("answer") && w.pending.length > 0) {
-          const [p] = w.pending.splice(s.pick % w.pending.length, 1)
-          yield* deliver(answer(w, p!, s.kind))
+        // Liveness of Releasing: once every pending command is answered, it has ended in Follower.
+        while (w.pending.length > 0 && !w.exited) {
+          const [p] = w.pending.splice(0, 1)
+          yield* deliver(answer(w, p!, "answerFail"))
         }
-      }
-      // Liveness of Releasing: once every pending command is answered, it has ended in Follower.
-      while (w.pending.length > 0 && !w.exited) {
-        const [p] = w.pending.splice(0, 1)
-        yield* deliver(answer(w, p!, "answerFail"))
-      }
-      if (w.machine.state._tag === "Releasing") problems.push("stuck in Releasing with nothing pending")
-      assert.deepStrictEqual(problems, [], `${problems.join("; ")} after ${JSON.stringify(steps)}`)
-    }), { arbitrary: { runs: 500 } })
+        if (w.machine.state._tag === "Releasing") problems.push("stuck in Releasing with nothing pending")
+        assert.deepStrictEqual(problems, [], `${problems.join("; ")} after ${JSON.stringify(steps)}`)
+      }),
+    { arbitrary: { runs: 500 } }
+  )
 
   it("takes a released lease at once and a crashed leader's lease exactly at expiry", () => {
     const seen = step({ ...initial, watching: true }, { _tag: "LeaseSeen", lease: lease("other") }, 1_000, timing)
@@ -204,7 +248,12 @@ describe("election state machine", () => {
   })
 
   it("gives up leadership at the deadline even while a renew hangs, then releases only after the child is gone", () => {
-    const acquired = step({ ...initial, state: { _tag: "Acquiring", observation: undefined } }, { _tag: "Acquired", lease: lease("me"), sentAt: 0 }, 50, timing)
+    const acquired = step(
+      { ...initial, state: { _tag: "Acquiring", observation: undefined } },
+      { _tag: "Acquired", lease: lease("me"), sentAt: 0 },
+      50,
+      timing
+    )
     assert.deepStrictEqual(acquired.commands.map((c) => c._tag), ["StartChild"])
     const renewing = step(acquired.machine, { _tag: "Wake" }, 2_000, timing)
     assert.deepStrictEqual(renewing.commands.map((c) => c._tag), ["Renew"])
@@ -220,19 +269,30 @@ describe("election state machine", () => {
 
   it("steps down after --reelect-after, stopping the child before releasing", () => {
     const t = { ...timing, reelectAfterMs: 5_000 }
-    let r = step({ ...initial, state: { _tag: "Acquiring", observation: undefined } }, { _tag: "Acquired", lease: lease("me"), sentAt: 0 }, 0, t)
+    let r = step(
+      { ...initial, state: { _tag: "Acquiring", observation: undefined } },
+      { _tag: "Acquired", lease: lease("me"), sentAt: 0 },
+      0,
+      t
+    )
     while (r.machine.state._tag === "Leader") {
       const at = r.wakeAt!
       r = step(r.machine, { _tag: "Wake" }, at, t)
-      if (r.commands.some((c) => c._tag === "Renew")) r = step(r.machine, { _tag: "Renewed", lease: lease("me"), sentAt: at }, at, t)
-      else if (r.machine.state._tag === "Releasing") assert.strictEqual(at, 5_000)
+      if (r.commands.some((c) => c._tag === "Renew")) {
+        r = step(r.machine, { _tag: "Renewed", lease: lease("me"), sentAt: at }, at, t)
+      } else if (r.machine.state._tag === "Releasing") assert.strictEqual(at, 5_000)
     }
     assert.strictEqual(r.reason, "re-election due")
     assert.deepStrictEqual(r.commands.map((c) => c._tag), ["StopChild"])
   })
 
   it("exits with the child's code after a signal, releasing after the child stopped", () => {
-    const leader = step({ ...initial, state: { _tag: "Acquiring", observation: undefined } }, { _tag: "Acquired", lease: lease("me"), sentAt: 0 }, 10, timing)
+    const leader = step(
+      { ...initial, state: { _tag: "Acquiring", observation: undefined } },
+      { _tag: "Acquired", lease: lease("me"), sentAt: 0 },
+      10,
+      timing
+    )
     const signalled = step(leader.machine, { _tag: "Signal", signal: "SIGTERM" }, 100, timing)
     assert.deepStrictEqual(signalled.commands.map((c) => c._tag), ["StopChild"])
     const stopped = step(signalled.machine, { _tag: "ChildStopped", exitCode: 42 }, 200, timing)

@@ -33,7 +33,12 @@ interface Res {
   json: any
 }
 
-const call = async (method: string, path: string, body?: unknown, o: { token?: string | null; type?: string; signal?: AbortSignal } = {}): Promise<Res> => {
+const call = async (
+  method: string,
+  path: string,
+  body?: unknown,
+  o: { token?: string | null; type?: string; signal?: AbortSignal } = {}
+): Promise<Res> => {
   const headers: Record<string, string> = {}
   const token = o.token === undefined ? "t1" : o.token
   if (token !== null) headers["authorization"] = `Bearer ${token}`
@@ -55,7 +60,13 @@ const call = async (method: string, path: string, body?: unknown, o: { token?: s
 }
 
 const micro = (ms = Date.now()) => new Date(ms).toISOString().replace("Z", "000Z")
-const spec = (holder = "a") => ({ holderIdentity: holder, leaseDurationSeconds: 15, acquireTime: micro(), renewTime: micro(), leaseTransitions: 0 })
+const spec = (holder = "a") => ({
+  holderIdentity: holder,
+  leaseDurationSeconds: 15,
+  acquireTime: micro(),
+  renewTime: micro(),
+  leaseTransitions: 0
+})
 const create = async (name: string, s: object = spec()) => {
   const r = await call("POST", "", { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name }, spec: s })
   expect(r.status).toBe(201)
@@ -63,14 +74,24 @@ const create = async (name: string, s: object = spec()) => {
 }
 const details = (name: string) => ({ name, group: "coordination.k8s.io", kind: "leases" })
 const failure = (code: number, reason: string, message: string, d?: object) => ({
-  kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, ...(d === undefined ? {} : { details: d }), code
+  kind: "Status",
+  apiVersion: "v1",
+  metadata: {},
+  status: "Failure",
+  message,
+  reason,
+  ...(d === undefined ? {} : { details: d }),
+  code
 })
 
 /** A raw watch stream read line by line. */
 const openWatch = async (query: string, token = "t1", ns: string | undefined = "default") => {
   const ac = new AbortController()
   const base = ns === undefined ? `${emu.url}/apis/coordination.k8s.io/v1/leases` : leases(ns)
-  const r = await fetch(`${base}?watch=true&${query}`, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal })
+  const r = await fetch(`${base}?watch=true&${query}`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: ac.signal
+  })
   const reader = r.body!.getReader()
   const decoder = new TextDecoder()
   let buf = ""
@@ -114,21 +135,34 @@ const openWatch = async (query: string, token = "t1", ns: string | undefined = "
       if (e === undefined || e.type === type) return e
     }
   }
-  return { status: r.status, contentType: r.headers.get("content-type"), next, nextOf, end: pump, close: () => ac.abort(), get ended() { return ended } }
+  return {
+    status: r.status,
+    contentType: r.headers.get("content-type"),
+    next,
+    nextOf,
+    end: pump,
+    close: () => ac.abort(),
+    get ended() {
+      return ended
+    }
+  }
 }
 
 describe("status codes and Status bodies", () => {
   it("GET of a missing lease is 404 NotFound with the exact body and headers", async () => {
     const r = await call("GET", "/nope")
     expect(r.status).toBe(404)
-    expect(r.json).toEqual(failure(404, "NotFound", 'leases.coordination.k8s.io "nope" not found', details("nope")))
+    expect(r.json).toEqual(failure(404, "NotFound", "leases.coordination.k8s.io \"nope\" not found", details("nope")))
     expect(r.headers.get("content-type")).toBe("application/json")
     expect(r.headers.get("audit-id")).toMatch(/^[0-9a-f-]{36}$/)
   })
 
   it("POST is 201 with uid, second-precision creationTimestamp, string RV, managedFields, no generation", async () => {
     const name = uniq()
-    const r = await call("POST", "?fieldManager=mgr", { metadata: { name, labels: { app: "x" } }, spec: { ...spec(), strategy: "OldestEmulationVersion", preferredHolder: "b", bogus: 1 } })
+    const r = await call("POST", "?fieldManager=mgr", {
+      metadata: { name, labels: { app: "x" } },
+      spec: { ...spec(), strategy: "OldestEmulationVersion", preferredHolder: "b", bogus: 1 }
+    })
     expect(r.status).toBe(201)
     const l = r.json as Lease
     expect(l.kind).toBe("Lease")
@@ -139,7 +173,13 @@ describe("status codes and Status bodies", () => {
     expect(l.metadata).not.toHaveProperty("generation")
     expect(l.metadata.labels).toEqual({ app: "x" })
     expect(l.metadata.managedFields?.[0]).toMatchObject({ manager: "mgr", operation: "Update", fieldsType: "FieldsV1" })
-    expect(Object.keys(l.spec).sort()).toEqual(["acquireTime", "holderIdentity", "leaseDurationSeconds", "leaseTransitions", "renewTime"])
+    expect(Object.keys(l.spec).sort()).toEqual([
+      "acquireTime",
+      "holderIdentity",
+      "leaseDurationSeconds",
+      "leaseTransitions",
+      "renewTime"
+    ])
     expect(emu.getLease("default", name)).toEqual(l)
   })
 
@@ -148,29 +188,45 @@ describe("status codes and Status bodies", () => {
     await create(name)
     const r = await call("POST", "", { metadata: { name }, spec: spec() })
     expect(r.status).toBe(409)
-    expect(r.json).toEqual(failure(409, "AlreadyExists", `leases.coordination.k8s.io "${name}" already exists`, details(name)))
+    expect(r.json).toEqual(
+      failure(409, "AlreadyExists", `leases.coordination.k8s.io "${name}" already exists`, details(name))
+    )
   })
 
   it("POST with a resourceVersion is 500 without a reason; namespace mismatch 400; missing namespace 404", async () => {
     const rv = await call("POST", "", { metadata: { name: uniq(), resourceVersion: "5" }, spec: spec() })
     expect(rv.status).toBe(500)
-    expect(rv.json).toEqual({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "resourceVersion should not be set on objects to be created", code: 500 })
+    expect(rv.json).toEqual({
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message: "resourceVersion should not be set on objects to be created",
+      code: 500
+    })
     const mismatch = await call("POST", "", { metadata: { name: uniq(), namespace: "kube-system" }, spec: spec() })
     expect(mismatch.status).toBe(400)
-    expect(mismatch.json.message).toBe("the namespace of the provided object does not match the namespace sent on the request")
+    expect(mismatch.json.message).toBe(
+      "the namespace of the provided object does not match the namespace sent on the request"
+    )
     const missing = await call("POST", `${leases("ghost")}`, { metadata: { name: uniq() }, spec: spec() })
     expect(missing.status).toBe(404)
-    expect(missing.json).toEqual(failure(404, "NotFound", 'namespaces "ghost" not found', { name: "ghost", kind: "namespaces" }))
+    expect(missing.json).toEqual(
+      failure(404, "NotFound", "namespaces \"ghost\" not found", { name: "ghost", kind: "namespaces" })
+    )
   })
 
   it("validation: bad name, non-positive duration and negative transitions are 422 Invalid", async () => {
     const bad = await call("POST", "", { metadata: { name: "Bad_Name" }, spec: spec() })
     expect(bad.status).toBe(422)
     expect(bad.json.details.causes[0].field).toBe("metadata.name")
-    const both = await call("POST", "", { metadata: { name: "v1" }, spec: { leaseDurationSeconds: 0, leaseTransitions: -1 } })
+    const both = await call("POST", "", {
+      metadata: { name: "v1" },
+      spec: { leaseDurationSeconds: 0, leaseTransitions: -1 }
+    })
     expect(both.status).toBe(422)
     expect(both.json.message).toBe(
-      'Lease.coordination.k8s.io "v1" is invalid: [spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0, spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0]'
+      "Lease.coordination.k8s.io \"v1\" is invalid: [spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0, spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0]"
     )
     expect(both.json.details.causes).toHaveLength(2)
     const huge = await call("POST", "", { metadata: { name: uniq() }, spec: { leaseDurationSeconds: 2 ** 31 } })
@@ -180,9 +236,17 @@ describe("status codes and Status bodies", () => {
   it("a MicroTime with 3 fractional digits is 400 BadRequest with Go's parse message; offsets are normalised to Z", async () => {
     const r = await call("POST", "", { metadata: { name: uniq() }, spec: { renewTime: "2026-01-01T00:00:00.123Z" } })
     expect(r.status).toBe(400)
-    expect(r.json).toEqual(failure(400, "BadRequest",
-      'Lease in version "v1" cannot be handled as a Lease: parsing time "2026-01-01T00:00:00.123Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse ".123Z" as ".000000"'))
-    const l = await create(uniq(), { acquireTime: "2026-01-01T02:00:00.123456+02:00", renewTime: "2026-01-01T00:00:00.000001Z" })
+    expect(r.json).toEqual(
+      failure(
+        400,
+        "BadRequest",
+        "Lease in version \"v1\" cannot be handled as a Lease: parsing time \"2026-01-01T00:00:00.123Z\" as \"2006-01-02T15:04:05.000000Z07:00\": cannot parse \".123Z\" as \".000000\""
+      )
+    )
+    const l = await create(uniq(), {
+      acquireTime: "2026-01-01T02:00:00.123456+02:00",
+      renewTime: "2026-01-01T00:00:00.000001Z"
+    })
     expect(l.spec.acquireTime).toBe("2026-01-01T00:00:00.123456Z")
     expect(l.spec.renewTime).toBe("2026-01-01T00:00:00.000001Z")
   })
@@ -193,10 +257,23 @@ describe("status codes and Status bodies", () => {
     const noRv = await call("PUT", `/${name}`, { metadata: { name }, spec: spec("b") })
     expect(noRv.status).toBe(422)
     expect(noRv.json).toEqual({
-      kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure",
-      message: `Lease.coordination.k8s.io "${name}" is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update`,
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message:
+        `Lease.coordination.k8s.io "${name}" is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update`,
       reason: "Invalid",
-      details: { name, group: "coordination.k8s.io", kind: "Lease", causes: [{ reason: "FieldValueInvalid", message: "Invalid value: 0: must be specified for an update", field: "metadata.resourceVersion" }] },
+      details: {
+        name,
+        group: "coordination.k8s.io",
+        kind: "Lease",
+        causes: [{
+          reason: "FieldValueInvalid",
+          message: "Invalid value: 0: must be specified for an update",
+          field: "metadata.resourceVersion"
+        }]
+      },
       code: 422
     })
     const ok = await call("PUT", `/${name}`, { ...l, spec: spec("b") })
@@ -206,8 +283,14 @@ describe("status codes and Status bodies", () => {
     expect(ok.json.spec.holderIdentity).toBe("b")
     const stale = await call("PUT", `/${name}`, { ...l, spec: spec("c") })
     expect(stale.status).toBe(409)
-    expect(stale.json).toEqual(failure(409, "Conflict",
-      `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`, details(name)))
+    expect(stale.json).toEqual(
+      failure(
+        409,
+        "Conflict",
+        `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+        details(name)
+      )
+    )
     const wrongName = await call("PUT", `/${name}`, { ...ok.json, metadata: { ...ok.json.metadata, name: "other" } })
     expect(wrongName.status).toBe(400)
     expect(wrongName.json.message).toBe(`the name of the object (other) does not match the name on the URL (${name})`)
@@ -231,13 +314,22 @@ describe("status codes and Status bodies", () => {
     const l = await create(name)
     const r = await call("DELETE", `/${name}`)
     expect(r.status).toBe(200)
-    expect(r.json).toEqual({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { ...details(name), uid: l.metadata.uid } })
+    expect(r.json).toEqual({
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Success",
+      details: { ...details(name), uid: l.metadata.uid }
+    })
     expect((await call("DELETE", `/${name}`)).status).toBe(404)
   })
 
   it("one global RV counter across objects; lists carry it; field and label selectors; cluster-wide list", async () => {
     const a = await create(uniq("sel"))
-    const b = await call("POST", `${leases("kube-system")}`, { metadata: { name: uniq("sel"), labels: { tier: "x" } }, spec: spec() })
+    const b = await call("POST", `${leases("kube-system")}`, {
+      metadata: { name: uniq("sel"), labels: { tier: "x" } },
+      spec: spec()
+    })
     expect(Number(b.json.metadata.resourceVersion)).toBe(Number(a.metadata.resourceVersion) + 1)
     const list = await call("GET", `?fieldSelector=${encodeURIComponent(`metadata.name=${a.metadata.name}`)}`)
     expect(list.json.kind).toBe("LeaseList")
@@ -245,7 +337,9 @@ describe("status codes and Status bodies", () => {
     expect(list.json.items.map((i: Lease) => i.metadata.name)).toEqual([a.metadata.name])
     expect(list.json.items[0]).not.toHaveProperty("kind")
     const all = await call("GET", `${emu.url}/apis/coordination.k8s.io/v1/leases?labelSelector=tier%3Dx`)
-    expect(all.json.items.map((i: Lease) => `${i.metadata.namespace}/${i.metadata.name}`)).toEqual([`kube-system/${b.json.metadata.name}`])
+    expect(all.json.items.map((i: Lease) => `${i.metadata.namespace}/${i.metadata.name}`)).toEqual([
+      `kube-system/${b.json.metadata.name}`
+    ])
     const badField = await call("GET", "?fieldSelector=spec.holderIdentity%3Dx")
     expect(badField.status).toBe(400)
   })
@@ -255,14 +349,21 @@ describe("PATCH", () => {
   it("merge and strategic merge patches apply; a stale RV in the patch is 409", async () => {
     const name = uniq()
     const l = await create(name)
-    const m = await call("PATCH", `/${name}`, { spec: { holderIdentity: "m" } }, { type: "application/merge-patch+json" })
+    const m = await call("PATCH", `/${name}`, { spec: { holderIdentity: "m" } }, {
+      type: "application/merge-patch+json"
+    })
     expect(m.status).toBe(200)
     expect(m.json.spec).toMatchObject({ holderIdentity: "m", leaseDurationSeconds: 15 })
-    const s = await call("PATCH", `/${name}`, { spec: { holderIdentity: "s", leaseTransitions: null } }, { type: "application/strategic-merge-patch+json; charset=utf-8" })
+    const s = await call("PATCH", `/${name}`, { spec: { holderIdentity: "s", leaseTransitions: null } }, {
+      type: "application/strategic-merge-patch+json; charset=utf-8"
+    })
     expect(s.status).toBe(200)
     expect(s.json.spec.holderIdentity).toBe("s")
     expect(s.json.spec).not.toHaveProperty("leaseTransitions")
-    const stale = await call("PATCH", `/${name}`, { metadata: { resourceVersion: l.metadata.resourceVersion }, spec: { holderIdentity: "z" } }, { type: "application/merge-patch+json" })
+    const stale = await call("PATCH", `/${name}`, {
+      metadata: { resourceVersion: l.metadata.resourceVersion },
+      spec: { holderIdentity: "z" }
+    }, { type: "application/merge-patch+json" })
     expect(stale.status).toBe(409)
     expect(stale.json.reason).toBe("Conflict")
   })
@@ -270,12 +371,20 @@ describe("PATCH", () => {
   it("JSON patch applies; a failed test op is 422; unknown type 415; missing object 404", async () => {
     const name = uniq()
     await create(name)
-    const ok = await call("PATCH", `/${name}`, [{ op: "test", path: "/spec/holderIdentity", value: "a" }, { op: "replace", path: "/spec/holderIdentity", value: "j" }], { type: "application/json-patch+json" })
+    const ok = await call("PATCH", `/${name}`, [{ op: "test", path: "/spec/holderIdentity", value: "a" }, {
+      op: "replace",
+      path: "/spec/holderIdentity",
+      value: "j"
+    }], { type: "application/json-patch+json" })
     expect(ok.status).toBe(200)
     expect(ok.json.spec.holderIdentity).toBe("j")
-    const failed = await call("PATCH", `/${name}`, [{ op: "test", path: "/spec/holderIdentity", value: "nope" }], { type: "application/json-patch+json" })
+    const failed = await call("PATCH", `/${name}`, [{ op: "test", path: "/spec/holderIdentity", value: "nope" }], {
+      type: "application/json-patch+json"
+    })
     expect(failed.status).toBe(422)
-    expect(failed.json).toEqual(failure(422, "Invalid", "the server rejected our request due to an error in our request", {}))
+    expect(failed.json).toEqual(
+      failure(422, "Invalid", "the server rejected our request due to an error in our request", {})
+    )
     const unsupported = await call("PATCH", `/${name}`, { spec: {} }, { type: "application/json" })
     expect(unsupported.status).toBe(415)
     expect(unsupported.json.reason).toBe("UnsupportedMediaType")
@@ -285,14 +394,25 @@ describe("PATCH", () => {
 
   it("apply needs a fieldManager (422), creates a missing object (201) and then updates it (200)", async () => {
     const name = uniq()
-    const body = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name }, spec: { holderIdentity: "ap" } }
+    const body = {
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: { name },
+      spec: { holderIdentity: "ap" }
+    }
     const noManager = await call("PATCH", `/${name}`, body, { type: "application/apply-patch+yaml" })
     expect(noManager.status).toBe(422)
-    expect(noManager.json.message).toBe('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch')
-    const created = await call("PATCH", `/${name}?fieldManager=me&force=true`, body, { type: "application/apply-patch+yaml" })
+    expect(noManager.json.message).toBe(
+      "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"
+    )
+    const created = await call("PATCH", `/${name}?fieldManager=me&force=true`, body, {
+      type: "application/apply-patch+yaml"
+    })
     expect(created.status).toBe(201)
     expect(created.json.metadata.managedFields[0]).toMatchObject({ manager: "me", operation: "Apply" })
-    const updated = await call("PATCH", `/${name}?fieldManager=me`, { ...body, spec: { holderIdentity: "ap2" } }, { type: "application/apply-patch+yaml" })
+    const updated = await call("PATCH", `/${name}?fieldManager=me`, { ...body, spec: { holderIdentity: "ap2" } }, {
+      type: "application/apply-patch+yaml"
+    })
     expect(updated.status).toBe(200)
     expect(updated.json.spec.holderIdentity).toBe("ap2")
   })
@@ -304,14 +424,25 @@ describe("@kubernetes/client-node against the emulator", () => {
     kc.loadFromString(emu.kubeconfig("t1"))
     const api = kc.makeApiClient(CoordinationV1Api)
     const name = uniq("cn")
-    const created = await api.createNamespacedLease({ namespace: "default", body: { metadata: { name }, spec: { holderIdentity: "cn", leaseDurationSeconds: 10, renewTime: micro() as any } } })
+    const created = await api.createNamespacedLease({
+      namespace: "default",
+      body: { metadata: { name }, spec: { holderIdentity: "cn", leaseDurationSeconds: 10, renewTime: micro() as any } }
+    })
     expect(created.metadata?.uid).toBeDefined()
     const read = await api.readNamespacedLease({ namespace: "default", name })
     expect(read.spec?.holderIdentity).toBe("cn")
     expect(read.metadata?.creationTimestamp).toBeInstanceOf(Date)
-    const replaced = await api.replaceNamespacedLease({ namespace: "default", name, body: { ...read, spec: { ...read.spec, holderIdentity: "cn2" } } })
+    const replaced = await api.replaceNamespacedLease({
+      namespace: "default",
+      name,
+      body: { ...read, spec: { ...read.spec, holderIdentity: "cn2" } }
+    })
     expect(replaced.spec?.holderIdentity).toBe("cn2")
-    const err = await api.replaceNamespacedLease({ namespace: "default", name, body: { ...read, spec: { ...read.spec, holderIdentity: "cn3" } } }).then(() => undefined, (e: unknown) => e)
+    const err = await api.replaceNamespacedLease({
+      namespace: "default",
+      name,
+      body: { ...read, spec: { ...read.spec, holderIdentity: "cn3" } }
+    }).then(() => undefined, (e: unknown) => e)
     expect((err as { code?: number }).code).toBe(409)
     expect(JSON.parse((err as { body: string }).body).reason).toBe("Conflict")
     expect(emu.requests("t1").create).toBeGreaterThanOrEqual(1)
@@ -326,7 +457,9 @@ describe("@kubernetes/client-node against the emulator", () => {
     let added!: () => void
     const gotAdded = new Promise<void>((r) => (added = r))
     const done = new Promise<unknown>((resolve) => {
-      void new Watch(kc).watch("/apis/coordination.k8s.io/v1/namespaces/default/leases", { fieldSelector: `metadata.name=${name}` }, (type) => {
+      void new Watch(kc).watch("/apis/coordination.k8s.io/v1/namespaces/default/leases", {
+        fieldSelector: `metadata.name=${name}`
+      }, (type) => {
         seen.push(type)
         if (type === "ADDED") added()
       }, resolve)
@@ -346,7 +479,10 @@ describe("watch", () => {
     expect(w.status).toBe(200)
     expect(w.contentType).toBe("application/json")
     const first = await w.next()
-    expect(first).toMatchObject({ type: "ADDED", object: { kind: "Lease", metadata: { name, resourceVersion: l.metadata.resourceVersion } } })
+    expect(first).toMatchObject({
+      type: "ADDED",
+      object: { kind: "Lease", metadata: { name, resourceVersion: l.metadata.resourceVersion } }
+    })
     const modified = emu.setLease("default", name, spec("z"))
     const second = await w.next()
     expect(second.type).toBe("MODIFIED")
@@ -373,7 +509,14 @@ describe("watch", () => {
     const old = await openWatch(`resourceVersion=${l.metadata.resourceVersion}`)
     expect(old.status).toBe(200)
     const err = await old.next()
-    expect(err).toEqual({ type: "ERROR", object: failure(410, "Expired", expect.stringContaining(`too old resource version: ${l.metadata.resourceVersion}`)) })
+    expect(err).toEqual({
+      type: "ERROR",
+      object: failure(
+        410,
+        "Expired",
+        expect.stringContaining(`too old resource version: ${l.metadata.resourceVersion}`)
+      )
+    })
     expect(await old.next()).toBeUndefined()
     // The current RV is still fine after compaction.
     const fresh = await openWatch(`resourceVersion=${emu.resourceVersion}`)
@@ -399,7 +542,12 @@ describe("watch", () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900)
     const bm = await openWatch(`allowWatchBookmarks=true&resourceVersion=${emu.resourceVersion}`)
     const mark = await bm.nextOf("BOOKMARK")
-    expect(mark.object).toEqual({ kind: "Lease", apiVersion: "coordination.k8s.io/v1", metadata: { resourceVersion: String(emu.resourceVersion) }, spec: {} })
+    expect(mark.object).toEqual({
+      kind: "Lease",
+      apiVersion: "coordination.k8s.io/v1",
+      metadata: { resourceVersion: String(emu.resourceVersion) },
+      spec: {}
+    })
     bm.close()
   })
 
@@ -430,7 +578,10 @@ describe("faults", () => {
 
   it("hang never answers: the client times out via AbortSignal; other clients are unaffected", async () => {
     emu.setFault("hung", { hang: true })
-    const err = await call("GET", "/x", undefined, { token: "hung", signal: AbortSignal.timeout(300) }).then(() => undefined, (e: unknown) => e)
+    const err = await call("GET", "/x", undefined, { token: "hung", signal: AbortSignal.timeout(300) }).then(
+      () => undefined,
+      (e: unknown) => e
+    )
     expect((err as Error).name).toBe("TimeoutError")
     expect((await call("GET", "/x", undefined, { token: "t1" })).status).toBe(404)
     emu.setFault("hung", undefined)
@@ -442,7 +593,9 @@ describe("faults", () => {
     const r = await call("GET", "/x", undefined, { token: "busy" })
     expect(r.status).toBe(429)
     expect(r.headers.get("retry-after")).toBe("2")
-    expect(r.json).toEqual(failure(429, "TooManyRequests", "Too many requests, please try again later.", { retryAfterSeconds: 2 }))
+    expect(r.json).toEqual(
+      failure(429, "TooManyRequests", "Too many requests, please try again later.", { retryAfterSeconds: 2 })
+    )
     expect((await call("GET", "/x", undefined, { token: "busy" })).status).toBe(404)
     emu.setFault("*", { status: 500, verbs: ["list"] })
     const e = await call("GET", "", undefined, { token: "anyone" })
@@ -466,7 +619,10 @@ describe("faults", () => {
   it("afterCommit reset commits the write, then resets: an ambiguous write", async () => {
     const name = uniq("amb")
     emu.setFault("amb", { reset: true, afterCommit: true, verbs: ["create"], count: 1 })
-    const err = await call("POST", "", { metadata: { name }, spec: spec() }, { token: "amb" }).then(() => undefined, (e: unknown) => e)
+    const err = await call("POST", "", { metadata: { name }, spec: spec() }, { token: "amb" }).then(
+      () => undefined,
+      (e: unknown) => e
+    )
     expect((err as Error).message).toBe("fetch failed")
     expect(emu.getLease("default", name)).toBeDefined()
   })
@@ -504,7 +660,12 @@ describe("faults", () => {
           resolve(n)
         }, 1500)
       })
-      req.on("error", (e) => (e.message === "socket hang up" || (e as NodeJS.ErrnoException).code === "ECONNRESET" ? undefined : reject(e)))
+      req.on(
+        "error",
+        (e) => (e.message === "socket hang up" || (e as NodeJS.ErrnoException).code === "ECONNRESET"
+          ? undefined
+          : reject(e))
+      )
       req.end()
     })
     expect(bytes).toBeGreaterThanOrEqual(1)
@@ -559,20 +720,47 @@ describe("restart, counting, auth", () => {
       const url = `${e2.url}/apis/coordination.k8s.io/v1/namespaces/default/leases`
       const bad = await call("GET", `${url}/x`, undefined, { token: "bad" })
       expect(bad.status).toBe(401)
-      expect(bad.json).toEqual({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "Unauthorized", reason: "Unauthorized", code: 401 })
+      expect(bad.json).toEqual({
+        kind: "Status",
+        apiVersion: "v1",
+        metadata: {},
+        status: "Failure",
+        message: "Unauthorized",
+        reason: "Unauthorized",
+        code: 401
+      })
       const anon = await call("GET", `${url}/x`, undefined, { token: null })
       expect(anon.status).toBe(403)
-      expect(anon.json).toEqual(failure(403, "Forbidden",
-        'leases.coordination.k8s.io "x" is forbidden: User "system:anonymous" cannot get resource "leases" in API group "coordination.k8s.io" in the namespace "default"', details("x")))
+      expect(anon.json).toEqual(
+        failure(
+          403,
+          "Forbidden",
+          "leases.coordination.k8s.io \"x\" is forbidden: User \"system:anonymous\" cannot get resource \"leases\" in API group \"coordination.k8s.io\" in the namespace \"default\"",
+          details("x")
+        )
+      )
       expect((await call("POST", url, { metadata: { name: "x" }, spec: spec() }, { token: "good" })).status).toBe(201)
-      const denied = await call("PUT", `${url}/x`, { metadata: { name: "x", resourceVersion: "1" }, spec: spec() }, { token: "good" })
+      const denied = await call("PUT", `${url}/x`, { metadata: { name: "x", resourceVersion: "1" }, spec: spec() }, {
+        token: "good"
+      })
       expect(denied.status).toBe(403)
-      expect(denied.json).toEqual(failure(403, "Forbidden",
-        'leases.coordination.k8s.io "x" is forbidden: User "system:serviceaccount:default:good" cannot update resource "leases" in API group "coordination.k8s.io" in the namespace "default"', details("x")))
+      expect(denied.json).toEqual(
+        failure(
+          403,
+          "Forbidden",
+          "leases.coordination.k8s.io \"x\" is forbidden: User \"system:serviceaccount:default:good\" cannot update resource \"leases\" in API group \"coordination.k8s.io\" in the namespace \"default\"",
+          details("x")
+        )
+      )
       const e3create = await call("POST", url, { metadata: { name: "y" }, spec: spec() }, { token: null })
-      expect(e3create.json).toEqual(failure(403, "Forbidden",
-        'leases.coordination.k8s.io is forbidden: User "system:anonymous" cannot create resource "leases" in API group "coordination.k8s.io" in the namespace "default"',
-        { group: "coordination.k8s.io", kind: "leases" }))
+      expect(e3create.json).toEqual(
+        failure(
+          403,
+          "Forbidden",
+          "leases.coordination.k8s.io is forbidden: User \"system:anonymous\" cannot create resource \"leases\" in API group \"coordination.k8s.io\" in the namespace \"default\"",
+          { group: "coordination.k8s.io", kind: "leases" }
+        )
+      )
       expect((await call("GET", `${e2.url}/version`, undefined, { token: null })).status).toBe(200)
       expect(e2.requests("good")).toMatchObject({ create: 1, update: 1 })
     } finally {
@@ -583,7 +771,13 @@ describe("restart, counting, auth", () => {
 
 describe("CLI", () => {
   it("prints one JSON line with the url and stops on SIGTERM", async () => {
-    const child = spawn(process.execPath, [join(import.meta.dirname, "emulator", "main.ts"), "--port", "0", "--namespace", "ns1"], { stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [
+      join(import.meta.dirname, "emulator", "main.ts"),
+      "--port",
+      "0",
+      "--namespace",
+      "ns1"
+    ], { stdio: ["ignore", "pipe", "pipe"] })
     const line = await new Promise<string>((resolve, reject) => {
       let out = ""
       child.stdout.on("data", (c: Buffer) => {
@@ -594,9 +788,17 @@ describe("CLI", () => {
     })
     const { url } = JSON.parse(line) as { url: string }
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
-    const r = await call("POST", `${url}/apis/coordination.k8s.io/v1/namespaces/ns1/leases`, { metadata: { name: "c" }, spec: spec() })
+    const r = await call("POST", `${url}/apis/coordination.k8s.io/v1/namespaces/ns1/leases`, {
+      metadata: { name: "c" },
+      spec: spec()
+    })
     expect(r.status).toBe(201)
-    expect((await call("POST", `${url}/apis/coordination.k8s.io/v1/namespaces/default/leases`, { metadata: { name: "c" }, spec: spec() })).status).toBe(404)
+    expect(
+      (await call("POST", `${url}/apis/coordination.k8s.io/v1/namespaces/default/leases`, {
+        metadata: { name: "c" },
+        spec: spec()
+      })).status
+    ).toBe(404)
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
     child.kill("SIGTERM")
     expect(await exited).toBe(0)
@@ -613,24 +815,29 @@ describe("kubectl", () => {
     const kc = join(dir, "kubeconfig")
     emu.writeKubeconfig(kc, "anonymous")
     const name = uniq("kctl")
-    const manifest = (holder: string) => [
-      "apiVersion: coordination.k8s.io/v1",
-      "kind: Lease",
-      "metadata:",
-      `  name: ${name}`,
-      "spec:",
-      `  holderIdentity: ${holder}`,
-      "  leaseDurationSeconds: 15",
-      '  acquireTime: "2026-01-01T00:00:00.123456Z"',
-      '  renewTime: "2026-01-01T00:00:01.654321Z"',
-      ""
-    ].join("\n")
+    const manifest = (holder: string) =>
+      [
+        "apiVersion: coordination.k8s.io/v1",
+        "kind: Lease",
+        "metadata:",
+        `  name: ${name}`,
+        "spec:",
+        `  holderIdentity: ${holder}`,
+        "  leaseDurationSeconds: 15",
+        "  acquireTime: \"2026-01-01T00:00:00.123456Z\"",
+        "  renewTime: \"2026-01-01T00:00:01.654321Z\"",
+        ""
+      ].join("\n")
     const file = join(dir, "lease.yaml")
     const env = { ...process.env, HOME: dir, KUBECONFIG: kc }
     // Asynchronous: the emulator answers from this very process.
     const run = (...args: Array<string>) =>
       new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-        execFile(kubectl, ["--kubeconfig", kc, "--cache-dir", join(dir, "cache"), ...args], { encoding: "utf8", env, timeout: 10_000 }, (e, out, err) => {
+        execFile(kubectl, ["--kubeconfig", kc, "--cache-dir", join(dir, "cache"), ...args], {
+          encoding: "utf8",
+          env,
+          timeout: 10_000
+        }, (e, out, err) => {
           resolve({ code: e === null ? 0 : typeof e.code === "number" ? e.code : null, out, err })
         })
       })
@@ -653,7 +860,19 @@ describe("kubectl", () => {
     expect(emu.requests("anonymous").create).toBeGreaterThanOrEqual(1)
 
     // get -w: wait for the initial row, change the lease, wait for the second row.
-    const watcher = spawn(kubectl, ["--kubeconfig", kc, "--cache-dir", join(dir, "cache"), "get", "lease", name, "-w", "--no-headers", "-o", "custom-columns=HOLDER:.spec.holderIdentity"], { env, stdio: ["ignore", "pipe", "pipe"] })
+    const watcher = spawn(kubectl, [
+      "--kubeconfig",
+      kc,
+      "--cache-dir",
+      join(dir, "cache"),
+      "get",
+      "lease",
+      name,
+      "-w",
+      "--no-headers",
+      "-o",
+      "custom-columns=HOLDER:.spec.holderIdentity"
+    ], { env, stdio: ["ignore", "pipe", "pipe"] })
     const killer = setTimeout(() => watcher.kill("SIGKILL"), 10_000)
     const rows: Array<string> = []
     const waitRow = (want: string) =>

@@ -18,7 +18,12 @@ const base: ElectorStatus = {
   exiting: false,
   wedged: false
 }
-const leader: ElectorStatus = { ...base, state: "Leader", holder: "pod-a", child: { pid: 7, startedAt: "2026-01-01T00:00:00.000Z" } }
+const leader: ElectorStatus = {
+  ...base,
+  state: "Leader",
+  holder: "pod-a",
+  child: { pid: 7, startedAt: "2026-01-01T00:00:00.000Z" }
+}
 
 describe("health routes", () => {
   it.each([

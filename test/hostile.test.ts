@@ -18,16 +18,22 @@ const leaderUp = async () => {
 }
 
 describe("hostile API answers", () => {
-  it.each(["html", "garbage", "truncated"] as const)("a short burst of %s answers does not stop the child", async (body) => {
-    const { childLog, lease, r } = await leaderUp()
-    sb.emu.setFault("leader", { body, verbs: ["update"], count: 2 })
-    const rv = lease().metadata.resourceVersion
-    // Two failed renews, then the next one succeeds (the lease moves on), all within the deadline.
-    await eventually(() => (sb.emu.requests("leader").update >= 3 && lease().metadata.resourceVersion !== rv ? true : undefined), "a renew after the burst")
-    expect(readRecords(childLog).filter((x) => x.event === "stop")).toEqual([])
-    expect(lease().spec.holderIdentity).toBe("leader")
-    expect(r.lines.some((l) => l.level === "WARN")).toBe(true)
-  })
+  it.each(["html", "garbage", "truncated"] as const)(
+    "a short burst of %s answers does not stop the child",
+    async (body) => {
+      const { childLog, lease, r } = await leaderUp()
+      sb.emu.setFault("leader", { body, verbs: ["update"], count: 2 })
+      const rv = lease().metadata.resourceVersion
+      // Two failed renews, then the next one succeeds (the lease moves on), all within the deadline.
+      await eventually(
+        () => (sb.emu.requests("leader").update >= 3 && lease().metadata.resourceVersion !== rv ? true : undefined),
+        "a renew after the burst"
+      )
+      expect(readRecords(childLog).filter((x) => x.event === "stop")).toEqual([])
+      expect(lease().spec.holderIdentity).toBe("leader")
+      expect(r.lines.some((l) => l.level === "WARN")).toBe(true)
+    }
+  )
 
   it("a body that trickles forever is cut off by the request timeout, and the child is stopped before the lease can expire", async () => {
     const { childLog, lease } = await leaderUp()
@@ -56,8 +62,17 @@ describe("hostile API answers", () => {
 
 describe("leases other writers leave behind", () => {
   it.each([
-    ["no duration and null times", { holderIdentity: "go-client", leaseDurationSeconds: null, renewTime: null, acquireTime: null }],
-    ["a 10 kB holder and huge transitions", { holderIdentity: "x".repeat(10_240), leaseDurationSeconds: 2, leaseTransitions: 2_147_483_600 }]
+    ["no duration and null times", {
+      holderIdentity: "go-client",
+      leaseDurationSeconds: null,
+      renewTime: null,
+      acquireTime: null
+    }],
+    ["a 10 kB holder and huge transitions", {
+      holderIdentity: "x".repeat(10_240),
+      leaseDurationSeconds: 2,
+      leaseTransitions: 2_147_483_600
+    }]
   ])("a follower waits out %s before taking over, and the promise holds", async (_name, spec) => {
     const { leaseName } = sb
     const childLog = sb.childLog()

@@ -11,35 +11,84 @@ const own = 15_000
 
 describe("lease decoding", () => {
   it("reads a client-go lease", () => {
-    const l = fromJson({ metadata: meta, spec: { holderIdentity: "a", leaseDurationSeconds: 15, acquireTime: "2026-01-01T00:00:00.123456Z", renewTime: "2026-01-01T00:00:05.654321Z", leaseTransitions: 3 } })!
+    const l = fromJson({
+      metadata: meta,
+      spec: {
+        holderIdentity: "a",
+        leaseDurationSeconds: 15,
+        acquireTime: "2026-01-01T00:00:00.123456Z",
+        renewTime: "2026-01-01T00:00:05.654321Z",
+        leaseTransitions: 3
+      }
+    })!
     expect([l.holder, l.durationMs, l.transitions, l.resourceVersion, l.uid]).toEqual(["a", 15_000, 3, "7", "u"])
   })
 
-  it.each([
-    ["missing spec", {}, { holder: "", durationMs: undefined, transitions: 0 }],
-    ["null spec", null, { holder: "", durationMs: undefined, transitions: 0 }],
-    ["null fields", { holderIdentity: null, leaseDurationSeconds: null, renewTime: null, acquireTime: null, leaseTransitions: null }, { holder: "", durationMs: undefined, transitions: 0 }],
-    ["zero duration", { holderIdentity: "x", leaseDurationSeconds: 0 }, { holder: "x", durationMs: undefined, transitions: 0 }],
-    ["negative duration", { holderIdentity: "x", leaseDurationSeconds: -5 }, { holder: "x", durationMs: undefined, transitions: 0 }],
-    ["fractional duration", { holderIdentity: "x", leaseDurationSeconds: 1.5 }, { holder: "x", durationMs: undefined, transitions: 0 }],
-    ["string duration", { holderIdentity: "x", leaseDurationSeconds: "15" }, { holder: "x", durationMs: undefined, transitions: 0 }],
-    ["enormous transitions", { holderIdentity: "x", leaseDurationSeconds: 15, leaseTransitions: 1e300 }, { holder: "x", durationMs: 15_000, transitions: 0 }],
-    ["times with 3 or 9 digits and offsets", { holderIdentity: "x", leaseDurationSeconds: 15, renewTime: "2026-01-01T00:00:00.123+02:00", acquireTime: "2026-01-01T00:00:00.123456789Z" }, { holder: "x", durationMs: 15_000, transitions: 0 }],
-    ["a 10 kB holder", { holderIdentity: "h".repeat(10_240), leaseDurationSeconds: 15 }, { holder: "h".repeat(10_240), durationMs: 15_000, transitions: 0 }],
-    ["a holder that is not a string", { holderIdentity: 42 }, { holder: "", durationMs: undefined, transitions: 0 }],
-    ["a spec that is not an object", "garbage", { holder: unreadableHolder, durationMs: undefined, transitions: 0 }]
-  ] as const)("tolerates %s", (_name, spec, expected) => {
+  it.each(
+    [
+      ["missing spec", {}, { holder: "", durationMs: undefined, transitions: 0 }],
+      ["null spec", null, { holder: "", durationMs: undefined, transitions: 0 }],
+      ["null fields", {
+        holderIdentity: null,
+        leaseDurationSeconds: null,
+        renewTime: null,
+        acquireTime: null,
+        leaseTransitions: null
+      }, { holder: "", durationMs: undefined, transitions: 0 }],
+      ["zero duration", { holderIdentity: "x", leaseDurationSeconds: 0 }, {
+        holder: "x",
+        durationMs: undefined,
+        transitions: 0
+      }],
+      ["negative duration", { holderIdentity: "x", leaseDurationSeconds: -5 }, {
+        holder: "x",
+        durationMs: undefined,
+        transitions: 0
+      }],
+      ["fractional duration", { holderIdentity: "x", leaseDurationSeconds: 1.5 }, {
+        holder: "x",
+        durationMs: undefined,
+        transitions: 0
+      }],
+      ["string duration", { holderIdentity: "x", leaseDurationSeconds: "15" }, {
+        holder: "x",
+        durationMs: undefined,
+        transitions: 0
+      }],
+      ["enormous transitions", { holderIdentity: "x", leaseDurationSeconds: 15, leaseTransitions: 1e300 }, {
+        holder: "x",
+        durationMs: 15_000,
+        transitions: 0
+      }],
+      ["times with 3 or 9 digits and offsets", {
+        holderIdentity: "x",
+        leaseDurationSeconds: 15,
+        renewTime: "2026-01-01T00:00:00.123+02:00",
+        acquireTime: "2026-01-01T00:00:00.123456789Z"
+      }, { holder: "x", durationMs: 15_000, transitions: 0 }],
+      ["a 10 kB holder", { holderIdentity: "h".repeat(10_240), leaseDurationSeconds: 15 }, {
+        holder: "h".repeat(10_240),
+        durationMs: 15_000,
+        transitions: 0
+      }],
+      ["a holder that is not a string", { holderIdentity: 42 }, { holder: "", durationMs: undefined, transitions: 0 }],
+      ["a spec that is not an object", "garbage", { holder: unreadableHolder, durationMs: undefined, transitions: 0 }]
+    ] as const
+  )("tolerates %s", (_name, spec, expected) => {
     const l = fromJson({ metadata: meta, spec })!
     expect({ holder: l.holder, durationMs: l.durationMs, transitions: l.transitions }).toEqual(expected)
   })
 
-  it.each([["not an object", "<html>502</html>"], ["no metadata", { spec: {} }], ["no resourceVersion", { metadata: { name: "x" } }], ["null", null]])("refuses %s", (_n, json) => {
+  it.each([["not an object", "<html>502</html>"], ["no metadata", { spec: {} }], ["no resourceVersion", {
+    metadata: { name: "x" }
+  }], ["null", null]])("refuses %s", (_n, json) => {
     expect(fromJson(json)).toBeUndefined()
   })
 
   it.prop("never throws and never invents a holder, whatever the JSON", [Schema.Unknown], ([json]) => {
     const l = fromJson({ metadata: meta, spec: json })
-    return l !== undefined && typeof l.holder === "string" && (l.durationMs === undefined || l.durationMs >= 1000) && l.transitions >= 0
+    return l !== undefined && typeof l.holder === "string" && (l.durationMs === undefined || l.durationMs >= 1000)
+      && l.transitions >= 0
   })
 
   it("writes MicroTime with exactly six fractional digits in UTC", () => {
@@ -47,8 +96,17 @@ describe("lease decoding", () => {
   })
 
   it("writes over the spec and keeps every other field of the object, dropping managedFields", () => {
-    const l = fromJson({ metadata: { ...meta, labels: { a: "b" }, managedFields: [{}] }, spec: { holderIdentity: "x", strategy: "OldestEmulationVersion" } })!
-    const next = withSpec(l, { holderIdentity: "me", leaseDurationSeconds: 15, acquireTime: "t", renewTime: "t", leaseTransitions: 1 }) as { metadata: Record<string, unknown>; spec: Record<string, unknown> }
+    const l = fromJson({
+      metadata: { ...meta, labels: { a: "b" }, managedFields: [{}] },
+      spec: { holderIdentity: "x", strategy: "OldestEmulationVersion" }
+    })!
+    const next = withSpec(l, {
+      holderIdentity: "me",
+      leaseDurationSeconds: 15,
+      acquireTime: "t",
+      renewTime: "t",
+      leaseTransitions: 1
+    }) as { metadata: Record<string, unknown>; spec: Record<string, unknown> }
     expect(next.metadata).toEqual({ ...meta, labels: { a: "b" } })
     expect(next.spec).toMatchObject({ holderIdentity: "me", strategy: "OldestEmulationVersion" })
   })
@@ -56,7 +114,10 @@ describe("lease decoding", () => {
 
 describe("expiry by local observation", () => {
   const lease = (holder: string, rv: string, seconds?: number, uid = "u") =>
-    fromJson({ metadata: { ...meta, resourceVersion: rv, uid }, spec: { holderIdentity: holder, ...(seconds === undefined ? {} : { leaseDurationSeconds: seconds }) } })!
+    fromJson({
+      metadata: { ...meta, resourceVersion: rv, uid },
+      spec: { holderIdentity: holder, ...(seconds === undefined ? {} : { leaseDurationSeconds: seconds }) }
+    })!
 
   it("restarts the clock only when the record changes", () => {
     const o1 = observe(undefined, lease("a", "1", 15), 1_000)

@@ -5,25 +5,41 @@
  * when only the leader is Ready, and a non-root image with an exec-form entrypoint.
  * The k8s/ checks read what `kubectl kustomize k8s` renders, so they skip without kubectl.
  */
+import * as yaml from "js-yaml"
 import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import * as yaml from "js-yaml"
 import { describe, expect, it } from "vitest"
 import { root } from "./support/cluster.ts"
 
 const kubectl = "/usr/bin/kubectl"
 const hasKubectl = existsSync(kubectl)
-const skipNote = hasKubectl ? "" : ` [skipped: ${kubectl} not found, so \`kubectl kustomize k8s\` cannot render the manifests]`
+const skipNote = hasKubectl
+  ? ""
+  : ` [skipped: ${kubectl} not found, so \`kubectl kustomize k8s\` cannot render the manifests]`
 if (!hasKubectl) console.warn(`manifests.test.ts:${skipNote}`)
 
-type Doc = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: any }
-type Rule = { apiGroups?: Array<string>; resources?: Array<string>; resourceNames?: Array<string>; verbs: Array<string>; nonResourceURLs?: Array<string> }
+type Doc = {
+  apiVersion: string
+  kind: string
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> }
+  [k: string]: any
+}
+type Rule = {
+  apiGroups?: Array<string>
+  resources?: Array<string>
+  resourceNames?: Array<string>
+  verbs: Array<string>
+  nonResourceURLs?: Array<string>
+}
 type EnvVar = { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }
 
 let rendered: Array<Doc> | undefined
-const docs = (): Array<Doc> =>
-  (rendered ??= (yaml.loadAll(execFileSync(kubectl, ["kustomize", join(root, "k8s")], { encoding: "utf8" })) as Array<Doc | null>).filter((d): d is Doc => d !== null))
+const docs = (): Array<
+  Doc
+> => (rendered ??=
+  (yaml.loadAll(execFileSync(kubectl, ["kustomize", join(root, "k8s")], { encoding: "utf8" })) as Array<Doc | null>)
+    .filter((d): d is Doc => d !== null))
 const one = (kind: string): Doc => {
   const found = docs().filter((d) => d.kind === kind)
   expect(found.map((d) => d.kind), `exactly one ${kind}`).toEqual([kind])
@@ -38,7 +54,9 @@ const container = () => {
 const env = (name: string): EnvVar | undefined => (container().env as Array<EnvVar>).find((e) => e.name === name)
 /** A probe's or Service's port, by number or by the container's port name. */
 const portNumber = (port: number | string): number =>
-  typeof port === "number" ? port : (container().ports as Array<{ name?: string; containerPort: number }>).find((p) => p.name === port)!.containerPort
+  typeof port === "number"
+    ? port
+    : (container().ports as Array<{ name?: string; containerPort: number }>).find((p) => p.name === port)!.containerPort
 
 /** Go-style durations as just-one-init takes them: "4s", "500ms", "1m30s". */
 const seconds = (d: string): number => {
@@ -54,7 +72,10 @@ const timing = (name: string, fallback: string) => seconds(env(name)?.value ?? f
  * reconcileNewReplicaSet, cleanupUnhealthyReplicas, scaleDownOldReplicaSetsForRollingUpdate)
  * against pods of which only the Lease holder is Ready. Returns whether the rollout ends.
  */
-const rolloutCompletes = (replicas: number, strategy: { type?: string; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } }): boolean => {
+const rolloutCompletes = (
+  replicas: number,
+  strategy: { type?: string; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } }
+): boolean => {
   if (strategy.type === "Recreate") return true // all old pods go, then the new ones start
   const resolve = (v: number | string | undefined, fallback: string, roundUp: boolean) => {
     const x = v ?? fallback
@@ -71,7 +92,9 @@ const rolloutCompletes = (replicas: number, strategy: { type?: string; rollingUp
   const available = (rs: "old" | "new") => (world.leader === rs ? 1 : 0)
   for (let step = 0; step < 100; step++) {
     const before = JSON.stringify(world)
-    if (world.new < replicas) world.new += Math.max(0, Math.min(replicas + surge - world.old - world.new, replicas - world.new))
+    if (world.new < replicas) {
+      world.new += Math.max(0, Math.min(replicas + surge - world.old - world.new, replicas - world.new))
+    }
     if (world.old > 0) {
       const maxScaledDown = world.old + world.new - minAvailable - (world.new - available("new"))
       if (maxScaledDown > 0) {
@@ -99,52 +122,82 @@ describe("rollout model", () => {
 })
 
 describe("k8s manifests (kubectl kustomize k8s)", () => {
-  it.skipIf(!hasKubectl)(`grants get/create/update/list/watch on the one Lease and nothing else, in one namespace${skipNote}`, () => {
-    const all = docs()
-    expect(all.filter((d) => ["ClusterRole", "ClusterRoleBinding"].includes(d.kind)).map((d) => d.kind)).toEqual([])
-    const ns = one("Namespace").metadata.name
-    for (const d of all.filter((d) => d.kind !== "Namespace")) expect(d.metadata.namespace, `${d.kind} namespace`).toBe(ns)
+  it.skipIf(!hasKubectl)(
+    `grants get/create/update/list/watch on the one Lease and nothing else, in one namespace${skipNote}`,
+    () => {
+      const all = docs()
+      expect(all.filter((d) => ["ClusterRole", "ClusterRoleBinding"].includes(d.kind)).map((d) => d.kind)).toEqual([])
+      const ns = one("Namespace").metadata.name
+      for (const d of all.filter((d) => d.kind !== "Namespace")) {
+        expect(d.metadata.namespace, `${d.kind} namespace`)
+          .toBe(ns)
+      }
 
-    const rules = one("Role")["rules"] as Array<Rule>
-    for (const r of rules) {
-      expect(r.apiGroups).toEqual(["coordination.k8s.io"])
-      expect(r.resources).toEqual(["leases"])
-      expect(r.nonResourceURLs).toBeUndefined()
+      const rules = one("Role")["rules"] as Array<Rule>
+      for (const r of rules) {
+        expect(r.apiGroups).toEqual(["coordination.k8s.io"])
+        expect(r.resources).toEqual(["leases"])
+        expect(r.nonResourceURLs).toBeUndefined()
+      }
+      expect(rules.flatMap((r) => r.verbs).sort()).toEqual(["create", "get", "list", "update", "watch"])
+      // Only `create` goes without resourceNames (it cannot be restricted by name); the rest name the lease.
+      expect(rules.filter((r) => r.resourceNames === undefined).flatMap((r) => r.verbs)).toEqual(["create"])
+      const leaseName = env("LEASE_NAME")?.value
+      expect(leaseName).toBe("just-one-init-demo")
+      for (const r of rules.filter((r) => r.resourceNames !== undefined)) expect(r.resourceNames).toEqual([leaseName])
+
+      const binding = one("RoleBinding")
+      expect(binding["roleRef"]).toEqual({
+        apiGroup: "rbac.authorization.k8s.io",
+        kind: "Role",
+        name: one("Role").metadata.name
+      })
+      expect(binding["subjects"]).toEqual([{
+        kind: "ServiceAccount",
+        name: one("ServiceAccount").metadata.name,
+        namespace: ns
+      }])
+      expect(podSpec().serviceAccountName).toBe(one("ServiceAccount").metadata.name)
+      expect(podSpec().automountServiceAccountToken).not.toBe(false)
     }
-    expect(rules.flatMap((r) => r.verbs).sort()).toEqual(["create", "get", "list", "update", "watch"])
-    // Only `create` goes without resourceNames (it cannot be restricted by name); the rest name the lease.
-    expect(rules.filter((r) => r.resourceNames === undefined).flatMap((r) => r.verbs)).toEqual(["create"])
-    const leaseName = env("LEASE_NAME")?.value
-    expect(leaseName).toBe("just-one-init-demo")
-    for (const r of rules.filter((r) => r.resourceNames !== undefined)) expect(r.resourceNames).toEqual([leaseName])
+  )
 
-    const binding = one("RoleBinding")
-    expect(binding["roleRef"]).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: one("Role").metadata.name })
-    expect(binding["subjects"]).toEqual([{ kind: "ServiceAccount", name: one("ServiceAccount").metadata.name, namespace: ns }])
-    expect(podSpec().serviceAccountName).toBe(one("ServiceAccount").metadata.name)
-    expect(podSpec().automountServiceAccountToken).not.toBe(false)
-  })
-
-  it.skipIf(!hasKubectl)(`probes: readiness on /healthcheck (leader only), liveness and startup on /healthz, all on 5047${skipNote}`, () => {
-    const c = container()
-    const listen = env("LISTEN_ADDR")?.value
-    if (listen !== undefined) expect(listen).toMatch(/:5047$/)
-    for (const [probe, path] of [["readinessProbe", "/healthcheck"], ["livenessProbe", "/healthz"], ["startupProbe", "/healthz"]] as const) {
-      expect(c[probe]?.exec, `${probe} is not an exec probe`).toBeUndefined()
-      expect(c[probe]?.httpGet?.path, probe).toBe(path)
-      expect(portNumber(c[probe].httpGet.port), `${probe} port`).toBe(5047)
+  it.skipIf(!hasKubectl)(
+    `probes: readiness on /healthcheck (leader only), liveness and startup on /healthz, all on 5047${skipNote}`,
+    () => {
+      const c = container()
+      const listen = env("LISTEN_ADDR")?.value
+      if (listen !== undefined) expect(listen).toMatch(/:5047$/)
+      for (
+        const [probe, path] of [["readinessProbe", "/healthcheck"], ["livenessProbe", "/healthz"], [
+          "startupProbe",
+          "/healthz"
+        ]] as const
+      ) {
+        expect(c[probe]?.exec, `${probe} is not an exec probe`).toBeUndefined()
+        expect(c[probe]?.httpGet?.path, probe).toBe(path)
+        expect(portNumber(c[probe].httpGet.port), `${probe} port`).toBe(5047)
+      }
     }
-  })
+  )
 
-  it.skipIf(!hasKubectl)(`takes identity and namespace from the downward API, and its timings are consistent${skipNote}`, () => {
-    expect(env("POD_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name")
-    expect(env("POD_NAMESPACE")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.namespace")
-    const [lease, renew, retry, stopGrace] = [timing("LEASE_DURATION", "15s"), timing("RENEW_DEADLINE", "10s"), timing("RETRY_PERIOD", "2s"), timing("STOP_GRACE", "4s")]
-    expect(renew + stopGrace).toBeLessThan(lease)
-    expect(retry).toBeLessThan(renew)
-    // The kubelet SIGKILLs after the grace period: leave the child's stop grace plus time to release the lease.
-    expect(podSpec().terminationGracePeriodSeconds ?? 30).toBeGreaterThanOrEqual(stopGrace + 5)
-  })
+  it.skipIf(!hasKubectl)(
+    `takes identity and namespace from the downward API, and its timings are consistent${skipNote}`,
+    () => {
+      expect(env("POD_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name")
+      expect(env("POD_NAMESPACE")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.namespace")
+      const [lease, renew, retry, stopGrace] = [
+        timing("LEASE_DURATION", "15s"),
+        timing("RENEW_DEADLINE", "10s"),
+        timing("RETRY_PERIOD", "2s"),
+        timing("STOP_GRACE", "4s")
+      ]
+      expect(renew + stopGrace).toBeLessThan(lease)
+      expect(retry).toBeLessThan(renew)
+      // The kubelet SIGKILLs after the grace period: leave the child's stop grace plus time to release the lease.
+      expect(podSpec().terminationGracePeriodSeconds ?? 30).toBeGreaterThanOrEqual(stopGrace + 5)
+    }
+  )
 
   it.skipIf(!hasKubectl)(`uses a rollout strategy that completes although only the leader is Ready${skipNote}`, () => {
     const spec = one("Deployment")["spec"]
@@ -229,12 +282,23 @@ describe("Dockerfile", () => {
   })
 
   it(".dockerignore keeps host build output out and lets in everything the build copies", () => {
-    const patterns = readFileSync(join(root, ".dockerignore"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"))
+    const patterns = readFileSync(join(root, ".dockerignore"), "utf8").split("\n").map((l) => l.trim()).filter((l) =>
+      l !== "" && !l.startsWith("#")
+    )
     expect(patterns.filter((p) => p.startsWith("!"))).toEqual([]) // the matcher below does not handle re-inclusion
-    const glob = (p: string) => new RegExp(`^${p.replace(/\/+$/, "").replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*\*/g, "\0").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]").replace(/\0/g, ".*")}$`)
-    const excluded = (path: string) => path.split("/").some((_, i, parts) => patterns.some((p) => glob(p).test(parts.slice(0, i + 1).join("/"))))
+    const glob = (p: string) =>
+      new RegExp(
+        `^${
+          p.replace(/\/+$/, "").replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*\*/g, "\0").replace(/\*/g, "[^/]*")
+            .replace(/\?/g, "[^/]").replace(/\0/g, ".*")
+        }$`
+      )
+    const excluded = (path: string) =>
+      path.split("/").some((_, i, parts) => patterns.some((p) => glob(p).test(parts.slice(0, i + 1).join("/"))))
     for (const dir of ["node_modules", "dist", "build", ".git"]) expect(excluded(dir), dir).toBe(true)
-    const sources = stages().flatMap((s) => args(s, "COPY")).filter((a) => !a.startsWith("--from")).flatMap((a) => a.split(/\s+/).slice(0, -1))
+    const sources = stages().flatMap((s) => args(s, "COPY")).filter((a) => !a.startsWith("--from")).flatMap((a) =>
+      a.split(/\s+/).slice(0, -1)
+    )
     expect(sources).toContain("src")
     for (const src of sources) {
       expect(existsSync(join(root, src)), `${src} exists`).toBe(true)

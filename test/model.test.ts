@@ -33,18 +33,27 @@ const overlaps = (log: ReadonlyArray<ChildRecord>, end: number) => {
   for (let i = 1; i < runs.length; i++) {
     const prev = runs[i - 1]!
     const cur = runs[i]!
-    if (cur.startedAt < prev.stoppedAt) found.push(`${prev.replica} [${prev.startedAt}, ${prev.stoppedAt}) overlaps ${cur.replica} from ${cur.startedAt}`)
+    if (cur.startedAt < prev.stoppedAt) {
+      found.push(`${prev.replica} [${prev.startedAt}, ${prev.stoppedAt}) overlaps ${cur.replica} from ${cur.startedAt}`)
+    }
   }
   return found
 }
 
 describe("cluster model", () => {
-  it.effect.prop("never runs two children at once under latency, lost answers, partitions and crashes", [Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 2 ** 31 - 1 }))], ([seed]) =>
+  it.effect.prop("never runs two children at once under latency, lost answers, partitions and crashes", [
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 2 ** 31 - 1 }))
+  ], ([seed]) =>
     Effect.gen(function*() {
       const rng = mulberry32(seed)
       const lease = new MemoryLease()
       const log: Array<ChildRecord> = []
-      const replicas = ["a", "b", "c"].map((id) => ({ id, partitionedUntil: 0, fiber: undefined as Fiber.Fiber<number> | undefined, downUntil: 0 }))
+      const replicas = ["a", "b", "c"].map((id) => ({
+        id,
+        partitionedUntil: 0,
+        fiber: undefined as Fiber.Fiber<number> | undefined,
+        downUntil: 0
+      }))
       const now = () => Clock.currentTimeMillis
 
       const clock = yield* Clock.Clock
@@ -55,7 +64,13 @@ describe("cluster model", () => {
             loseAnswer: () => rng() < 0.05,
             partitioned: () => clock.currentTimeMillisUnsafe() < r.partitionedUntil
           }
-          const layer = Elector.layer({ identity: r.id, namespace: "ns", leaseName: "lease", command: ["app"], ...timing }).pipe(
+          const layer = Elector.layer({
+            identity: r.id,
+            namespace: "ns",
+            leaseName: "lease",
+            command: ["app"],
+            ...timing
+          }).pipe(
             Layer.provide(Layer.mergeAll(
               leaseStoreMemory(lease, link, requestTimeoutMs),
               childSupervisorRecording(r.id, log, () => rng() * stopGraceMs),
@@ -91,7 +106,12 @@ describe("cluster model", () => {
         yield* TestClock.adjust(stepMs)
       }
       const end = yield* now()
-      const stopping = yield* Effect.forkChild(Effect.forEach(replicas, (r) => r.fiber === undefined ? Effect.void : Fiber.interrupt(r.fiber), { concurrency: "unbounded" }), { startImmediately: true })
+      const stopping = yield* Effect.forkChild(
+        Effect.forEach(replicas, (r) => r.fiber === undefined ? Effect.void : Fiber.interrupt(r.fiber), {
+          concurrency: "unbounded"
+        }),
+        { startImmediately: true }
+      )
       yield* TestClock.adjust(stopGraceMs + requestTimeoutMs)
       yield* Fiber.join(stopping)
       const found = overlaps(log, end)

@@ -5,11 +5,11 @@
  * (test/fixtures/reaper-pid1.ts, with a control run without it) and the
  * bundled wrapper leave no zombie behind a double-forking child.
  */
+import { Effect, Layer } from "effect"
 import { execFile, spawn, spawnSync } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Layer } from "effect"
 import { promisify } from "node:util"
 import { afterAll, describe, expect, it } from "vitest"
 import { loadAddon, Reaper } from "../src/services/Reaper.ts"
@@ -17,7 +17,9 @@ import { startEmulator } from "./emulator/index.ts"
 import { eventually, nodeBin, root, wrapperPath } from "./support/cluster.ts"
 
 const children = (pid: number) =>
-  readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").split(" ").filter(Boolean).map(Number))
+  readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+    readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").split(" ").filter(Boolean).map(Number)
+  )
 const state = (pid: number) => {
   try {
     return /State:\s+(\S)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]
@@ -47,40 +49,59 @@ describe("reaping orphans", () => {
     const zombie = await eventually(() => zombiesUnder(process.pid)[0], "an orphan to become a zombie", 5_000)
     expect(state(zombie)).toBe("Z")
 
-    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-      const reaper = yield* Reaper
-      expect(reaper.active).toBe(true)
-      const own = spawn(doubleFork[0]!, doubleFork.slice(1), { stdio: "ignore" })
-      reaper.protectUnsafe(own.pid!)
-      const code = yield* Effect.promise(() => new Promise<number | null>((r) => own.once("exit", r)))
-      expect(code).toBe(0)
-      // Both orphans (the earlier zombie and the new one, 200 ms later) are reaped.
-      yield* Effect.promise(() => eventually(() => (Effect.runSync(reaper.reaped) >= 2 ? true : undefined), "two orphans reaped", 5_000))
-      expect(zombiesUnder(process.pid)).toEqual([])
-    }).pipe(Effect.provide(Layer.fresh(Reaper.layer)))))
+    await Effect.runPromise(Effect.scoped(
+      Effect.gen(function*() {
+        const reaper = yield* Reaper
+        expect(reaper.active).toBe(true)
+        const own = spawn(doubleFork[0]!, doubleFork.slice(1), { stdio: "ignore" })
+        reaper.protectUnsafe(own.pid!)
+        const code = yield* Effect.promise(() => new Promise<number | null>((r) => own.once("exit", r)))
+        expect(code).toBe(0)
+        // Both orphans (the earlier zombie and the new one, 200 ms later) are reaped.
+        yield* Effect.promise(() =>
+          eventually(() => (Effect.runSync(reaper.reaped) >= 2 ? true : undefined), "two orphans reaped", 5_000)
+        )
+        expect(zombiesUnder(process.pid)).toEqual([])
+      }).pipe(Effect.provide(Layer.fresh(Reaper.layer)))
+    ))
   })
 
   it("never takes the exit of a child Node spawned, even unprotected and with the event loop late", async () => {
-    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-      const reaper = yield* Reaper
-      const exits = Array.from({ length: 3 }, () => {
-        const child = spawn("/bin/true", { stdio: "ignore" })
-        return new Promise<number | null>((r) => child.once("exit", r))
-      })
-      // The children exit while the loop is blocked past a periodic sweep: that sweep then runs
-      // before libuv has handled their SIGCHLD, when they are zombies that look like orphans.
-      const until = Date.now() + 1_200
-      while (Date.now() < until) { /* block the event loop */ }
-      const codes = yield* Effect.promise(() => Promise.all(exits)).pipe(Effect.timeout("3 seconds"))
-      expect(codes).toEqual([0, 0, 0])
-      expect(yield* reaper.reaped).toBe(0)
-    }).pipe(Effect.provide(Layer.fresh(Reaper.layer)))))
+    await Effect.runPromise(Effect.scoped(
+      Effect.gen(function*() {
+        const reaper = yield* Reaper
+        const exits = Array.from({ length: 3 }, () => {
+          const child = spawn("/bin/true", { stdio: "ignore" })
+          return new Promise<number | null>((r) => child.once("exit", r))
+        })
+        // The children exit while the loop is blocked past a periodic sweep: that sweep then runs
+        // before libuv has handled their SIGCHLD, when they are zombies that look like orphans.
+        const until = Date.now() + 1_200
+        while (Date.now() < until) { /* block the event loop */ }
+        const codes = yield* Effect.promise(() => Promise.all(exits)).pipe(Effect.timeout("3 seconds"))
+        expect(codes).toEqual([0, 0, 0])
+        expect(yield* reaper.reaped).toBe(0)
+      }).pipe(Effect.provide(Layer.fresh(Reaper.layer)))
+    ))
   })
 
   describe.skipIf(!canUnshare)("as PID 1 of a new PID namespace", () => {
     const fixture = async (...args: Array<string>) => {
-      const { stdout } = await promisify(execFile)("unshare", ["--pid", "--fork", "--mount-proc", nodeBin, `${root}test/fixtures/reaper-pid1.ts`, ...args], { cwd: root })
-      return JSON.parse(stdout) as { pid: number; active: boolean; directChildExitCode: number | null; zombiesAfter: number; reaped: number }
+      const { stdout } = await promisify(execFile)("unshare", [
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        nodeBin,
+        `${root}test/fixtures/reaper-pid1.ts`,
+        ...args
+      ], { cwd: root })
+      return JSON.parse(stdout) as {
+        pid: number
+        active: boolean
+        directChildExitCode: number | null
+        zombiesAfter: number
+        reaped: number
+      }
     }
 
     it("the Reaper reaps the orphans of a double-forking child, which stay zombies without it", async () => {
@@ -98,19 +119,39 @@ describe("reaping orphans", () => {
       close = () => emu.close()
       emu.writeKubeconfig(join(dir, "kc"), "pid1", "default")
       const script = "sh -c 'sleep 0.2 & exit 0'; sh -c 'sleep 0.3 & exit 0'; sleep 3; exit 5"
-      const unshare = spawn("unshare", ["--pid", "--fork", "--mount-proc", nodeBin, wrapperPath, "--", "/bin/sh", "-c", script], {
+      const unshare = spawn("unshare", [
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        nodeBin,
+        wrapperPath,
+        "--",
+        "/bin/sh",
+        "-c",
+        script
+      ], {
         cwd: root,
         stdio: ["ignore", "ignore", "pipe"],
-        env: { PATH: process.env["PATH"] ?? "", KUBECONFIG: join(dir, "kc"), LEASE_NAME: "pid1", POD_NAME: "pid1", LISTEN_ADDR: "127.0.0.1:0" }
+        env: {
+          PATH: process.env["PATH"] ?? "",
+          KUBECONFIG: join(dir, "kc"),
+          LEASE_NAME: "pid1",
+          POD_NAME: "pid1",
+          LISTEN_ADDR: "127.0.0.1:0"
+        }
       })
       const wrapper = await eventually(() => children(unshare.pid!)[0], "the wrapper as PID 1")
       // The orphans exit at 0.2 s and 0.3 s; a second later none may be left as a zombie.
       const seen: Array<number> = []
-      await eventually(() => {
-        const z = zombiesUnder(wrapper)
-        seen.push(z.length)
-        return children(wrapper).length > 0 && seen.length > 60 ? true : undefined
-      }, "the child to run for a while", 10_000)
+      await eventually(
+        () => {
+          const z = zombiesUnder(wrapper)
+          seen.push(z.length)
+          return children(wrapper).length > 0 && seen.length > 60 ? true : undefined
+        },
+        "the child to run for a while",
+        10_000
+      )
       expect(zombiesUnder(wrapper)).toEqual([])
       const code = await new Promise<number | null>((r) => unshare.once("exit", r))
       expect(code).toBe(5)

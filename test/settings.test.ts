@@ -35,7 +35,27 @@ describe("settings", () => {
   })
 
   it("reads every flag, its aliases and --name=value", () => {
-    const s = settingsOf(["-l", "a", "-p", "ns1", "-o", "me", "-t", "20", "--renew-deadline=12s", "--retry-period", "1500ms", "--stop-grace", "3s", "-a", "127.0.0.1:0", "--", "sh", "-c", "echo --help"])
+    const s = settingsOf([
+      "-l",
+      "a",
+      "-p",
+      "ns1",
+      "-o",
+      "me",
+      "-t",
+      "20",
+      "--renew-deadline=12s",
+      "--retry-period",
+      "1500ms",
+      "--stop-grace",
+      "3s",
+      "-a",
+      "127.0.0.1:0",
+      "--",
+      "sh",
+      "-c",
+      "echo --help"
+    ])
     expect(s.leaseName).toBe("a")
     expect(s.namespace).toBe("ns1")
     expect(s.identity).toBe("me")
@@ -48,7 +68,14 @@ describe("settings", () => {
   })
 
   it("keeps the peers' environment variables working, flags winning over env", () => {
-    const s = settingsOf(["--", "x"], { LEASE_TTL: "30", POD_NAMESPACE: "prod", HOSTNAME: "h", POD_NAME: "p", K8S_AWAIT_ELECTION_LOCK_NAME: "k", K8S_AWAIT_ELECTION_STATUS_ENDPOINT: ":9999" })
+    const s = settingsOf(["--", "x"], {
+      LEASE_TTL: "30",
+      POD_NAMESPACE: "prod",
+      HOSTNAME: "h",
+      POD_NAME: "p",
+      K8S_AWAIT_ELECTION_LOCK_NAME: "k",
+      K8S_AWAIT_ELECTION_STATUS_ENDPOINT: ":9999"
+    })
     expect([s.leaseName, s.namespace, s.identity, s.leaseDurationMs]).toEqual(["k", "prod", "p", 30_000])
     expect(s.listen).toEqual({ host: "::", port: 9999, fallbackHost: "0.0.0.0" })
     expect(settingsOf(["-l", "flag", "--", "x"], { LEASE_NAME: "env" }).leaseName).toBe("flag")
@@ -64,23 +91,30 @@ describe("settings", () => {
     expect(Result.getOrThrow(run(["-V"]))._tag).toBe("Version")
   })
 
-  it.each([
-    [["--", "x"], {}, "lease-name", "--lease-name (LEASE_NAME) is required"],
-    [["-l", "Bad_Name", "--", "x"], {}, "lease-name", "DNS subdomain"],
-    [["-l", "a", "--renew-deadline", "15s", "--", "x"], {}, "renew-deadline", "must be less than --lease-duration"],
-    [["-l", "a", "--stop-grace", "5s", "--", "x"], {}, "stop-grace", "--renew-deadline (10s) + --stop-grace (5s) must be less than --lease-duration (15s)"],
-    [["-l", "a", "--retry-period", "10s", "--", "x"], {}, "retry-period", "must be less than --renew-deadline"],
-    [["-l", "a", "-t", "-5", "--", "x"], {}, "lease-duration", "must be a duration"],
-    [["-l", "a", "-t", "0", "--", "x"], {}, "lease-duration", "greater than zero"],
-    [["-l", "a", "-t", "15500ms", "--", "x"], {}, "lease-duration", "whole number of seconds"],
-    [["-l", "a", "-t", "99999999999", "--", "x"], {}, "lease-duration", "at most 24h"],
-    [["-l", "a", "-a", "localhost", "--", "x"], {}, "listen-addr", "host:port"],
-    [["-l", "a", "-a", "[::]:70000", "--", "x"], {}, "listen-addr", "host:port"],
-    [["-l", "a"], {}, "command", "no command given"],
-    [["-l", "a", "--bogus", "--", "x"], {}, "--bogus", "unknown option"],
-    [["-l"], {}, "lease-name", "needs a value"],
-    [["-l", "a", "--", "x"], { POD_NAMESPACE: "Not A Label" }, "namespace", "DNS label"]
-  ] as const)("rejects %j %j with one line naming %s", (argv, env, setting, text) => {
+  it.each(
+    [
+      [["--", "x"], {}, "lease-name", "--lease-name (LEASE_NAME) is required"],
+      [["-l", "Bad_Name", "--", "x"], {}, "lease-name", "DNS subdomain"],
+      [["-l", "a", "--renew-deadline", "15s", "--", "x"], {}, "renew-deadline", "must be less than --lease-duration"],
+      [
+        ["-l", "a", "--stop-grace", "5s", "--", "x"],
+        {},
+        "stop-grace",
+        "--renew-deadline (10s) + --stop-grace (5s) must be less than --lease-duration (15s)"
+      ],
+      [["-l", "a", "--retry-period", "10s", "--", "x"], {}, "retry-period", "must be less than --renew-deadline"],
+      [["-l", "a", "-t", "-5", "--", "x"], {}, "lease-duration", "must be a duration"],
+      [["-l", "a", "-t", "0", "--", "x"], {}, "lease-duration", "greater than zero"],
+      [["-l", "a", "-t", "15500ms", "--", "x"], {}, "lease-duration", "whole number of seconds"],
+      [["-l", "a", "-t", "99999999999", "--", "x"], {}, "lease-duration", "at most 24h"],
+      [["-l", "a", "-a", "localhost", "--", "x"], {}, "listen-addr", "host:port"],
+      [["-l", "a", "-a", "[::]:70000", "--", "x"], {}, "listen-addr", "host:port"],
+      [["-l", "a"], {}, "command", "no command given"],
+      [["-l", "a", "--bogus", "--", "x"], {}, "--bogus", "unknown option"],
+      [["-l"], {}, "lease-name", "needs a value"],
+      [["-l", "a", "--", "x"], { POD_NAMESPACE: "Not A Label" }, "namespace", "DNS label"]
+    ] as const
+  )("rejects %j %j with one line naming %s", (argv, env, setting, text) => {
     const e = errorOf([...argv], env)
     expect(e.setting).toBe(setting)
     expect(e.message).toContain(text)
@@ -88,8 +122,18 @@ describe("settings", () => {
   })
 
   it("parses durations and addresses", () => {
-    expect([parseDuration("500ms"), parseDuration("15s"), parseDuration("1m"), parseDuration("2"), parseDuration("1.5s")]).toEqual([500, 15_000, 60_000, 2_000, 1_500])
-    expect([parseDuration("15 seconds"), parseDuration("-1s"), parseDuration("")]).toEqual([undefined, undefined, undefined])
+    expect([
+      parseDuration("500ms"),
+      parseDuration("15s"),
+      parseDuration("1m"),
+      parseDuration("2"),
+      parseDuration("1.5s")
+    ]).toEqual([500, 15_000, 60_000, 2_000, 1_500])
+    expect([parseDuration("15 seconds"), parseDuration("-1s"), parseDuration("")]).toEqual([
+      undefined,
+      undefined,
+      undefined
+    ])
     expect([parseDuration("30min"), parseDuration("5sec")]).toEqual([1_800_000, 5_000])
     expect(settingsOf(["-l", "a", "-r", "30min", "--", "x"]).reelectAfterMs).toBe(1_800_000)
     expect(settingsOf(["-l", "a", "--", "x"], { REELECT_AFTER: "1h" }).reelectAfterMs).toBe(3_600_000)
@@ -98,12 +142,44 @@ describe("settings", () => {
   })
 
   // Hostile input: whatever the flags and environment hold, the answer is a valid configuration or one clear line.
-  const Hostile = Schema.Union([Schema.String, Schema.Literals(["-1", "0", "1e309", "9".repeat(400), "15s", "1m", "500ms", "NaN", "∞", "\u0000", "ünïcødé", "[::]:5047", ":0", "x".repeat(5000)])])
-  it.prop("any flags or environment give a valid configuration or one line", { a: Hostile, b: Hostile, c: Hostile, d: Hostile, e: Hostile }, ({ a, b, c, d, e }) => {
-    const r = parseInvocation(["-t", a, "--renew-deadline", b, "-l", c, "-a", d, "--", "x"], { RETRY_PERIOD: e, STOP_GRACE: b, POD_NAME: e, POD_NAMESPACE: c }, host)
-    if (Result.isFailure(r)) return r.failure.message.length > 0 && !r.failure.message.includes("\n") && r.failure.message.length < 600
+  const Hostile = Schema.Union([
+    Schema.String,
+    Schema.Literals([
+      "-1",
+      "0",
+      "1e309",
+      "9".repeat(400),
+      "15s",
+      "1m",
+      "500ms",
+      "NaN",
+      "∞",
+      "\u0000",
+      "ünïcødé",
+      "[::]:5047",
+      ":0",
+      "x".repeat(5000)
+    ])
+  ])
+  it.prop("any flags or environment give a valid configuration or one line", {
+    a: Hostile,
+    b: Hostile,
+    c: Hostile,
+    d: Hostile,
+    e: Hostile
+  }, ({ a, b, c, d, e }) => {
+    const r = parseInvocation(["-t", a, "--renew-deadline", b, "-l", c, "-a", d, "--", "x"], {
+      RETRY_PERIOD: e,
+      STOP_GRACE: b,
+      POD_NAME: e,
+      POD_NAMESPACE: c
+    }, host)
+    if (Result.isFailure(r)) {
+      return r.failure.message.length > 0 && !r.failure.message.includes("\n") && r.failure.message.length < 600
+    }
     if (r.success._tag !== "Run") return false
     const s = r.success.settings
-    return Schema.is(Settings)(s) && s.renewDeadlineMs + s.stopGraceMs < s.leaseDurationMs && s.retryPeriodMs < s.renewDeadlineMs
+    return Schema.is(Settings)(s) && s.renewDeadlineMs + s.stopGraceMs < s.leaseDurationMs
+      && s.retryPeriodMs < s.renewDeadlineMs
   }, { arbitrary: { runs: 300 } })
 })

@@ -11,9 +11,19 @@ import { nodeBin, root } from "./support/cluster.ts"
 
 describe("chaos soak", () => {
   it("a one-minute seeded run keeps the promise and the handover bound", () => {
-    const res = spawnSync(nodeBin, [join(root, "scripts/soak.ts"), "--minutes", "1", "--seed", "20261122", "--json"], { cwd: root, encoding: "utf8", timeout: 150_000 })
+    const res = spawnSync(nodeBin, [join(root, "scripts/soak.ts"), "--minutes", "1", "--seed", "20261122", "--json"], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 150_000
+    })
     const line = res.stdout.trim().split("\n").at(-1) ?? ""
-    const result = JSON.parse(line) as { episodes: number; overlaps: number; longestNoChildMs: number; boundMs: number; faults: Record<string, number> }
+    const result = JSON.parse(line) as {
+      episodes: number
+      overlaps: number
+      longestNoChildMs: number
+      boundMs: number
+      faults: Record<string, number>
+    }
     expect(result.overlaps).toBe(0)
     expect(result.longestNoChildMs).toBeLessThanOrEqual(result.boundMs)
     expect(result.episodes).toBeGreaterThanOrEqual(2)

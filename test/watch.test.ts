@@ -22,7 +22,10 @@ const pair = async () => {
 const handover = async (p: Awaited<ReturnType<typeof pair>>) => {
   p.leader.signal("SIGTERM")
   expect((await p.leader.exited).code).toBe(0)
-  const next = await eventually(() => readRecords(p.childLog).find((r) => r.event === "start" && r.id === "follower"), "the follower's child")
+  const next = await eventually(
+    () => readRecords(p.childLog).find((r) => r.event === "start" && r.id === "follower"),
+    "the follower's child"
+  )
   expect(overlaps(lives(readRecords(p.childLog), new Set([next.pid])))).toEqual([])
 }
 
@@ -62,7 +65,11 @@ describe("watch faults", () => {
     const first = readRecords(p.childLog).find((r) => r.event === "start")!
     await sb.emu.restart({ loseState: true, downMs: 100 })
     // The leader learns its lease is gone at its next renew and stops; then someone leads again.
-    await eventually(() => readRecords(p.childLog).find((r) => r.event === "start" && r.pid !== first.pid), "a child after the restart", 30_000)
+    await eventually(
+      () => readRecords(p.childLog).find((r) => r.event === "start" && r.pid !== first.pid),
+      "a child after the restart",
+      30_000
+    )
     const starts = readRecords(p.childLog).filter((r) => r.event === "start")
     expect(overlaps(lives(readRecords(p.childLog), new Set([starts.at(-1)!.pid])))).toEqual([])
     expect(sb.emu.getLease("default", p.leaseName)?.spec.holderIdentity).toBe(starts.at(-1)!.id)

@@ -121,14 +121,17 @@ export const initial: Machine = {
 export const start: ReadonlyArray<Command> = [{ _tag: "Read" }]
 
 /** When a Leader must give up: the deadline counts from the last successful send [rule 1]. */
-export const deadlineOf = (state: Extract<State, { _tag: "Leader" }>, t: Timing) => state.renewSentAt + t.renewDeadlineMs
+export const deadlineOf = (state: Extract<State, { _tag: "Leader" }>, t: Timing) =>
+  state.renewSentAt + t.renewDeadlineMs
 
 /** Local time at which the machine next needs a Wake. Leaders always wake by their deadline [rule 2]. */
 export const wakeAt = (m: Machine, t: Timing): number | undefined => {
   const s = m.state
   switch (s._tag) {
     case "Follower": {
-      const expiry = s.observation === undefined || t.baseline ? undefined : Math.max(takeableAt(s.observation, t.leaseDurationMs), s.retryAt)
+      const expiry = s.observation === undefined || t.baseline
+        ? undefined
+        : Math.max(takeableAt(s.observation, t.leaseDurationMs), s.retryAt)
       const candidates = [expiry, s.reading ? undefined : s.nextReadAt].filter((x): x is number => x !== undefined)
       return candidates.length === 0 ? undefined : Math.max(0, Math.min(...candidates))
     }
@@ -147,14 +150,38 @@ const pollAt = (m: Machine, now: number, t: Ctx) =>
   m.watching ? undefined : now + (t.baseline ? Math.round(t.retryPeriodMs * (1 + 1.2 * t.random)) : t.retryPeriodMs)
 
 /** Follower with a new observation: acquire at once when the lease may be taken, else wait. */
-const follow = (m: Machine, observation: Observation | undefined, now: number, t: Ctx, reason: string, retryAt = 0): [Machine, Array<Command>, string] => {
-  if (m.exiting) return [{ ...m, state: { _tag: "Follower", observation, reading: false, nextReadAt: undefined, retryAt } }, [{ _tag: "Exit", exitCode: m.exitCode ?? 0 }], reason]
+const follow = (
+  m: Machine,
+  observation: Observation | undefined,
+  now: number,
+  t: Ctx,
+  reason: string,
+  retryAt = 0
+): [Machine, Array<Command>, string] => {
+  if (m.exiting) {
+    return [{ ...m, state: { _tag: "Follower", observation, reading: false, nextReadAt: undefined, retryAt } }, [{
+      _tag: "Exit",
+      exitCode: m.exitCode ?? 0
+    }], reason]
+  }
   if (observation !== undefined && takeableAt(observation, t.leaseDurationMs) <= now && retryAt <= now) {
-    const why = observation.lease === undefined ? "lease absent" : isFree(observation.lease) ? "lease free" : "lease expired"
+    const why = observation.lease === undefined
+      ? "lease absent"
+      : isFree(observation.lease)
+      ? "lease free"
+      : "lease expired"
     return [{ ...m, state: { _tag: "Acquiring", observation } }, [{ _tag: "Acquire", base: observation.lease }], why]
   }
-  if (observation === undefined) return [{ ...m, state: { _tag: "Follower", observation, reading: true, nextReadAt: undefined, retryAt } }, [{ _tag: "Read" }], reason]
-  return [{ ...m, state: { _tag: "Follower", observation, reading: false, nextReadAt: pollAt(m, now, t), retryAt } }, [], reason]
+  if (observation === undefined) {
+    return [{ ...m, state: { _tag: "Follower", observation, reading: true, nextReadAt: undefined, retryAt } }, [{
+      _tag: "Read"
+    }], reason]
+  }
+  return [
+    { ...m, state: { _tag: "Follower", observation, reading: false, nextReadAt: pollAt(m, now, t), retryAt } },
+    [],
+    reason
+  ]
 }
 
 const lose = (m: Machine, lease: LeaseView | undefined, reason: string): [Machine, Array<Command>, string] => [
@@ -173,7 +200,9 @@ const transition = (m: Machine, e: Event, now: number, t: Ctx): [Machine, Array<
   const s = m.state
   if (e._tag === "WatchChanged") {
     const next = { ...m, watching: e.watching }
-    if (s._tag === "Follower" && !e.watching && !s.reading) return [{ ...next, state: { ...s, nextReadAt: now } }, [], "watch down, polling"]
+    if (s._tag === "Follower" && !e.watching && !s.reading) {
+      return [{ ...next, state: { ...s, nextReadAt: now } }, [], "watch down, polling"]
+    }
     return [next, [], e.watching ? "watch up" : "watch down"]
   }
   switch (s._tag) {
@@ -181,7 +210,10 @@ const transition = (m: Machine, e: Event, now: number, t: Ctx): [Machine, Array<
       switch (e._tag) {
         case "Wake": {
           if (m.exiting) return follow(m, s.observation, now, t, "exiting")
-          if (!t.baseline && s.observation !== undefined && takeableAt(s.observation, t.leaseDurationMs) <= now && s.retryAt <= now) {
+          if (
+            !t.baseline && s.observation !== undefined && takeableAt(s.observation, t.leaseDurationMs) <= now
+            && s.retryAt <= now
+          ) {
             return follow(m, s.observation, now, t, "expired")
           }
           if (s.reading || s.nextReadAt === undefined || s.nextReadAt > now) return [m, [], "waiting"]
@@ -190,7 +222,11 @@ const transition = (m: Machine, e: Event, now: number, t: Ctx): [Machine, Array<
         case "LeaseSeen":
           return follow(m, observe(s.observation, e.lease, now), now, t, "lease seen", s.retryAt)
         case "ReadFailed":
-          return [{ ...m, state: { ...s, reading: false, nextReadAt: now + (e.failure.retryAfterMs ?? t.retryPeriodMs) } }, [], `read failed: ${e.failure.message}`]
+          return [
+            { ...m, state: { ...s, reading: false, nextReadAt: now + (e.failure.retryAfterMs ?? t.retryPeriodMs) } },
+            [],
+            `read failed: ${e.failure.message}`
+          ]
         case "Signal":
           return follow({ ...m, exiting: true }, s.observation, now, t, `signal ${e.signal}`, s.retryAt)
         default:
@@ -199,10 +235,20 @@ const transition = (m: Machine, e: Event, now: number, t: Ctx): [Machine, Array<
     case "Acquiring":
       switch (e._tag) {
         case "Acquired": {
-          const leader: State = { _tag: "Leader", lease: e.lease, renewSentAt: e.sentAt, nextRenewAt: e.sentAt + t.retryPeriodMs, renewing: false, since: now }
+          const leader: State = {
+            _tag: "Leader",
+            lease: e.lease,
+            renewSentAt: e.sentAt,
+            nextRenewAt: e.sentAt + t.retryPeriodMs,
+            renewing: false,
+            since: now
+          }
           // A win that took longer than the deadline gives no right to run the child [rule 3].
           if (m.exiting || now >= e.sentAt + t.renewDeadlineMs) {
-            return [{ ...m, state: { _tag: "Releasing", lease: e.lease, childStopped: true } }, [{ _tag: "Release", base: e.lease }], m.exiting ? "acquired while exiting" : "acquired too late"]
+            return [{ ...m, state: { _tag: "Releasing", lease: e.lease, childStopped: true } }, [{
+              _tag: "Release",
+              base: e.lease
+            }], m.exiting ? "acquired while exiting" : "acquired too late"]
           }
           return [{ ...m, state: leader }, [{ _tag: "StartChild" }], "acquired"]
         }
@@ -213,7 +259,14 @@ const transition = (m: Machine, e: Event, now: number, t: Ctx): [Machine, Array<
             const unchanged = observation.lease?.resourceVersion === s.observation?.lease?.resourceVersion
             return follow(m, observation, now, t, "lost the race", unchanged ? now + t.retryPeriodMs : 0)
           }
-          return follow(m, s.observation, now, t, `acquire failed: ${e.failure.message}`, now + (e.failure.retryAfterMs ?? t.retryPeriodMs))
+          return follow(
+            m,
+            s.observation,
+            now,
+            t,
+            `acquire failed: ${e.failure.message}`,
+            now + (e.failure.retryAfterMs ?? t.retryPeriodMs)
+          )
         }
         case "LeaseSeen":
           return [{ ...m, state: { ...s, observation: observe(s.observation, e.lease, now) } }, [], "lease seen"]
@@ -229,32 +282,75 @@ const transition = (m: Machine, e: Event, now: number, t: Ctx): [Machine, Array<
       }
       switch (e._tag) {
         case "Wake":
-          if (t.reelectAfterMs !== undefined && now >= s.since + t.reelectAfterMs) return lose(m, s.lease, "re-election due")
-          if (!s.renewing && now >= s.nextRenewAt) return [{ ...m, state: { ...s, renewing: true } }, [{ _tag: "Renew", base: s.lease }], "renew"]
+          if (t.reelectAfterMs !== undefined && now >= s.since + t.reelectAfterMs) {
+            return lose(m, s.lease, "re-election due")
+          }
+          if (!s.renewing && now >= s.nextRenewAt) {
+            return [{ ...m, state: { ...s, renewing: true } }, [{ _tag: "Renew", base: s.lease }], "renew"]
+          }
           return [m, [], "waiting"]
         case "Renewed": {
           const renewSentAt = Math.max(s.renewSentAt, e.sentAt)
           if (now >= renewSentAt + t.renewDeadlineMs) return lose(m, e.lease, "renewed too late")
-          return [{ ...m, state: { ...s, lease: e.lease, renewSentAt, nextRenewAt: renewSentAt + t.retryPeriodMs, renewing: false } }, [], "renewed"]
+          return [
+            {
+              ...m,
+              state: { ...s, lease: e.lease, renewSentAt, nextRenewAt: renewSentAt + t.retryPeriodMs, renewing: false }
+            },
+            [],
+            "renewed"
+          ]
         }
         case "RenewFailed":
           if (e.failure.kind === "conflict") {
             if (e.current !== undefined && e.current.holder === t.identity) {
               // Our lease, edited by someone (labels, say): renew on the new version at once.
-              return [{ ...m, state: { ...s, lease: e.current, renewing: true } }, [{ _tag: "Renew", base: e.current }], "renew on newer version"]
+              return [
+                { ...m, state: { ...s, lease: e.current, renewing: true } },
+                [{ _tag: "Renew", base: e.current }],
+                "renew on newer version"
+              ]
             }
-            return lose(m, undefined, e.current === undefined ? "lease deleted" : `lease taken by ${JSON.stringify(e.current.holder)}`)
+            return lose(
+              m,
+              undefined,
+              e.current === undefined ? "lease deleted" : `lease taken by ${JSON.stringify(e.current.holder)}`
+            )
           }
-          return [{ ...m, state: { ...s, renewing: false, nextRenewAt: Math.min(now + (e.failure.retryAfterMs ?? t.retryPeriodMs), deadline) } }, [], `renew failed: ${e.failure.message}`]
+          return [
+            {
+              ...m,
+              state: {
+                ...s,
+                renewing: false,
+                nextRenewAt: Math.min(now + (e.failure.retryAfterMs ?? t.retryPeriodMs), deadline)
+              }
+            },
+            [],
+            `renew failed: ${e.failure.message}`
+          ]
         case "LeaseSeen": {
           // A reading may be older than our last write, so it only prompts a renew now;
           // the conditional write's answer decides whether the lease is still ours.
           const ours = e.lease !== undefined && e.lease.holder === t.identity && e.lease.uid === s.lease.uid
           if (ours || s.renewing) return [m, [], "lease seen"]
-          return [{ ...m, state: { ...s, renewing: true } }, [{ _tag: "Renew", base: s.lease }], "lease changed elsewhere, checking"]
+          return [
+            { ...m, state: { ...s, renewing: true } },
+            [{ _tag: "Renew", base: s.lease }],
+            "lease changed elsewhere, checking"
+          ]
         }
         case "ChildExited":
-          return [{ ...m, exiting: true, exitCode: e.exitCode, state: { _tag: "Releasing", lease: s.lease, childStopped: true } }, [{ _tag: "Release", base: s.lease }], `child exited with ${e.exitCode}`]
+          return [
+            {
+              ...m,
+              exiting: true,
+              exitCode: e.exitCode,
+              state: { _tag: "Releasing", lease: s.lease, childStopped: true }
+            },
+            [{ _tag: "Release", base: s.lease }],
+            `child exited with ${e.exitCode}`
+          ]
         case "Signal":
           return lose({ ...m, exiting: true }, s.lease, `signal ${e.signal}`)
         default:
@@ -266,7 +362,13 @@ const transition = (m: Machine, e: Event, now: number, t: Ctx): [Machine, Array<
         case "ChildStopped": {
           const next = { ...m, exitCode: m.exiting && m.exitCode === undefined ? e.exitCode : m.exitCode }
           // Hand the lease back only now that the child is reaped [rule 4].
-          if (s.lease !== undefined) return [{ ...next, state: { ...s, childStopped: true } }, [{ _tag: "Release", base: s.lease }], "child stopped"]
+          if (s.lease !== undefined) {
+            return [
+              { ...next, state: { ...s, childStopped: true } },
+              [{ _tag: "Release", base: s.lease }],
+              "child stopped"
+            ]
+          }
           return follow(next, undefined, now, t, "child stopped")
         }
         case "Released":
@@ -274,7 +376,19 @@ const transition = (m: Machine, e: Event, now: number, t: Ctx): [Machine, Array<
         case "Renewed":
           return [{ ...m, state: { ...s, lease: s.lease === undefined ? undefined : e.lease } }, [], "late renew"]
         case "RenewFailed":
-          return [{ ...m, state: { ...s, lease: e.failure.kind === "conflict" ? (e.current?.holder === t.identity ? e.current : undefined) : s.lease } }, [], "late renew failure"]
+          return [
+            {
+              ...m,
+              state: {
+                ...s,
+                lease: e.failure.kind === "conflict"
+                  ? (e.current?.holder === t.identity ? e.current : undefined)
+                  : s.lease
+              }
+            },
+            [],
+            "late renew failure"
+          ]
         case "Signal":
           return [{ ...m, exiting: true }, [], `signal ${e.signal}`]
         default:

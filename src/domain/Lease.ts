@@ -40,15 +40,32 @@ export const fromJson = (json: unknown): LeaseView | undefined => {
   const { metadata } = wire.value
   const rawSpec = wire.value.spec
   if (rawSpec !== undefined && rawSpec !== null && (typeof rawSpec !== "object" || Array.isArray(rawSpec))) {
-    return { resourceVersion: metadata.resourceVersion, uid: metadata.uid, holder: unreadableHolder, durationMs: undefined, transitions: 0, raw: json as Record<string, unknown> }
+    return {
+      resourceVersion: metadata.resourceVersion,
+      uid: metadata.uid,
+      holder: unreadableHolder,
+      durationMs: undefined,
+      transitions: 0,
+      raw: json as Record<string, unknown>
+    }
   }
-  const spec = rawSpec as { holderIdentity?: unknown; leaseDurationSeconds?: unknown; leaseTransitions?: unknown } | null | undefined
+  const spec = rawSpec as
+    | { holderIdentity?: unknown; leaseDurationSeconds?: unknown; leaseTransitions?: unknown }
+    | null
+    | undefined
   const holder = typeof spec?.holderIdentity === "string" ? spec.holderIdentity : ""
   const d = spec?.leaseDurationSeconds
   const durationMs = typeof d === "number" && Number.isInteger(d) && d > 0 && d <= 2_147_483_647 ? d * 1000 : undefined
   const t = spec?.leaseTransitions
   const transitions = typeof t === "number" && Number.isInteger(t) && t >= 0 && t < 2_147_483_647 ? t : 0
-  return { resourceVersion: metadata.resourceVersion, uid: metadata.uid, holder, durationMs, transitions, raw: json as Record<string, unknown> }
+  return {
+    resourceVersion: metadata.resourceVersion,
+    uid: metadata.uid,
+    holder,
+    durationMs,
+    transitions,
+    raw: json as Record<string, unknown>
+  }
 }
 
 /** Kubernetes MicroTime: RFC 3339 in UTC with exactly six fractional digits. */

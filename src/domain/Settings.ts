@@ -65,15 +65,60 @@ interface Option {
 
 /** Every option: its flags, the environment variables it falls back to (first set wins), and its help. */
 export const options: ReadonlyArray<Option> = [
-  { key: "lease-name", flags: ["--lease-name", "-l"], env: ["LEASE_NAME", "K8S_AWAIT_ELECTION_LOCK_NAME"], help: "name of the coordination.k8s.io/v1 Lease (required)" },
-  { key: "namespace", flags: ["--namespace", "-p", "--pod-namespace"], env: ["POD_NAMESPACE", "K8S_AWAIT_ELECTION_LOCK_NAMESPACE"], help: "namespace of the Lease (default: the pod's namespace, else default)" },
-  { key: "identity", flags: ["--identity", "-o", "--hostname"], env: ["POD_NAME", "K8S_AWAIT_ELECTION_IDENTITY", "HOSTNAME"], help: "holder identity written to the Lease (default: hostname)" },
-  { key: "lease-duration", flags: ["--lease-duration", "-t", "--lease-ttl"], env: ["LEASE_DURATION", "LEASE_TTL", "K8S_AWAIT_ELECTION_LEASE_DURATION"], help: "how long a lease is valid without renewal (default 15s)" },
-  { key: "renew-deadline", flags: ["--renew-deadline"], env: ["RENEW_DEADLINE", "K8S_AWAIT_ELECTION_RENEW_DEADLINE"], help: "a leader that has not renewed for this long stops its child (default 10s)" },
-  { key: "retry-period", flags: ["--retry-period"], env: ["RETRY_PERIOD", "K8S_AWAIT_ELECTION_RETRY_PERIOD"], help: "renew and retry interval (default 2s)" },
-  { key: "stop-grace", flags: ["--stop-grace"], env: ["STOP_GRACE"], help: "time between SIGTERM and SIGKILL when the child must stop (default 4s)" },
-  { key: "reelect-after", flags: ["--reelect-after", "-r"], env: ["REELECT_AFTER"], help: "step down after leading this long, so others get a turn (default: never)" },
-  { key: "listen-addr", flags: ["--listen-addr", "-a"], env: ["LISTEN_ADDR", "K8S_AWAIT_ELECTION_STATUS_ENDPOINT"], help: "health server address (default [::]:5047, else 0.0.0.0:5047)" }
+  {
+    key: "lease-name",
+    flags: ["--lease-name", "-l"],
+    env: ["LEASE_NAME", "K8S_AWAIT_ELECTION_LOCK_NAME"],
+    help: "name of the coordination.k8s.io/v1 Lease (required)"
+  },
+  {
+    key: "namespace",
+    flags: ["--namespace", "-p", "--pod-namespace"],
+    env: ["POD_NAMESPACE", "K8S_AWAIT_ELECTION_LOCK_NAMESPACE"],
+    help: "namespace of the Lease (default: the pod's namespace, else default)"
+  },
+  {
+    key: "identity",
+    flags: ["--identity", "-o", "--hostname"],
+    env: ["POD_NAME", "K8S_AWAIT_ELECTION_IDENTITY", "HOSTNAME"],
+    help: "holder identity written to the Lease (default: hostname)"
+  },
+  {
+    key: "lease-duration",
+    flags: ["--lease-duration", "-t", "--lease-ttl"],
+    env: ["LEASE_DURATION", "LEASE_TTL", "K8S_AWAIT_ELECTION_LEASE_DURATION"],
+    help: "how long a lease is valid without renewal (default 15s)"
+  },
+  {
+    key: "renew-deadline",
+    flags: ["--renew-deadline"],
+    env: ["RENEW_DEADLINE", "K8S_AWAIT_ELECTION_RENEW_DEADLINE"],
+    help: "a leader that has not renewed for this long stops its child (default 10s)"
+  },
+  {
+    key: "retry-period",
+    flags: ["--retry-period"],
+    env: ["RETRY_PERIOD", "K8S_AWAIT_ELECTION_RETRY_PERIOD"],
+    help: "renew and retry interval (default 2s)"
+  },
+  {
+    key: "stop-grace",
+    flags: ["--stop-grace"],
+    env: ["STOP_GRACE"],
+    help: "time between SIGTERM and SIGKILL when the child must stop (default 4s)"
+  },
+  {
+    key: "reelect-after",
+    flags: ["--reelect-after", "-r"],
+    env: ["REELECT_AFTER"],
+    help: "step down after leading this long, so others get a turn (default: never)"
+  },
+  {
+    key: "listen-addr",
+    flags: ["--listen-addr", "-a"],
+    env: ["LISTEN_ADDR", "K8S_AWAIT_ELECTION_STATUS_ENDPOINT"],
+    help: "health server address (default [::]:5047, else 0.0.0.0:5047)"
+  }
 ]
 
 const fail = (setting: string, message: string) => Result.fail(new SettingsError({ setting, message }))
@@ -174,12 +219,22 @@ export const parseInvocation = (
   const leaseName = raw("lease-name")
   if (leaseName === undefined) return fail("lease-name", `${describe(option("lease-name"))} is required`)
   if (!DnsSubdomain.test(leaseName)) {
-    return fail("lease-name", `--lease-name must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253 characters), got ${JSON.stringify(leaseName.slice(0, 80))}`)
+    return fail(
+      "lease-name",
+      `--lease-name must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253 characters), got ${
+        JSON.stringify(leaseName.slice(0, 80))
+      }`
+    )
   }
 
   const namespace = raw("namespace") ?? host.inClusterNamespace?.trim() ?? "default"
   if (!DnsLabel.test(namespace)) {
-    return fail("namespace", `--namespace must be a DNS label (lowercase letters, digits and '-', at most 63 characters), got ${JSON.stringify(namespace.slice(0, 80))}`)
+    return fail(
+      "namespace",
+      `--namespace must be a DNS label (lowercase letters, digits and '-', at most 63 characters), got ${
+        JSON.stringify(namespace.slice(0, 80))
+      }`
+    )
   }
 
   const identity = raw("identity") ?? host.hostname
@@ -188,7 +243,12 @@ export const parseInvocation = (
   }
 
   const durations: Record<string, number> = {}
-  const defaults: Record<string, number> = { "lease-duration": 15_000, "renew-deadline": 10_000, "retry-period": 2_000, "stop-grace": 4_000 }
+  const defaults: Record<string, number> = {
+    "lease-duration": 15_000,
+    "renew-deadline": 10_000,
+    "retry-period": 2_000,
+    "stop-grace": 4_000
+  }
   for (const key of Object.keys(defaults)) {
     const text = raw(key)
     if (text === undefined) {
@@ -197,7 +257,12 @@ export const parseInvocation = (
     }
     const ms = parseDuration(text)
     if (ms === undefined) {
-      return fail(key, `--${key} must be a duration such as 500ms, 15s or 1m, or a whole number of seconds; got ${JSON.stringify(text.slice(0, 40))}`)
+      return fail(
+        key,
+        `--${key} must be a duration such as 500ms, 15s or 1m, or a whole number of seconds; got ${
+          JSON.stringify(text.slice(0, 40))
+        }`
+      )
     }
     if (ms <= 0) return fail(key, `--${key} must be greater than zero`)
     if (ms > MaxDurationMs) return fail(key, `--${key} must be at most 24h`)
@@ -207,30 +272,71 @@ export const parseInvocation = (
   const R = durations["renew-deadline"]!
   const P = durations["retry-period"]!
   const G = durations["stop-grace"]!
-  if (D % 1000 !== 0) return fail("lease-duration", `--lease-duration must be a whole number of seconds (the Lease stores seconds), got ${formatDuration(D)}`)
-  if (R >= D) return fail("renew-deadline", `--renew-deadline (${formatDuration(R)}) must be less than --lease-duration (${formatDuration(D)})`)
-  if (R + G >= D) {
-    return fail("stop-grace", `--renew-deadline (${formatDuration(R)}) + --stop-grace (${formatDuration(G)}) must be less than --lease-duration (${formatDuration(D)}), so a leader that loses the API server stops its child before another replica may take the lease`)
+  if (D % 1000 !== 0) {
+    return fail(
+      "lease-duration",
+      `--lease-duration must be a whole number of seconds (the Lease stores seconds), got ${formatDuration(D)}`
+    )
   }
-  if (P >= R) return fail("retry-period", `--retry-period (${formatDuration(P)}) must be less than --renew-deadline (${formatDuration(R)})`)
+  if (R >= D) {
+    return fail(
+      "renew-deadline",
+      `--renew-deadline (${formatDuration(R)}) must be less than --lease-duration (${formatDuration(D)})`
+    )
+  }
+  if (R + G >= D) {
+    return fail(
+      "stop-grace",
+      `--renew-deadline (${formatDuration(R)}) + --stop-grace (${
+        formatDuration(G)
+      }) must be less than --lease-duration (${
+        formatDuration(D)
+      }), so a leader that loses the API server stops its child before another replica may take the lease`
+    )
+  }
+  if (P >= R) {
+    return fail(
+      "retry-period",
+      `--retry-period (${formatDuration(P)}) must be less than --renew-deadline (${formatDuration(R)})`
+    )
+  }
 
   const reelectText = raw("reelect-after")
   const reelectAfterMs = reelectText === undefined ? null : parseDuration(reelectText)
-  if (reelectAfterMs === undefined || (reelectAfterMs !== null && (reelectAfterMs <= 0 || reelectAfterMs > MaxDurationMs))) {
-    return fail("reelect-after", `--reelect-after must be a duration from 1ms to 24h such as 30min, got ${JSON.stringify((reelectText ?? "").slice(0, 40))}`)
+  if (
+    reelectAfterMs === undefined || (reelectAfterMs !== null && (reelectAfterMs <= 0 || reelectAfterMs > MaxDurationMs))
+  ) {
+    return fail(
+      "reelect-after",
+      `--reelect-after must be a duration from 1ms to 24h such as 30min, got ${
+        JSON.stringify((reelectText ?? "").slice(0, 40))
+      }`
+    )
   }
 
   const listenText = raw("listen-addr") ?? "[::]:5047"
   const listen = parseListenAddress(listenText)
   if (listen === undefined) {
-    return fail("listen-addr", `--listen-addr must be host:port, [ipv6]:port or :port with a port up to 65535, got ${JSON.stringify(listenText.slice(0, 80))}`)
+    return fail(
+      "listen-addr",
+      `--listen-addr must be host:port, [ipv6]:port or :port with a port up to 65535, got ${
+        JSON.stringify(listenText.slice(0, 80))
+      }`
+    )
   }
 
   const baselineText = env["JUST_ONE_INIT_BASELINE"] ?? ""
-  if (baselineText !== "" && baselineText !== "client-go") return fail("baseline", `JUST_ONE_INIT_BASELINE must be "client-go" or unset, got ${JSON.stringify(baselineText.slice(0, 40))}`)
+  if (baselineText !== "" && baselineText !== "client-go") {
+    return fail(
+      "baseline",
+      `JUST_ONE_INIT_BASELINE must be "client-go" or unset, got ${JSON.stringify(baselineText.slice(0, 40))}`
+    )
+  }
 
   const [program, ...args] = command
-  if (program === undefined || program === "") return fail("command", "no command given: usage is just-one-init [options] -- <command> [args...]")
+  if (program === undefined || program === "") {
+    return fail("command", "no command given: usage is just-one-init [options] -- <command> [args...]")
+  }
 
   return Result.succeed({
     _tag: "Run",

@@ -25,7 +25,9 @@ export const electorLayer = (s: Settings) =>
     baseline: s.baseline
   }).pipe(
     Layer.provide(Layer.mergeAll(
-      LeaseStore.layer({ namespace: s.namespace, name: s.leaseName, requestTimeoutMs: requestTimeoutMs(s) }).pipe(Layer.provide(KubeClient.layer)),
+      LeaseStore.layer({ namespace: s.namespace, name: s.leaseName, requestTimeoutMs: requestTimeoutMs(s) }).pipe(
+        Layer.provide(KubeClient.layer)
+      ),
       ChildSupervisor.layer({ stopGraceMs: s.stopGraceMs }).pipe(Layer.provide(Reaper.layer)),
       Signals.layer
     ))

@@ -25,7 +25,12 @@ export class MemoryLease {
 
   create(spec: SpecFields): Raw | "conflict" {
     if (this.object !== undefined) return "conflict"
-    this.object = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: "lease", resourceVersion: String(++this.rv), uid: `uid-${++this.uidCounter}` }, spec: { ...spec } }
+    this.object = {
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: { name: "lease", resourceVersion: String(++this.rv), uid: `uid-${++this.uidCounter}` },
+      spec: { ...spec }
+    }
     this.publish()
     return structuredClone(this.object)
   }
@@ -36,7 +41,10 @@ export class MemoryLease {
       if (meta["uid"] !== undefined) return "conflict"
       return this.create(body["spec"] as SpecFields)
     }
-    if (meta["resourceVersion"] !== this.object.metadata["resourceVersion"] || (meta["uid"] !== undefined && meta["uid"] !== this.object.metadata["uid"])) {
+    if (
+      meta["resourceVersion"] !== this.object.metadata["resourceVersion"]
+      || (meta["uid"] !== undefined && meta["uid"] !== this.object.metadata["uid"])
+    ) {
       return "conflict"
     }
     this.object = { ...(body as Raw), metadata: { ...this.object.metadata, resourceVersion: String(++this.rv) } }
@@ -47,7 +55,11 @@ export class MemoryLease {
   /** Another writer sets the spec (kubectl edit, a Go client, a human). */
   overwrite(spec: Record<string, unknown>) {
     if (this.object === undefined) return
-    this.object = { ...this.object, metadata: { ...this.object.metadata, resourceVersion: String(++this.rv) }, spec: { ...this.object.spec, ...spec } }
+    this.object = {
+      ...this.object,
+      metadata: { ...this.object.metadata, resourceVersion: String(++this.rv) },
+      spec: { ...this.object.spec, ...spec }
+    }
     this.publish()
   }
 
@@ -78,27 +90,35 @@ export const leaseStoreMemory = (lease: MemoryLease, link: Link, requestTimeoutM
       if (result === "conflict") return yield* new LeaseApiError({ kind: "conflict", message: "conflict" })
       return result
     }).pipe(
-      Effect.timeoutOrElse({ duration: requestTimeoutMs, orElse: () => Effect.fail(new LeaseApiError({ kind: "transient", message: "timeout" })) })
+      Effect.timeoutOrElse({
+        duration: requestTimeoutMs,
+        orElse: () => Effect.fail(new LeaseApiError({ kind: "transient", message: "timeout" }))
+      })
     )
   const view = (raw: Raw) => fromJson(raw)!
-  return Layer.succeed(LeaseStore, LeaseStore.of({
-    get: call(() => lease.object === undefined ? undefined : structuredClone(lease.object)).pipe(Effect.map((r) => r === undefined ? undefined : view(r))),
-    create: (spec) => call(() => lease.create(spec)).pipe(Effect.map(view)),
-    replace: (object) => call(() => lease.replace(object)).pipe(Effect.map(view)),
-    watch: () =>
-      Effect.gen(function*() {
-        const sub = yield* PubSub.subscribe(lease.changes)
-        return Stream.fromSubscription(sub).pipe(
-          Stream.mapEffect((raw) =>
-            Effect.gen(function*() {
-              yield* Effect.sleep(link.latency())
-              if (link.partitioned()) return yield* Effect.never
-              return raw === undefined ? { _tag: "Deleted" as const } : { _tag: "Changed" as const, lease: view(raw) }
-            })
+  return Layer.succeed(
+    LeaseStore,
+    LeaseStore.of({
+      get: call(() => lease.object === undefined ? undefined : structuredClone(lease.object)).pipe(
+        Effect.map((r) => r === undefined ? undefined : view(r))
+      ),
+      create: (spec) => call(() => lease.create(spec)).pipe(Effect.map(view)),
+      replace: (object) => call(() => lease.replace(object)).pipe(Effect.map(view)),
+      watch: () =>
+        Effect.gen(function*() {
+          const sub = yield* PubSub.subscribe(lease.changes)
+          return Stream.fromSubscription(sub).pipe(
+            Stream.mapEffect((raw) =>
+              Effect.gen(function*() {
+                yield* Effect.sleep(link.latency())
+                if (link.partitioned()) return yield* Effect.never
+                return raw === undefined ? { _tag: "Deleted" as const } : { _tag: "Changed" as const, lease: view(raw) }
+              })
+            )
           )
-        )
-      })
-  }))
+        })
+    })
+  )
 }
 
 export interface ChildRecord {
@@ -109,23 +129,26 @@ export interface ChildRecord {
 
 /** Children that run until their scope closes, taking `stopMs()` to die, each recorded in `log`. */
 export const childSupervisorRecording = (replica: string, log: Array<ChildRecord>, stopMs: () => number) =>
-  Layer.succeed(ChildSupervisor, ChildSupervisor.of({
-    start: () =>
-      Effect.gen(function*() {
-        const exited = yield* Deferred.make<number>()
-        const record = yield* Effect.acquireRelease(
-          Clock.currentTimeMillis.pipe(Effect.map((startedAt) => {
-            const r: ChildRecord = { replica, startedAt, stoppedAt: undefined }
-            log.push(r)
-            return r
-          })),
-          (r) =>
-            Effect.gen(function*() {
-              yield* Effect.sleep(stopMs())
-              r.stoppedAt = yield* Clock.currentTimeMillis
-              yield* Deferred.succeed(exited, 143)
-            })
-        )
-        return { pid: log.length, startedAt: record.startedAt, exitCode: Deferred.await(exited) }
-      })
-  }))
+  Layer.succeed(
+    ChildSupervisor,
+    ChildSupervisor.of({
+      start: () =>
+        Effect.gen(function*() {
+          const exited = yield* Deferred.make<number>()
+          const record = yield* Effect.acquireRelease(
+            Clock.currentTimeMillis.pipe(Effect.map((startedAt) => {
+              const r: ChildRecord = { replica, startedAt, stoppedAt: undefined }
+              log.push(r)
+              return r
+            })),
+            (r) =>
+              Effect.gen(function*() {
+                yield* Effect.sleep(stopMs())
+                r.stoppedAt = yield* Clock.currentTimeMillis
+                yield* Deferred.succeed(exited, 143)
+              })
+          )
+          return { pid: log.length, startedAt: record.startedAt, exitCode: Deferred.await(exited) }
+        })
+    })
+  )

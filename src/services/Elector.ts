@@ -4,7 +4,20 @@
  * fibers that answer with events. The child lives in a leadership scope that
  * is opened on becoming Leader; closing that scope is the only way it stops.
  */
-import { Clock, Context, Deferred, Effect, Exit, Layer, Option, Queue, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Clock,
+  Context,
+  Deferred,
+  Effect,
+  Exit,
+  Layer,
+  Option,
+  Queue,
+  Schedule,
+  Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import type { Command, Event, Machine, Timing } from "../domain/Election.ts"
 import { deadlineOf, initial, start, step } from "../domain/Election.ts"
 import type { LeaseView } from "../domain/Lease.ts"
@@ -124,7 +137,9 @@ export class Elector extends Context.Service<Elector, {
               const spec = {
                 holderIdentity: config.identity,
                 leaseDurationSeconds: config.leaseDurationMs / 1000,
-                acquireTime: takeover || base === undefined ? now : String((base.raw as { spec?: { acquireTime?: unknown } }).spec?.acquireTime ?? now),
+                acquireTime: takeover || base === undefined
+                  ? now
+                  : String((base.raw as { spec?: { acquireTime?: unknown } }).spec?.acquireTime ?? now),
                 renewTime: now,
                 // Transitions count holder changes only, as client-go counts them.
                 leaseTransitions: base === undefined ? 0 : base.transitions + (base.holder === config.identity ? 0 : 1)
@@ -147,11 +162,17 @@ export class Elector extends Context.Service<Elector, {
             failed: (failure: LeaseApiError["failure"], current?: LeaseView | undefined) => Event
           ) =>
             attempt.pipe(
-              Effect.flatMap((r) => recovered.pipe(Effect.andThen(post(ok(r))))),
+              Effect.flatMap((r) =>
+                recovered.pipe(Effect.andThen(post(ok(r))))
+              ),
               Effect.catch((e: LeaseApiError) =>
                 e.kind === "conflict"
                   ? readAfterConflict.pipe(Effect.flatMap((current) =>
-                    post(Option.isSome(current) ? failed(e.failure, current.value) : failed({ kind: "transient", message: "conflict, then the read failed" }))
+                    post(
+                      Option.isSome(current)
+                        ? failed(e.failure, current.value)
+                        : failed({ kind: "transient", message: "conflict, then the read failed" })
+                    )
                   ))
                   : report(e).pipe(Effect.andThen(post(failed(e.failure))))
               )
@@ -161,11 +182,23 @@ export class Elector extends Context.Service<Elector, {
           const releaseOnce = (base: LeaseView) =>
             Effect.gen(function*() {
               const now = microTime(yield* Clock.currentTimeMillis)
-              yield* store.replace(withSpec(base, { holderIdentity: "", leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: base.transitions }))
+              yield* store.replace(
+                withSpec(base, {
+                  holderIdentity: "",
+                  leaseDurationSeconds: 1,
+                  acquireTime: now,
+                  renewTime: now,
+                  leaseTransitions: base.transitions
+                })
+              )
               return undefined
             }).pipe(
               Effect.catchIf((e) => e.kind === "conflict", () =>
-                store.get.pipe(Effect.map((current) => current !== undefined && current.holder === config.identity ? current : undefined))),
+                store.get.pipe(
+                  Effect.map((current) =>
+                    current !== undefined && current.holder === config.identity ? current : undefined
+                  )
+                )),
               Effect.tapError(report),
               Effect.retry(Schedule.spaced(config.retryPeriodMs / 4).pipe(Schedule.upTo({ times: 3 })))
             )
@@ -183,7 +216,9 @@ export class Elector extends Context.Service<Elector, {
               case "Read":
                 return fork(store.get.pipe(
                   Effect.flatMap((lease) => post({ _tag: "LeaseSeen", lease })),
-                  Effect.catch((e: LeaseApiError) => report(e).pipe(Effect.andThen(post({ _tag: "ReadFailed", failure: e.failure }))))
+                  Effect.catch((e: LeaseApiError) =>
+                    report(e).pipe(Effect.andThen(post({ _tag: "ReadFailed", failure: e.failure })))
+                  )
                 ))
               case "Acquire":
                 return fork(answer(
@@ -201,27 +236,41 @@ export class Elector extends Context.Service<Elector, {
                 return Effect.gen(function*() {
                   const scope = yield* Scope.fork(work)
                   const child = yield* supervisor.start(config.command).pipe(Scope.provide(scope))
-                  const current: Leadership = { scope, child, stopped: yield* Deferred.make<number>(), stopping: false, stopRequested: false }
+                  const current: Leadership = {
+                    scope,
+                    child,
+                    stopped: yield* Deferred.make<number>(),
+                    stopping: false,
+                    stopRequested: false
+                  }
                   leadership = current
                   yield* SubscriptionRef.update(snapshot, (s) => ({ ...s, child }))
                   // The child ended by itself: close its scope too (leftovers of its group are stopped) before saying so.
                   yield* fork(child.exitCode.pipe(
-                    Effect.andThen(() => current.stopRequested ? Effect.void : stopOnce(current).pipe(Effect.flatMap((exitCode) => post({ _tag: "ChildExited", exitCode }))))
+                    Effect.andThen(() =>
+                      current.stopRequested
+                        ? Effect.void
+                        : stopOnce(current).pipe(Effect.flatMap((exitCode) => post({ _tag: "ChildExited", exitCode })))
+                    )
                   ))
                 })
               case "StopChild": {
                 const current = leadership
                 if (current === undefined) return post({ _tag: "ChildStopped", exitCode: lastChildExit })
                 current.stopRequested = true
-                return fork(stopOnce(current).pipe(Effect.flatMap((exitCode) => post({ _tag: "ChildStopped", exitCode }))))
+                return fork(
+                  stopOnce(current).pipe(Effect.flatMap((exitCode) => post({ _tag: "ChildStopped", exitCode })))
+                )
               }
               case "Release":
                 // Once the child is gone, handing the lease back only saves the others a wait: bounded, never required.
-                return fork(release(command.base).pipe(
-                  Effect.timeoutOption(config.renewDeadlineMs),
-                  Effect.ignore,
-                  Effect.andThen(post({ _tag: "Released" }))
-                ))
+                return fork(
+                  release(command.base).pipe(
+                    Effect.timeoutOption(config.renewDeadlineMs),
+                    Effect.ignore,
+                    Effect.andThen(post({ _tag: "Released" }))
+                  )
+                )
               case "Exit":
                 return Effect.void
             }
@@ -250,12 +299,14 @@ export class Elector extends Context.Service<Elector, {
               })
             })).pipe(Effect.ensuring(post({ _tag: "WatchChanged", watching: false })))
           if (!config.baseline) {
-            yield* fork(watchOnce({ rv: "" }).pipe(
-              // Reconnect at once after a clean end, with capped backoff after a failure.
-              Effect.retry(Schedule.min([Schedule.exponential(250), Schedule.spaced(config.retryPeriodMs)])),
-              Effect.ignore,
-              Effect.forever
-            ))
+            yield* fork(
+              watchOnce({ rv: "" }).pipe(
+                // Reconnect at once after a clean end, with capped backoff after a failure.
+                Effect.retry(Schedule.min([Schedule.exponential(250), Schedule.spaced(config.retryPeriodMs)])),
+                Effect.ignore,
+                Effect.forever
+              )
+            )
           }
           yield* fork(signals.next.pipe(Effect.flatMap((signal) => post({ _tag: "Signal", signal })), Effect.forever))
 
@@ -311,4 +362,3 @@ const leaseOf = (e: Event): LeaseView | undefined => {
       return undefined
   }
 }
-

@@ -6,9 +6,9 @@
  *   GET /healthz            200 in every healthy state, 500 when the elector is wedged
  *   GET /status             the elector's status as JSON
  */
+import { Context, Effect, Layer, Schema } from "effect"
 import { createServer } from "node:http"
 import type { Server } from "node:http"
-import { Context, Effect, Layer, Schema } from "effect"
 import type { ListenAddress } from "../domain/Settings.ts"
 import type { ElectorStatus } from "./Elector.ts"
 import { Elector } from "./Elector.ts"
@@ -29,7 +29,9 @@ export class HealthServer extends Context.Service<HealthServer, {
         const status = () => Effect.runSync(elector.status)
         const server = createServer((req, res) => {
           const path = (req.url ?? "/").split("?")[0]
-          const [code, body] = req.method !== "GET" && req.method !== "HEAD" ? [405, { status: "error", error: "method not allowed" }] : route(path, status())
+          const [code, body] = req.method !== "GET" && req.method !== "HEAD"
+            ? [405, { status: "error", error: "method not allowed" }]
+            : route(path, status())
           const text = JSON.stringify(body)
           res.writeHead(code, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
           res.end(req.method === "HEAD" ? undefined : text)
@@ -37,8 +39,18 @@ export class HealthServer extends Context.Service<HealthServer, {
         server.keepAliveTimeout = 1000
         const address = yield* Effect.acquireRelease(
           bind(server, listen.host, listen.port).pipe(
-            Effect.catch((e) => listen.fallbackHost === null || !isNoIpv6(e) ? Effect.fail(e) : bind(server, listen.fallbackHost, listen.port)),
-            Effect.mapError((e) => new ListenError({ message: `--listen-addr: cannot listen on ${formatAddress(listen.host, listen.port)}: ${e.code ?? e.message}` }))
+            Effect.catch((e) =>
+              listen.fallbackHost === null || !isNoIpv6(e)
+                ? Effect.fail(e)
+                : bind(server, listen.fallbackHost, listen.port)
+            ),
+            Effect.mapError((e) =>
+              new ListenError({
+                message: `--listen-addr: cannot listen on ${formatAddress(listen.host, listen.port)}: ${
+                  e.code ?? e.message
+                }`
+              })
+            )
           ),
           () =>
             Effect.callback<void>((resume) => {
@@ -46,7 +58,9 @@ export class HealthServer extends Context.Service<HealthServer, {
               server.closeAllConnections()
             })
         )
-        yield* Effect.logInfo("health server listening").pipe(Effect.annotateLogs({ address: formatAddress(address.host, address.port) }))
+        yield* Effect.logInfo("health server listening").pipe(
+          Effect.annotateLogs({ address: formatAddress(address.host, address.port) })
+        )
         return HealthServer.of({ address })
       })
     )
@@ -57,8 +71,12 @@ export const route = (path: string | undefined, s: ElectorStatus): [number, unkn
   switch (path) {
     case "/":
     case "/healthcheck": {
-      if (s.exiting || s.state === "Releasing") return [503, { status: "error", state: "BeganShutdown", elector: s.state }]
-      if (s.state === "Leader" && s.child !== null) return [200, { status: "ok", state: "BecameLeader", elector: s.state }]
+      if (s.exiting || s.state === "Releasing") {
+        return [503, { status: "error", state: "BeganShutdown", elector: s.state }]
+      }
+      if (s.state === "Leader" && s.child !== null) {
+        return [200, { status: "ok", state: "BecameLeader", elector: s.state }]
+      }
       return [404, { status: "ok", state: "BecameFollower", elector: s.state }]
     }
     case "/healthz":
@@ -81,6 +99,7 @@ const bind = (server: Server, host: string, port: number) =>
     })
   })
 
-const isNoIpv6 = (e: NodeJS.ErrnoException) => e.code === "EAFNOSUPPORT" || e.code === "EADDRNOTAVAIL" || e.code === "EINVAL"
+const isNoIpv6 = (e: NodeJS.ErrnoException) =>
+  e.code === "EAFNOSUPPORT" || e.code === "EADDRNOTAVAIL" || e.code === "EINVAL"
 
 const formatAddress = (host: string, port: number) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)

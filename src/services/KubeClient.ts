@@ -5,11 +5,11 @@
  * reading the body, so a hung or trickling server cannot hold a caller past it.
  */
 import { KubeConfig } from "@kubernetes/client-node"
+import { Context, Effect, Layer, Schema, Stream } from "effect"
+import type { Scope } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import * as http from "node:http"
 import * as https from "node:https"
-import { Context, Effect, Layer, Schema, Stream } from "effect"
-import type { Scope } from "effect"
 
 const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -41,18 +41,25 @@ export class KubeClient extends Context.Service<KubeClient, {
   readonly server: string
   request(req: KubeRequest): Effect.Effect<KubeResponse, KubeUnreachable>
   /** A streaming GET (watch), connected: one element per line; fails when no byte arrives for `idleTimeoutMs`. */
-  lines(path: string, idleTimeoutMs: number): Effect.Effect<Stream.Stream<string, KubeUnreachable>, KubeUnreachable, Scope.Scope>
+  lines(
+    path: string,
+    idleTimeoutMs: number
+  ): Effect.Effect<Stream.Stream<string, KubeUnreachable>, KubeUnreachable, Scope.Scope>
 }>()("just-one-init/KubeClient") {
   static readonly layer = Layer.effect(
     KubeClient,
     Effect.gen(function*() {
       const kc = yield* loadKubeConfig
       const cluster = kc.getCurrentCluster()
-      if (cluster === null) return yield* new KubeConfigError({ message: "KUBECONFIG: no current cluster in the configuration" })
+      if (cluster === null) {
+        return yield* new KubeConfigError({ message: "KUBECONFIG: no current cluster in the configuration" })
+      }
       const server = cluster.server.replace(/\/+$/, "")
       const secure = server.startsWith("https:")
       if (!secure && !cluster.skipTLSVerify) {
-        return yield* new KubeConfigError({ message: `KUBECONFIG: ${server} is plain http; set insecure-skip-tls-verify for it or use https` })
+        return yield* new KubeConfigError({
+          message: `KUBECONFIG: ${server} is plain http; set insecure-skip-tls-verify for it or use https`
+        })
       }
       // TLS material as client-node loads it; one keep-alive agent, so a renew is one request, not a handshake.
       const tls: https.RequestOptions = {}
@@ -77,12 +84,25 @@ export class KubeClient extends Context.Service<KubeClient, {
         catch: (cause) => new KubeUnreachable({ message: `cannot authenticate: ${describe(cause)}` })
       })
 
-      const open = (method: string, path: string, headers: Record<string, string>, signal: AbortSignal, body?: string) =>
+      const open = (
+        method: string,
+        path: string,
+        headers: Record<string, string>,
+        signal: AbortSignal,
+        body?: string
+      ) =>
         new Promise<http.IncomingMessage>((resolve, reject) => {
           const req = (secure ? https : http).request(server + path, {
             method,
             agent: agent ?? false,
-            headers: { ...headers, accept: "application/json", "user-agent": "just-one-init", ...(body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) }) },
+            headers: {
+              ...headers,
+              accept: "application/json",
+              "user-agent": "just-one-init",
+              ...(body === undefined
+                ? {}
+                : { "content-type": "application/json", "content-length": Buffer.byteLength(body) })
+            },
             signal
           })
           req.once("response", resolve)
@@ -93,18 +113,31 @@ export class KubeClient extends Context.Service<KubeClient, {
       const request = Effect.fn("KubeClient.request")(function*(req: KubeRequest) {
         // An exec credential plugin can hang too; the request's deadline covers it.
         const headers = yield* authHeaders.pipe(
-          Effect.timeoutOrElse({ duration: req.timeoutMs, orElse: () => Effect.fail(new KubeUnreachable({ message: "timed out getting credentials" })) })
+          Effect.timeoutOrElse({
+            duration: req.timeoutMs,
+            orElse: () => Effect.fail(new KubeUnreachable({ message: "timed out getting credentials" }))
+          })
         )
         return yield* Effect.tryPromise({
           try: async (interrupted) => {
             // One deadline for connecting, the answer and its whole body: a trickling body cannot outlast it.
             const signal = AbortSignal.any([interrupted, AbortSignal.timeout(req.timeoutMs)])
-            const res = await open(req.method, req.path, headers, signal, req.body === undefined ? undefined : JSON.stringify(req.body))
+            const res = await open(
+              req.method,
+              req.path,
+              headers,
+              signal,
+              req.body === undefined ? undefined : JSON.stringify(req.body)
+            )
             const chunks: Array<Buffer> = []
             for await (const chunk of res) chunks.push(chunk as Buffer)
             if (!res.complete) throw new Error("the answer broke off")
             const header = res.headers["retry-after"]
-            return { status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), retryAfterMs: retryAfter(typeof header === "string" ? header : null) }
+            return {
+              status: res.statusCode ?? 0,
+              text: Buffer.concat(chunks).toString("utf8"),
+              retryAfterMs: retryAfter(typeof header === "string" ? header : null)
+            }
           },
           catch: (cause) => new KubeUnreachable({ message: `${req.method} ${req.path}: ${describe(cause)}` })
         })
@@ -133,7 +166,10 @@ export class KubeClient extends Context.Service<KubeClient, {
           res.resume()
           return yield* new KubeUnreachable({ message: `watch: HTTP ${res.statusCode}` })
         }
-        return Stream.fromAsyncIterable(res as AsyncIterable<Buffer>, (cause) => new KubeUnreachable({ message: `watch: ${describe(cause)}` })).pipe(
+        return Stream.fromAsyncIterable(
+          res as AsyncIterable<Buffer>,
+          (cause) => new KubeUnreachable({ message: `watch: ${describe(cause)}` })
+        ).pipe(
           Stream.tap(() => Effect.sync(touch)),
           Stream.map((chunk) => new Uint8Array(chunk)),
           Stream.decodeText(),
@@ -149,7 +185,9 @@ export class KubeClient extends Context.Service<KubeClient, {
 /** The TLS fields of client-node's options, for our own keep-alive agent. */
 const pick = (o: https.RequestOptions): https.AgentOptions => {
   const out: Record<string, unknown> = {}
-  for (const k of ["ca", "cert", "key", "pfx", "passphrase", "rejectUnauthorized", "servername"] as const) if (o[k] !== undefined) out[k] = o[k]
+  for (const k of ["ca", "cert", "key", "pfx", "passphrase", "rejectUnauthorized", "servername"] as const) {
+    if (o[k] !== undefined) out[k] = o[k]
+  }
   return out as https.AgentOptions
 }
 
@@ -161,7 +199,8 @@ const loadKubeConfig = Effect.try({
     else kc.loadFromDefault()
     return kc
   },
-  catch: (cause) => new KubeConfigError({ message: `KUBECONFIG: cannot load the Kubernetes configuration: ${describe(cause)}` })
+  catch: (cause) =>
+    new KubeConfigError({ message: `KUBECONFIG: cannot load the Kubernetes configuration: ${describe(cause)}` })
 })
 
 /** The namespace of the pod we run in, when there is one. */

@@ -51,14 +51,24 @@ export class LeaseStore extends Context.Service<LeaseStore, {
         const { namespace, name, requestTimeoutMs } = target
         const collection = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`
         const item = `${collection}/${name}`
-        const call = (verb: "get" | "create" | "update", method: "GET" | "POST" | "PUT", path: string, body?: unknown) =>
+        const call = (
+          verb: "get" | "create" | "update",
+          method: "GET" | "POST" | "PUT",
+          path: string,
+          body?: unknown
+        ) =>
           kube.request({ method, path, body, timeoutMs: requestTimeoutMs }).pipe(
             Effect.mapError((e) => new LeaseApiError({ kind: "transient", message: e.message })),
             Effect.flatMap((res) => {
               if (res.status >= 200 && res.status < 300) {
                 const lease = parseLease(res.text)
                 return lease === undefined
-                  ? Effect.fail(new LeaseApiError({ kind: "transient", message: `${verb} lease: HTTP ${res.status} with a body that is not a Lease` }))
+                  ? Effect.fail(
+                    new LeaseApiError({
+                      kind: "transient",
+                      message: `${verb} lease: HTTP ${res.status} with a body that is not a Lease`
+                    })
+                  )
                   : Effect.succeed(lease)
               }
               return Effect.fail(classify(verb, target, res.status, res.text, res.retryAfterMs))
@@ -128,7 +138,10 @@ const parseJson = (text: string): unknown => {
 const parseLease = (text: string): LeaseView | undefined => fromJson(parseJson(text))
 
 const parseWatchLine = (line: string): WatchEvent | undefined => {
-  const json = parseJson(line) as { type?: unknown; object?: { code?: unknown; metadata?: { resourceVersion?: unknown } } } | undefined
+  const json = parseJson(line) as {
+    type?: unknown
+    object?: { code?: unknown; metadata?: { resourceVersion?: unknown } }
+  } | undefined
   if (json === undefined || typeof json !== "object" || json === null) return undefined
   switch (json.type) {
     case "ADDED":
@@ -158,22 +171,40 @@ export const classify = (
   retryAfterMs: number | undefined
 ): LeaseApiError => {
   const body = parseJson(text) as { message?: unknown; details?: { kind?: unknown } } | undefined
-  const serverMessage = typeof body?.message === "string" ? body.message.slice(0, 300) : text.slice(0, 120).replace(/\s+/g, " ")
+  const serverMessage = typeof body?.message === "string"
+    ? body.message.slice(0, 300)
+    : text.slice(0, 120).replace(/\s+/g, " ")
   const lease = `lease ${target.namespace}/${target.name}`
   if (status === 409) return new LeaseApiError({ kind: "conflict", message: `${verb} ${lease}: conflict` })
-  if (status === 401) return new LeaseApiError({ kind: "denied", message: `the API server rejected our credentials (401 Unauthorized); check KUBECONFIG or the service account token` })
+  if (status === 401) {
+    return new LeaseApiError({
+      kind: "denied",
+      message:
+        `the API server rejected our credentials (401 Unauthorized); check KUBECONFIG or the service account token`
+    })
+  }
   if (status === 403) {
     return new LeaseApiError({
       kind: "denied",
-      message: `forbidden to ${verb} ${lease} (403): the Role bound to this service account needs get, create and update on leases.coordination.k8s.io (${serverMessage})`
+      message:
+        `forbidden to ${verb} ${lease} (403): the Role bound to this service account needs get, create and update on leases.coordination.k8s.io (${serverMessage})`
     })
   }
   if (status === 404) {
-    if (body?.details?.kind === "namespaces") return new LeaseApiError({ kind: "denied", message: `namespace ${JSON.stringify(target.namespace)} does not exist (404); set --namespace or POD_NAMESPACE` })
+    if (body?.details?.kind === "namespaces") {
+      return new LeaseApiError({
+        kind: "denied",
+        message: `namespace ${JSON.stringify(target.namespace)} does not exist (404); set --namespace or POD_NAMESPACE`
+      })
+    }
     return new LeaseApiError({ kind: "invalid", message: notFoundMarker })
   }
   if (status === 429 || status >= 500) {
-    return new LeaseApiError({ kind: "transient", message: `${verb} ${lease}: HTTP ${status} ${serverMessage}`, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
+    return new LeaseApiError({
+      kind: "transient",
+      message: `${verb} ${lease}: HTTP ${status} ${serverMessage}`,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs })
+    })
   }
   return new LeaseApiError({ kind: "invalid", message: `${verb} ${lease}: HTTP ${status} ${serverMessage}` })
 }

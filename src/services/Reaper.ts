@@ -13,10 +13,10 @@
  * stayed a zombie across an event-loop poll phase (where libuv handles SIGCHLD)
  * and for at least `graceMs`: by then libuv has taken it if it was Node's.
  */
+import { Context, Effect, Layer } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { performance } from "node:perf_hooks"
-import { Context, Effect, Layer } from "effect"
 
 interface Addon {
   reap(pid: number): { pid: number; status: number } | null
@@ -100,7 +100,11 @@ export class Reaper extends Context.Service<Reaper, {
           reaped: Effect.sync(() => reaped)
         })
       if (addon === undefined) {
-        if (process.pid === 1) yield* Effect.logWarning("running as PID 1 without the reaper addon (dist/reaper.node): orphaned processes will not be reaped")
+        if (process.pid === 1) {
+          yield* Effect.logWarning(
+            "running as PID 1 without the reaper addon (dist/reaper.node): orphaned processes will not be reaped"
+          )
+        }
         return service(false)
       }
       // Not PID 1 (a pod sharing its process namespace, a laptop): collect our own orphans anyway.

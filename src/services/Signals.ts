@@ -24,5 +24,4 @@ export class Signals extends Context.Service<Signals, {
       return Signals.of({ next: Queue.take(queue) })
     })
   )
-
 }

@@ -16,7 +16,18 @@ import type { Socket } from "node:net"
 import { fieldSelector, jsonPatch, labelSelector, mergePatch, PatchFailed } from "./patch.ts"
 import type { Change, Lease, LeaseSpec, Status } from "./store.ts"
 import {
-  ApiError, badRequest, conflict, failure, gone, invalidFor, namespaceNotFound, notFound, nowSeconds, statusBody, Store, strictCheck
+  ApiError,
+  badRequest,
+  conflict,
+  failure,
+  gone,
+  invalidFor,
+  namespaceNotFound,
+  notFound,
+  nowSeconds,
+  statusBody,
+  Store,
+  strictCheck
 } from "./store.ts"
 
 export type { Lease, LeaseSpec, ManagedFieldsEntry, Status } from "./store.ts"
@@ -106,35 +117,64 @@ interface Reply {
   readonly headers?: Record<string, string>
 }
 
-const zeroCounts = (): Record<Verb, number> => ({ get: 0, list: 0, watch: 0, create: 0, update: 0, patch: 0, delete: 0 })
+const zeroCounts = (): Record<Verb, number> => ({
+  get: 0,
+  list: 0,
+  watch: 0,
+  create: 0,
+  update: 0,
+  patch: 0,
+  delete: 0
+})
 
 const leasePath = /^\/apis\/coordination\.k8s\.io\/v1\/(?:namespaces\/([^/]+)\/)?leases(?:\/([^/]+))?\/?$/
 const namespacePath = /^\/api\/v1\/namespaces(?:\/([^/]+))?\/?$/
 
 const groupVersion = { groupVersion: "coordination.k8s.io/v1", version: "v1" }
 const leaseResource = {
-  name: "leases", singularName: "lease", namespaced: true, kind: "Lease",
+  name: "leases",
+  singularName: "lease",
+  namespaced: true,
+  kind: "Lease",
   verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 }
 
 /** The minimal OpenAPI v3 document kubectl create/replace/apply need (fieldValidation + GVK per operation). */
 const openapiLeases = (() => {
-  const params = ["dryRun", "fieldManager", "fieldValidation"].map((name) => ({ name, in: "query", schema: { type: "string" } }))
+  const params = ["dryRun", "fieldManager", "fieldValidation"].map((name) => ({
+    name,
+    in: "query",
+    schema: { type: "string" }
+  }))
   const gvk = { group: "coordination.k8s.io", version: "v1", kind: "Lease" }
   return {
     openapi: "3.0.0",
     info: { title: "Kubernetes", version: "v1.32.0" },
     paths: {
       "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases": {
-        post: { operationId: "createCoordinationV1NamespacedLease", parameters: params, responses: { "201": { description: "Created" } }, "x-kubernetes-action": "post", "x-kubernetes-group-version-kind": gvk }
+        post: {
+          operationId: "createCoordinationV1NamespacedLease",
+          parameters: params,
+          responses: { "201": { description: "Created" } },
+          "x-kubernetes-action": "post",
+          "x-kubernetes-group-version-kind": gvk
+        }
       },
       "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}": {
         patch: {
           operationId: "patchCoordinationV1NamespacedLease",
           parameters: [...params, { name: "force", in: "query", schema: { type: "boolean" } }],
-          responses: { "200": { description: "OK" } }, "x-kubernetes-action": "patch", "x-kubernetes-group-version-kind": gvk
+          responses: { "200": { description: "OK" } },
+          "x-kubernetes-action": "patch",
+          "x-kubernetes-group-version-kind": gvk
         },
-        put: { operationId: "replaceCoordinationV1NamespacedLease", parameters: params, responses: { "200": { description: "OK" } }, "x-kubernetes-action": "put", "x-kubernetes-group-version-kind": gvk }
+        put: {
+          operationId: "replaceCoordinationV1NamespacedLease",
+          parameters: params,
+          responses: { "200": { description: "OK" } },
+          "x-kubernetes-action": "put",
+          "x-kubernetes-group-version-kind": gvk
+        }
       }
     },
     components: { schemas: {} }
@@ -142,25 +182,44 @@ const openapiLeases = (() => {
 })()
 const openapiHash = createHash("sha512").update(JSON.stringify(openapiLeases)).digest("hex").slice(0, 128).toUpperCase()
 
-const notFoundGeneric = (): Reply => ({ code: 404, body: statusBody(404, "NotFound", "the server could not find the requested resource", {}) })
-const methodNotAllowed = (): Reply => ({ code: 405, body: statusBody(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {}) })
+const notFoundGeneric = (): Reply => ({
+  code: 404,
+  body: statusBody(404, "NotFound", "the server could not find the requested resource", {})
+})
+const methodNotAllowed = (): Reply => ({
+  code: 405,
+  body: statusBody(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {})
+})
 
 const faultStatus = (code: number, name: string | undefined, retryAfterSeconds: number | undefined): Status => {
   const retry = retryAfterSeconds === undefined ? {} : { retryAfterSeconds }
   switch (code) {
-    case 429: return statusBody(429, "TooManyRequests", "Too many requests, please try again later.", retry)
-    case 500: return statusBody(500, "InternalError", "Internal error occurred: injected fault", { causes: [{ message: "injected fault" }], ...retry })
-    case 503: return statusBody(503, "ServiceUnavailable", "The server is currently unable to handle the request", retry)
-    case 504: return statusBody(504, "Timeout", "Timeout: request did not complete within the allotted timeout", retry)
-    case 409: return conflict(name ?? "").status
-    case 404: return notFound(name ?? "").status
-    case 401: return statusBody(401, "Unauthorized", "Unauthorized")
-    case 410: return statusBody(410, "Expired", "The resourceVersion for the provided watch is too old.")
-    default: return statusBody(code, code >= 500 ? "InternalError" : "BadRequest", `injected fault (HTTP ${code})`, retry)
+    case 429:
+      return statusBody(429, "TooManyRequests", "Too many requests, please try again later.", retry)
+    case 500:
+      return statusBody(500, "InternalError", "Internal error occurred: injected fault", {
+        causes: [{ message: "injected fault" }],
+        ...retry
+      })
+    case 503:
+      return statusBody(503, "ServiceUnavailable", "The server is currently unable to handle the request", retry)
+    case 504:
+      return statusBody(504, "Timeout", "Timeout: request did not complete within the allotted timeout", retry)
+    case 409:
+      return conflict(name ?? "").status
+    case 404:
+      return notFound(name ?? "").status
+    case 401:
+      return statusBody(401, "Unauthorized", "Unauthorized")
+    case 410:
+      return statusBody(410, "Expired", "The resourceVersion for the provided watch is too old.")
+    default:
+      return statusBody(code, code >= 500 ? "InternalError" : "BadRequest", `injected fault (HTTP ${code})`, retry)
   }
 }
 
-const htmlPage = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+const htmlPage =
+  "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 
 const yamlString = (s: string) => JSON.stringify(s)
 
@@ -183,7 +242,7 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
 
   const count = (client: string, verb: Verb) => {
     let c = counts.get(client)
-    if (c === undefined) counts.set(client, (c = zeroCounts()))
+    if (c === undefined) counts.set(client, c = zeroCounts())
     c[verb]++
   }
 
@@ -202,12 +261,21 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
 
   const alive = (res: ServerResponse) => !res.destroyed && !res.writableEnded
 
-  const serialize = (body: unknown, pretty: boolean) => (typeof body === "string" ? body : JSON.stringify(body, null, pretty ? 2 : undefined) + (pretty ? "\n" : ""))
+  const serialize = (
+    body: unknown,
+    pretty: boolean
+  ) => (typeof body === "string" ? body : JSON.stringify(body, null, pretty ? 2 : undefined) + (pretty ? "\n" : ""))
 
   const send = (res: ServerResponse, r: Reply, pretty = false) => {
     if (!alive(res)) return
     const text = serialize(r.body, pretty)
-    res.writeHead(r.code, { "content-type": "application/json", "audit-id": randomUUID(), "cache-control": "no-cache, private", "content-length": Buffer.byteLength(text), ...r.headers })
+    res.writeHead(r.code, {
+      "content-type": "application/json",
+      "audit-id": randomUUID(),
+      "cache-control": "no-cache, private",
+      "content-length": Buffer.byteLength(text),
+      ...r.headers
+    })
     res.end(text)
   }
 
@@ -259,12 +327,20 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
       return true
     }
     if (f.status !== undefined) {
-      send(res, { code: f.status, body: faultStatus(f.status, name, f.retryAfterSeconds), ...(f.retryAfterSeconds === undefined ? {} : { headers: { "retry-after": String(f.retryAfterSeconds) } }) })
+      send(res, {
+        code: f.status,
+        body: faultStatus(f.status, name, f.retryAfterSeconds),
+        ...(f.retryAfterSeconds === undefined ? {} : { headers: { "retry-after": String(f.retryAfterSeconds) } })
+      })
       return true
     }
     if (f.body === "html") {
       if (alive(res)) {
-        res.writeHead(502, { "content-type": "text/html", "content-length": Buffer.byteLength(htmlPage), server: "nginx" })
+        res.writeHead(502, {
+          "content-type": "text/html",
+          "content-length": Buffer.byteLength(htmlPage),
+          server: "nginx"
+        })
         res.end(htmlPage)
       }
       return true
@@ -284,7 +360,12 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
   const mangle = (f: Fault, res: ServerResponse, r: Reply) => {
     if (!alive(res)) return
     const text = Buffer.from(serialize(r.body, false))
-    res.writeHead(r.code, { "content-type": "application/json", "audit-id": randomUUID(), "content-length": text.length, ...r.headers })
+    res.writeHead(r.code, {
+      "content-type": "application/json",
+      "audit-id": randomUUID(),
+      "content-length": text.length,
+      ...r.headers
+    })
     if (f.body === "truncated") {
       res.write(text.subarray(0, text.length >> 1), () => setTimeout(() => res.socket?.destroy(), 5))
       return
@@ -301,7 +382,14 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
     res.on("close", () => clearInterval(timer))
   }
 
-  const forbiddenReply = (user: string, verb: Verb, ns: string | undefined, name: string | undefined, resource = "leases", group = "coordination.k8s.io"): Reply => {
+  const forbiddenReply = (
+    user: string,
+    verb: Verb,
+    ns: string | undefined,
+    name: string | undefined,
+    resource = "leases",
+    group = "coordination.k8s.io"
+  ): Reply => {
     const qualified = group === "" ? resource : `${resource}.${group}`
     const where = ns === undefined ? "at the cluster scope" : `in the namespace "${ns}"`
     return {
@@ -309,23 +397,41 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
       body: statusBody(
         403,
         "Forbidden",
-        `${qualified}${name === undefined ? "" : ` "${name}"`} is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "${group}" ${where}`,
+        `${qualified}${
+          name === undefined ? "" : ` "${name}"`
+        } is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "${group}" ${where}`,
         { ...(name === undefined ? {} : { name }), group, kind: resource }
       )
     }
   }
 
-  const userOf = (client: string, anonymous: boolean, ns: string | undefined) => (anonymous ? "system:anonymous" : `system:serviceaccount:${ns ?? "default"}:${client}`)
+  const userOf = (
+    client: string,
+    anonymous: boolean,
+    ns: string | undefined
+  ) => (anonymous ? "system:anonymous" : `system:serviceaccount:${ns ?? "default"}:${client}`)
 
-  const watch = (client: string, ns: string | undefined, name: string | undefined, url: URL, res: ServerResponse): Reply | undefined => {
+  const watch = (
+    client: string,
+    ns: string | undefined,
+    name: string | undefined,
+    url: URL,
+    res: ServerResponse
+  ): Reply | undefined => {
     const fs = fieldSelector(url.searchParams.get("fieldSelector"))
     const ls = labelSelector(url.searchParams.get("labelSelector"))
-    const matches = (l: Lease) => (ns === undefined || l.metadata.namespace === ns) && (name === undefined || l.metadata.name === name) && fs.test(l) && ls(l)
+    const matches = (l: Lease) =>
+      (ns === undefined || l.metadata.namespace === ns) && (name === undefined || l.metadata.name === name)
+      && fs.test(l) && ls(l)
     const rvParam = url.searchParams.get("resourceVersion")
     const line = (type: string, object: unknown) => {
       if (alive(res)) res.write(`${JSON.stringify({ type, object })}\n`)
     }
-    res.writeHead(200, { "content-type": "application/json", "audit-id": randomUUID(), "cache-control": "no-cache, private" })
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "audit-id": randomUUID(),
+      "cache-control": "no-cache, private"
+    })
     res.flushHeaders()
     const expire = (from: string) => {
       line("ERROR", statusBody(410, "Expired", `too old resource version: ${from} (${store.compactedRv + 1})`))
@@ -349,7 +455,16 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
       if (matches(c.lease)) line(c.type, c.lease)
     })
     const bookmarks = url.searchParams.get("allowWatchBookmarks") === "true"
-      ? setInterval(() => line("BOOKMARK", { kind: "Lease", apiVersion: "coordination.k8s.io/v1", metadata: { resourceVersion: String(store.rv) }, spec: {} }), bookmarkIntervalMs)
+      ? setInterval(
+        () =>
+          line("BOOKMARK", {
+            kind: "Lease",
+            apiVersion: "coordination.k8s.io/v1",
+            metadata: { resourceVersion: String(store.rv) },
+            spec: {}
+          }),
+        bookmarkIntervalMs
+      )
       : undefined
     const timeoutSeconds = Number(url.searchParams.get("timeoutSeconds") ?? "0")
     const timeout = timeoutSeconds > 0 ? setTimeout(() => res.end(), timeoutSeconds * 1000) : undefined
@@ -377,26 +492,58 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
     try {
       v = JSON.parse(text)
     } catch (e) {
-      throw badRequest(`${what} in version "v1" cannot be handled as a ${what}: ${text.trim() === "" ? "unexpected end of JSON input" : `invalid character: ${(e as Error).message}`}`)
+      throw badRequest(
+        `${what} in version "v1" cannot be handled as a ${what}: ${
+          text.trim() === "" ? "unexpected end of JSON input" : `invalid character: ${(e as Error).message}`
+        }`
+      )
     }
     if (typeof v === "object" && v !== null && !Array.isArray(v)) return v as Record<string, unknown>
-    throw badRequest(`${what} in version "v1" cannot be handled as a ${what}: json: cannot unmarshal ${Array.isArray(v) ? "array" : typeof v} into Go value of type struct`)
+    throw badRequest(
+      `${what} in version "v1" cannot be handled as a ${what}: json: cannot unmarshal ${
+        Array.isArray(v) ? "array" : typeof v
+      } into Go value of type struct`
+    )
   }
 
-  const patch = async (req: IncomingMessage, ns: string, name: string, url: URL, manager: string, dryRun: boolean): Promise<Reply> => {
+  const patch = async (
+    req: IncomingMessage,
+    ns: string,
+    name: string,
+    url: URL,
+    manager: string,
+    dryRun: boolean
+  ): Promise<Reply> => {
     const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
-    const known = ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"]
+    const known = [
+      "application/json-patch+json",
+      "application/merge-patch+json",
+      "application/strategic-merge-patch+json",
+      "application/apply-patch+yaml"
+    ]
     if (!known.includes(type)) {
-      throw failure(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: ${known.join(", ")}`)
+      throw failure(
+        415,
+        "UnsupportedMediaType",
+        `the body of the request was in an unknown format - accepted media types include: ${known.join(", ")}`
+      )
     }
     const apply = type === "application/apply-patch+yaml"
     const fieldManager = url.searchParams.get("fieldManager")
     const force = url.searchParams.get("force")
     if (apply && (fieldManager === null || fieldManager === "")) {
-      throw invalidFor("PatchOptions", "meta.k8s.io", "", [{ field: "fieldManager", message: "Required value: is required for apply patch", reason: "FieldValueRequired" }])
+      throw invalidFor("PatchOptions", "meta.k8s.io", "", [{
+        field: "fieldManager",
+        message: "Required value: is required for apply patch",
+        reason: "FieldValueRequired"
+      }])
     }
     if (!apply && force !== null) {
-      throw invalidFor("PatchOptions", "meta.k8s.io", "", [{ field: "force", message: "Forbidden: may not be specified for non-apply patch", reason: "FieldValueForbidden" }])
+      throw invalidFor("PatchOptions", "meta.k8s.io", "", [{
+        field: "force",
+        message: "Forbidden: may not be specified for non-apply patch",
+        reason: "FieldValueForbidden"
+      }])
     }
     const text = await readBody(req)
     const current = store.get(ns, name)
@@ -410,17 +557,35 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
       if (body["apiVersion"] !== "coordination.k8s.io/v1" || body["kind"] !== "Lease") {
         throw badRequest(`invalid object type: /, Kind=`)
       }
-      const meta = (typeof body["metadata"] === "object" && body["metadata"] !== null ? body["metadata"] : {}) as Record<string, unknown>
-      if (meta["name"] !== undefined && meta["name"] !== name) throw badRequest(`the name of the object (${String(meta["name"])}) does not match the name on the URL (${name})`)
+      const meta =
+        (typeof body["metadata"] === "object" && body["metadata"] !== null ? body["metadata"] : {}) as Record<
+          string,
+          unknown
+        >
+      if (meta["name"] !== undefined && meta["name"] !== name) {
+        throw badRequest(
+          `the name of the object (${String(meta["name"])}) does not match the name on the URL (${name})`
+        )
+      }
       if (current === undefined) {
         if (!namespaces.has(ns)) throw namespaceNotFound(ns)
         const { resourceVersion: _rv, ...rest } = meta
-        return { code: 201, body: store.create(ns, { ...body, metadata: { ...rest, name } }, { manager: fieldManager!, operation: "Apply", dryRun }) }
+        return {
+          code: 201,
+          body: store.create(ns, { ...body, metadata: { ...rest, name } }, {
+            manager: fieldManager!,
+            operation: "Apply",
+            dryRun
+          })
+        }
       }
       const merged = mergePatch(current, body) as Record<string, unknown>
       const mm = merged["metadata"] as Record<string, unknown>
       if (meta["resourceVersion"] === undefined) mm["resourceVersion"] = current.metadata.resourceVersion
-      return { code: 200, body: store.update(ns, name, merged, { manager: fieldManager!, operation: "Apply", dryRun }).lease }
+      return {
+        code: 200,
+        body: store.update(ns, name, merged, { manager: fieldManager!, operation: "Apply", dryRun }).lease
+      }
     }
     if (current === undefined) throw notFound(name)
     let patched: unknown
@@ -434,22 +599,38 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
       try {
         patched = jsonPatch(current, ops)
       } catch (e) {
-        if (e instanceof PatchFailed) throw failure(422, "Invalid", "the server rejected our request due to an error in our request", {})
+        if (e instanceof PatchFailed) {
+          throw failure(422, "Invalid", "the server rejected our request due to an error in our request", {})
+        }
         throw e
       }
     } else {
       patched = mergePatch(current, parseJson(text))
     }
-    if (typeof patched !== "object" || patched === null || Array.isArray(patched)) throw failure(422, "Invalid", "the server rejected our request due to an error in our request", {})
+    if (typeof patched !== "object" || patched === null || Array.isArray(patched)) {
+      throw failure(422, "Invalid", "the server rejected our request due to an error in our request", {})
+    }
     const p = patched as Record<string, unknown>
-    const meta = (typeof p["metadata"] === "object" && p["metadata"] !== null ? p["metadata"] : {}) as Record<string, unknown>
+    const meta = (typeof p["metadata"] === "object" && p["metadata"] !== null ? p["metadata"] : {}) as Record<
+      string,
+      unknown
+    >
     p["metadata"] = meta
-    if (meta["resourceVersion"] === undefined || meta["resourceVersion"] === null || meta["resourceVersion"] === "") meta["resourceVersion"] = current.metadata.resourceVersion
-    else if (meta["resourceVersion"] !== current.metadata.resourceVersion) throw conflict(name)
+    if (meta["resourceVersion"] === undefined || meta["resourceVersion"] === null || meta["resourceVersion"] === "") {
+      meta["resourceVersion"] = current.metadata.resourceVersion
+    } else if (meta["resourceVersion"] !== current.metadata.resourceVersion) throw conflict(name)
     return { code: 200, body: store.update(ns, name, p, { manager, dryRun }).lease }
   }
 
-  const leaseRequest = async (req: IncomingMessage, res: ServerResponse, url: URL, ns: string | undefined, name: string | undefined, verb: Verb, client: string): Promise<Reply | undefined> => {
+  const leaseRequest = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    ns: string | undefined,
+    name: string | undefined,
+    verb: Verb,
+    client: string
+  ): Promise<Reply | undefined> => {
     const method = req.method ?? "GET"
     const manager = url.searchParams.get("fieldManager") ?? (req.headers["user-agent"] ?? "unknown").split("/")[0]!
     const dryRun = url.searchParams.getAll("dryRun").includes("All")
@@ -469,8 +650,18 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
         if (url.searchParams.get("resourceVersionMatch") === "Exact" && rv !== null && Number(rv) < store.compactedRv) {
           throw gone("The resourceVersion for the provided list is too old.")
         }
-        const items = store.list(ns).filter((l) => fs.test(l) && ls(l)).map(({ kind: _k, apiVersion: _a, ...rest }) => rest)
-        return { code: 200, body: { kind: "LeaseList", apiVersion: "coordination.k8s.io/v1", metadata: { resourceVersion: String(store.rv) }, items } }
+        const items = store.list(ns).filter((l) => fs.test(l) && ls(l)).map(({ kind: _k, apiVersion: _a, ...rest }) =>
+          rest
+        )
+        return {
+          code: 200,
+          body: {
+            kind: "LeaseList",
+            apiVersion: "coordination.k8s.io/v1",
+            metadata: { resourceVersion: String(store.rv) },
+            items
+          }
+        }
       }
       case "watch":
         return watch(client, ns, name, url, res)
@@ -495,8 +686,12 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
         let preconditions: { uid?: unknown; resourceVersion?: unknown } | undefined
         if (text.trim() !== "") {
           const opts = parseJson(text, "DeleteOptions")
-          if (typeof opts["preconditions"] === "object" && opts["preconditions"] !== null) preconditions = opts["preconditions"] as { uid?: unknown; resourceVersion?: unknown }
-          if (Array.isArray(opts["dryRun"]) && opts["dryRun"].includes("All")) return deleted(store.delete(ns!, name!, preconditions, true), name!)
+          if (typeof opts["preconditions"] === "object" && opts["preconditions"] !== null) {
+            preconditions = opts["preconditions"] as { uid?: unknown; resourceVersion?: unknown }
+          }
+          if (Array.isArray(opts["dryRun"]) && opts["dryRun"].includes("All")) {
+            return deleted(store.delete(ns!, name!, preconditions, true), name!)
+          }
         }
         return deleted(store.delete(ns!, name!, preconditions, dryRun), name!)
       }
@@ -505,30 +700,103 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
 
   const deleted = (l: Lease, name: string): Reply => ({
     code: 200,
-    body: { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name, group: "coordination.k8s.io", kind: "leases", uid: l.metadata.uid } }
+    body: {
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Success",
+      details: { name, group: "coordination.k8s.io", kind: "leases", uid: l.metadata.uid }
+    }
   })
 
   const discovery = (path: string, method: string, anonymous: boolean): Reply | undefined => {
     switch (path) {
       case "/version":
       case "/version/":
-        return { code: 200, body: { major: "1", minor: "32", gitVersion: "v1.32.4-emulator", gitCommit: "0000000000000000000000000000000000000000", gitTreeState: "clean", buildDate: "2026-01-01T00:00:00Z", goVersion: "go1.23.6", compiler: "gc", platform: "linux/amd64" } }
+        return {
+          code: 200,
+          body: {
+            major: "1",
+            minor: "32",
+            gitVersion: "v1.32.4-emulator",
+            gitCommit: "0000000000000000000000000000000000000000",
+            gitTreeState: "clean",
+            buildDate: "2026-01-01T00:00:00Z",
+            goVersion: "go1.23.6",
+            compiler: "gc",
+            platform: "linux/amd64"
+          }
+        }
       case "/healthz":
       case "/livez":
       case "/readyz":
         return { code: 200, body: "ok" }
       case "/api":
-        return { code: 200, body: { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: `${host}:${port}` }] } }
+        return {
+          code: 200,
+          body: {
+            kind: "APIVersions",
+            versions: ["v1"],
+            serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: `${host}:${port}` }]
+          }
+        }
       case "/api/v1":
-        return { code: 200, body: { kind: "APIResourceList", groupVersion: "v1", resources: [{ name: "namespaces", singularName: "namespace", namespaced: false, kind: "Namespace", verbs: ["get", "list"], shortNames: ["ns"] }] } }
+        return {
+          code: 200,
+          body: {
+            kind: "APIResourceList",
+            groupVersion: "v1",
+            resources: [{
+              name: "namespaces",
+              singularName: "namespace",
+              namespaced: false,
+              kind: "Namespace",
+              verbs: ["get", "list"],
+              shortNames: ["ns"]
+            }]
+          }
+        }
       case "/apis":
-        return { code: 200, body: { kind: "APIGroupList", apiVersion: "v1", groups: [{ name: "coordination.k8s.io", versions: [groupVersion], preferredVersion: groupVersion }] } }
+        return {
+          code: 200,
+          body: {
+            kind: "APIGroupList",
+            apiVersion: "v1",
+            groups: [{ name: "coordination.k8s.io", versions: [groupVersion], preferredVersion: groupVersion }]
+          }
+        }
       case "/apis/coordination.k8s.io":
-        return { code: 200, body: { kind: "APIGroup", apiVersion: "v1", name: "coordination.k8s.io", versions: [groupVersion], preferredVersion: groupVersion } }
+        return {
+          code: 200,
+          body: {
+            kind: "APIGroup",
+            apiVersion: "v1",
+            name: "coordination.k8s.io",
+            versions: [groupVersion],
+            preferredVersion: groupVersion
+          }
+        }
       case "/apis/coordination.k8s.io/v1":
-        return { code: 200, body: { kind: "APIResourceList", apiVersion: "v1", groupVersion: "coordination.k8s.io/v1", resources: [leaseResource] } }
+        return {
+          code: 200,
+          body: {
+            kind: "APIResourceList",
+            apiVersion: "v1",
+            groupVersion: "coordination.k8s.io/v1",
+            resources: [leaseResource]
+          }
+        }
       case "/openapi/v3":
-        return { code: 200, body: { paths: { "apis/coordination.k8s.io/v1": { serverRelativeURL: `/openapi/v3/apis/coordination.k8s.io/v1?hash=${openapiHash}` } } } }
+        return {
+          code: 200,
+          body: {
+            paths: {
+              "apis/coordination.k8s.io/v1": {
+                serverRelativeURL: `/openapi/v3/apis/coordination.k8s.io/v1?hash=${openapiHash}`
+              }
+            }
+          }
+        }
       case "/openapi/v3/apis/coordination.k8s.io/v1":
         return { code: 200, body: openapiLeases }
     }
@@ -536,10 +804,44 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
     if (m !== null) {
       if (method !== "GET") return methodNotAllowed()
       const name = m[1] === undefined ? undefined : decodeURIComponent(m[1])
-      if (anonymous && opts.tokens !== undefined) return forbiddenReply("system:anonymous", name === undefined ? "list" : "get", undefined, name, "namespaces", "")
-      const nsObject = (n: string) => ({ metadata: { name: n, uid: createHash("sha1").update(n).digest("hex").replace(/^(.{8})(.{4})(.{4})(.{4})(.{12}).*$/, "$1-$2-$3-$4-$5"), resourceVersion: "1", creationTimestamp: namespaceCreated, labels: { "kubernetes.io/metadata.name": n } }, spec: { finalizers: ["kubernetes"] }, status: { phase: "Active" } })
-      if (name === undefined) return { code: 200, body: { kind: "NamespaceList", apiVersion: "v1", metadata: { resourceVersion: String(store.rv) }, items: [...namespaces].map(nsObject) } }
-      return namespaces.has(name) ? { code: 200, body: { kind: "Namespace", apiVersion: "v1", ...nsObject(name) } } : { code: 404, body: namespaceNotFound(name).status }
+      if (anonymous && opts.tokens !== undefined) {
+        return forbiddenReply(
+          "system:anonymous",
+          name === undefined ? "list" : "get",
+          undefined,
+          name,
+          "namespaces",
+          ""
+        )
+      }
+      const nsObject = (n: string) => ({
+        metadata: {
+          name: n,
+          uid: createHash("sha1").update(n).digest("hex").replace(
+            /^(.{8})(.{4})(.{4})(.{4})(.{12}).*$/,
+            "$1-$2-$3-$4-$5"
+          ),
+          resourceVersion: "1",
+          creationTimestamp: namespaceCreated,
+          labels: { "kubernetes.io/metadata.name": n }
+        },
+        spec: { finalizers: ["kubernetes"] },
+        status: { phase: "Active" }
+      })
+      if (name === undefined) {
+        return {
+          code: 200,
+          body: {
+            kind: "NamespaceList",
+            apiVersion: "v1",
+            metadata: { resourceVersion: String(store.rv) },
+            items: [...namespaces].map(nsObject)
+          }
+        }
+      }
+      return namespaces.has(name)
+        ? { code: 200, body: { kind: "Namespace", apiVersion: "v1", ...nsObject(name) } }
+        : { code: 404, body: namespaceNotFound(name).status }
     }
     return undefined
   }
@@ -561,9 +863,13 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
     const name = m[2] === undefined ? undefined : decodeURIComponent(m[2])
     const w = url.searchParams.get("watch")
     const isWatch = w === "true" || w === "1"
-    const verb: Verb = isWatch ? "watch"
-      : name !== undefined ? (({ GET: "get", PUT: "update", PATCH: "patch", DELETE: "delete" } as Record<string, Verb>)[method] ?? "get")
-      : method === "POST" ? "create" : "list"
+    const verb: Verb = isWatch
+      ? "watch"
+      : name !== undefined
+      ? (({ GET: "get", PUT: "update", PATCH: "patch", DELETE: "delete" } as Record<string, Verb>)[method] ?? "get")
+      : method === "POST"
+      ? "create"
+      : "list"
     count(client, verb)
     const fault = takeFault(client, verb)
     if (fault?.latencyMs !== undefined && fault.latencyMs > 0) {
@@ -576,12 +882,17 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
       if (!who.ok) reply = { code: 401, body: statusBody(401, "Unauthorized", "Unauthorized") }
       else {
         const rule = opts.forbidden?.find((f) => f.client === client && f.verbs.includes(verb))
-        const authzName = name ?? (verb === "list" || verb === "watch" ? fieldSelector(url.searchParams.get("fieldSelector")).name : undefined)
+        const authzName = name
+          ?? (verb === "list" || verb === "watch"
+            ? fieldSelector(url.searchParams.get("fieldSelector")).name
+            : undefined)
         if (who.anonymous && opts.tokens !== undefined) reply = forbiddenReply("system:anonymous", verb, ns, authzName)
         else if (rule !== undefined) reply = forbiddenReply(userOf(client, who.anonymous, ns), verb, ns, authzName)
         else if (verb === "watch" && fault?.body !== undefined && fault.body !== "html" && fault.body !== "garbage") {
           // a mangled watch: the initial events as one body
-          const lines = store.list(ns).filter((l) => name === undefined || l.metadata.name === name).map((l) => JSON.stringify({ type: "ADDED", object: l })).join("\n")
+          const lines = store.list(ns).filter((l) => name === undefined || l.metadata.name === name).map((l) =>
+            JSON.stringify({ type: "ADDED", object: l })
+          ).join("\n")
           reply = { code: 200, body: lines + "\n" }
         } else reply = await leaseRequest(req, res, url, ns, name, verb, client)
       }
@@ -690,7 +1001,7 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
       await new Promise((r) => setTimeout(r, downMs))
       if (closed) return
       // The port was ours a moment ago; retry briefly in case the kernel is slow to free it.
-      for (let attempt = 0; ; attempt++) {
+      for (let attempt = 0;; attempt++) {
         try {
           await listen()
           return
@@ -726,4 +1037,3 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
     }
   }
 }
-

@@ -25,12 +25,25 @@ for (let i = 0; i < args.length; i++) {
     return v
   }
   switch (flag) {
-    case "--port": port = Number(value()); break
-    case "--host": host = value(); break
-    case "--namespace": namespaces.push(value()); break
-    case "--token": tokens.push(value()); break
-    case "--bookmark-interval-ms": bookmarkIntervalMs = Number(value()); break
-    case "--help": process.stdout.write(`${usage}\n`); process.exit(0); break
+    case "--port":
+      port = Number(value())
+      break
+    case "--host":
+      host = value()
+      break
+    case "--namespace":
+      namespaces.push(value())
+      break
+    case "--token":
+      tokens.push(value())
+      break
+    case "--bookmark-interval-ms":
+      bookmarkIntervalMs = Number(value())
+      break
+    case "--help":
+      process.stdout.write(`${usage}\n`)
+      process.exit(0)
+      break
     default:
       process.stderr.write(`unknown argument ${a}\n${usage}\n`)
       process.exit(2)

@@ -60,7 +60,9 @@ const removeAt = (doc: unknown, path: string): unknown => {
     if (!Number.isInteger(i) || i < 0 || i >= parent.length) throw new PatchFailed(`index out of range: ${key}`)
     return parent.splice(i, 1)[0]
   }
-  if (!isRecord(parent) || !(key in parent)) throw new PatchFailed(`Unable to remove nonexistent key: ${key}: missing value`)
+  if (!isRecord(parent) || !(key in parent)) {
+    throw new PatchFailed(`Unable to remove nonexistent key: ${key}: missing value`)
+  }
   const v = parent[key]
   delete parent[key]
   return v
@@ -72,11 +74,15 @@ const addAt = (doc: unknown, path: string, value: unknown, replace: boolean): un
   const { parent, key } = parentOf(doc, parts)
   if (Array.isArray(parent)) {
     const i = key === "-" ? parent.length : Number(key)
-    if (!Number.isInteger(i) || i < 0 || i > parent.length || (replace && i >= parent.length)) throw new PatchFailed(`index out of range: ${key}`)
+    if (!Number.isInteger(i) || i < 0 || i > parent.length || (replace && i >= parent.length)) {
+      throw new PatchFailed(`index out of range: ${key}`)
+    }
     if (replace) parent[i] = structuredClone(value)
     else parent.splice(i, 0, structuredClone(value))
   } else if (isRecord(parent)) {
-    if (replace && !(key in parent)) throw new PatchFailed(`replace operation does not apply: doc is missing key: ${path}: missing value`)
+    if (replace && !(key in parent)) {
+      throw new PatchFailed(`replace operation does not apply: doc is missing key: ${path}: missing value`)
+    }
     parent[key] = structuredClone(value)
   } else throw new PatchFailed(`doc is missing path: ${path}`)
   return doc
@@ -97,7 +103,9 @@ export const jsonPatch = (target: unknown, ops: unknown): unknown => {
   if (!Array.isArray(ops)) throw badRequest("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
   let doc = structuredClone(target)
   for (const raw of ops) {
-    if (!isRecord(raw) || typeof raw["op"] !== "string" || typeof raw["path"] !== "string") throw badRequest("json: cannot unmarshal into Go value of type jsonpatch.Patch")
+    if (!isRecord(raw) || typeof raw["op"] !== "string" || typeof raw["path"] !== "string") {
+      throw badRequest("json: cannot unmarshal into Go value of type jsonpatch.Patch")
+    }
     const path = raw["path"]
     switch (raw["op"]) {
       case "add":
@@ -118,7 +126,9 @@ export const jsonPatch = (target: unknown, ops: unknown): unknown => {
         doc = addAt(doc, path, getAt(doc, String(raw["from"])), false)
         break
       case "test":
-        if (!deepEqual(getAt(doc, path), raw["value"])) throw new PatchFailed(`testing value ${path} failed: test failed`)
+        if (!deepEqual(getAt(doc, path), raw["value"])) {
+          throw new PatchFailed(`testing value ${path} failed: test failed`)
+        }
         break
       default:
         throw badRequest(`Unexpected kind: ${raw["op"]}`)
@@ -137,7 +147,11 @@ export const fieldSelector = (s: string | null): { test: Predicate; name: string
     const m = /^([^!=]+?)\s*(==|=|!=)\s*(.*)$/.exec(term)
     if (m === null) throw badRequest(`invalid field selector: ${term}`)
     const [, field, op, value] = m as unknown as [string, string, string, string]
-    const get = field === "metadata.name" ? (l: Lease) => l.metadata.name : field === "metadata.namespace" ? (l: Lease) => l.metadata.namespace : undefined
+    const get = field === "metadata.name"
+      ? (l: Lease) => l.metadata.name
+      : field === "metadata.namespace"
+      ? (l: Lease) => l.metadata.namespace
+      : undefined
     if (get === undefined) throw badRequest(`field label not supported: ${field}`)
     if (field === "metadata.name" && op !== "!=") name = value
     tests.push(op === "!=" ? (l) => get(l) !== value : (l) => get(l) === value)
@@ -157,7 +171,11 @@ export const labelSelector = (s: string | null): Predicate => {
     if ((m = /^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term)) !== null) {
       const [, k, op, list] = m as unknown as [string, string, string, string]
       const values = list.split(",").map((v) => v.trim())
-      tests.push(op === "in" ? (l) => values.includes(labels(l)[k] ?? "\u0000") : (l) => !values.includes(labels(l)[k] ?? "\u0000"))
+      tests.push(
+        op === "in"
+          ? (l) => values.includes(labels(l)[k] ?? "\u0000")
+          : (l) => !values.includes(labels(l)[k] ?? "\u0000")
+      )
     } else if ((m = /^([\w./-]+)\s*(==|=|!=)\s*([\w./-]*)$/.exec(term)) !== null) {
       const [, k, op, v] = m as unknown as [string, string, string, string]
       tests.push(op === "!=" ? (l) => labels(l)[k] !== v : (l) => labels(l)[k] === v)

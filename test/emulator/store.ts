@@ -67,7 +67,12 @@ export class ApiError extends Error {
   }
 }
 
-export const statusBody = (code: number, reason: string | undefined, message: string, details?: Record<string, unknown>): Status => ({
+export const statusBody = (
+  code: number,
+  reason: string | undefined,
+  message: string,
+  details?: Record<string, unknown>
+): Status => ({
   kind: "Status",
   apiVersion: "v1",
   metadata: {},
@@ -78,13 +83,23 @@ export const statusBody = (code: number, reason: string | undefined, message: st
   code
 })
 
-export const failure = (code: number, reason: string | undefined, message: string, details?: Record<string, unknown>): ApiError =>
-  new ApiError(code, statusBody(code, reason, message, details))
+export const failure = (
+  code: number,
+  reason: string | undefined,
+  message: string,
+  details?: Record<string, unknown>
+): ApiError => new ApiError(code, statusBody(code, reason, message, details))
 
-export const leaseDetails = (name?: string) => ({ ...(name === undefined || name === "" ? {} : { name }), group: "coordination.k8s.io", kind: "leases" })
+export const leaseDetails = (name?: string) => ({
+  ...(name === undefined || name === "" ? {} : { name }),
+  group: "coordination.k8s.io",
+  kind: "leases"
+})
 
-export const notFound = (name: string) => failure(404, "NotFound", `leases.coordination.k8s.io "${name}" not found`, leaseDetails(name))
-export const namespaceNotFound = (ns: string) => failure(404, "NotFound", `namespaces "${ns}" not found`, { name: ns, kind: "namespaces" })
+export const notFound = (name: string) =>
+  failure(404, "NotFound", `leases.coordination.k8s.io "${name}" not found`, leaseDetails(name))
+export const namespaceNotFound = (ns: string) =>
+  failure(404, "NotFound", `namespaces "${ns}" not found`, { name: ns, kind: "namespaces" })
 export const conflict = (name: string) =>
   failure(
     409,
@@ -99,7 +114,8 @@ export const preconditionConflict = (name: string, what: "UID" | "ResourceVersio
     `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": Precondition failed: ${what} in precondition: ${want}, ${what} in object meta: ${have}`,
     leaseDetails(name)
   )
-export const alreadyExists = (name: string) => failure(409, "AlreadyExists", `leases.coordination.k8s.io "${name}" already exists`, leaseDetails(name))
+export const alreadyExists = (name: string) =>
+  failure(409, "AlreadyExists", `leases.coordination.k8s.io "${name}" already exists`, leaseDetails(name))
 export const badRequest = (message: string) => failure(400, "BadRequest", message)
 export const gone = (message: string) => failure(410, "Expired", message)
 
@@ -113,10 +129,20 @@ export const invalidFor = (kind: string, group: string, name: string, causes: Re
   failure(
     422,
     "Invalid",
-    `${kind}.${group} "${name}" is invalid: ${causes.length === 1 ? `${causes[0]!.field}: ${causes[0]!.message}` : `[${causes.map((c) => `${c.field}: ${c.message}`).join(", ")}]`}`,
-    { ...(name === "" ? {} : { name }), group, kind, causes: causes.map((c) => ({ reason: c.reason ?? "FieldValueInvalid", message: c.message, field: c.field })) }
+    `${kind}.${group} "${name}" is invalid: ${
+      causes.length === 1
+        ? `${causes[0]!.field}: ${causes[0]!.message}`
+        : `[${causes.map((c) => `${c.field}: ${c.message}`).join(", ")}]`
+    }`,
+    {
+      ...(name === "" ? {} : { name }),
+      group,
+      kind,
+      causes: causes.map((c) => ({ reason: c.reason ?? "FieldValueInvalid", message: c.message, field: c.field }))
+    }
   )
-export const invalid = (name: string, causes: ReadonlyArray<Cause>) => invalidFor("Lease", "coordination.k8s.io", name, causes)
+export const invalid = (name: string, causes: ReadonlyArray<Cause>) =>
+  invalidFor("Lease", "coordination.k8s.io", name, causes)
 
 const dnsSubdomain = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 const microTime = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6})(Z|[+-]\d{2}:\d{2})$/
@@ -130,9 +156,15 @@ export const nowSeconds = () => new Date().toISOString().replace(/\.\d+Z$/, "Z")
 /** Parse a MicroTime as Go does with RFC3339Micro, answering the time normalised to UTC with 6 digits. */
 export const parseMicroTime = (value: unknown): string | null => {
   if (value === null || value === undefined) return null
-  if (typeof value !== "string") throw decodeError(`json: cannot unmarshal ${typeof value} into Go struct field LeaseSpec.spec.renewTime of type string`)
+  if (typeof value !== "string") {
+    throw decodeError(
+      `json: cannot unmarshal ${typeof value} into Go struct field LeaseSpec.spec.renewTime of type string`
+    )
+  }
   const m = microTime.exec(value)
-  const ms = m === null ? NaN : Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]!.slice(0, 3)}${m[8]}`)
+  const ms = m === null
+    ? NaN
+    : Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]!.slice(0, 3)}${m[8]}`)
   if (m === null || Number.isNaN(ms)) {
     // Go's time.Parse error names the first layout element that failed and the rest of the value.
     let rest = value
@@ -147,7 +179,9 @@ export const parseMicroTime = (value: unknown): string | null => {
         elem = "Z07:00"
       }
     }
-    throw decodeError(`parsing time ${JSON.stringify(value)} as "${goMicro}": cannot parse ${JSON.stringify(rest)} as "${elem}"`)
+    throw decodeError(
+      `parsing time ${JSON.stringify(value)} as "${goMicro}": cannot parse ${JSON.stringify(rest)} as "${elem}"`
+    )
   }
   return `${new Date(ms).toISOString().slice(0, 19)}.${m[7]}Z`
 }
@@ -155,15 +189,40 @@ export const parseMicroTime = (value: unknown): string | null => {
 const int32 = (v: unknown, field: string): number | null => {
   if (v === null || v === undefined) return null
   if (typeof v !== "number" || !Number.isInteger(v) || v > 2147483647 || v < -2147483648) {
-    throw decodeError(`json: cannot unmarshal ${typeof v === "number" ? `number ${v}` : typeof v} into Go struct field LeaseSpec.spec.${field} of type int32`)
+    throw decodeError(
+      `json: cannot unmarshal ${
+        typeof v === "number" ? `number ${v}` : typeof v
+      } into Go struct field LeaseSpec.spec.${field} of type int32`
+    )
   }
   return v
 }
 
-const knownSpec = new Set(["holderIdentity", "leaseDurationSeconds", "acquireTime", "renewTime", "leaseTransitions", "strategy", "preferredHolder"])
+const knownSpec = new Set([
+  "holderIdentity",
+  "leaseDurationSeconds",
+  "acquireTime",
+  "renewTime",
+  "leaseTransitions",
+  "strategy",
+  "preferredHolder"
+])
 const knownMeta = new Set([
-  "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
-  "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences", "finalizers", "managedFields"
+  "name",
+  "generateName",
+  "namespace",
+  "selfLink",
+  "uid",
+  "resourceVersion",
+  "generation",
+  "creationTimestamp",
+  "deletionTimestamp",
+  "deletionGracePeriodSeconds",
+  "labels",
+  "annotations",
+  "ownerReferences",
+  "finalizers",
+  "managedFields"
 ])
 const knownTop = new Set(["kind", "apiVersion", "metadata", "spec"])
 
@@ -173,30 +232,54 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 export const strictCheck = (body: Record<string, unknown>) => {
   const unknown: Array<string> = []
   for (const k of Object.keys(body)) if (!knownTop.has(k)) unknown.push(k)
-  if (isRecord(body["metadata"])) for (const k of Object.keys(body["metadata"])) if (!knownMeta.has(k)) unknown.push(`metadata.${k}`)
-  if (isRecord(body["spec"])) for (const k of Object.keys(body["spec"])) if (!knownSpec.has(k)) unknown.push(`spec.${k}`)
-  if (unknown.length > 0) throw badRequest(`strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(", ")}`)
+  if (isRecord(body["metadata"])) {
+    for (const k of Object.keys(body["metadata"])) if (!knownMeta.has(k)) unknown.push(`metadata.${k}`)
+  }
+  if (isRecord(body["spec"])) {
+    for (const k of Object.keys(body["spec"])) if (!knownSpec.has(k)) unknown.push(`spec.${k}`)
+  }
+  if (unknown.length > 0) {
+    throw badRequest(`strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(", ")}`)
+  }
 }
 
 const stringMap = (v: unknown, field: string): Record<string, string> | undefined => {
   if (v === undefined || v === null) return undefined
-  if (!isRecord(v) || Object.values(v).some((x) => typeof x !== "string")) throw decodeError(`json: cannot unmarshal into Go struct field ObjectMeta.metadata.${field} of type map[string]string`)
+  if (!isRecord(v) || Object.values(v).some((x) => typeof x !== "string")) {
+    throw decodeError(
+      `json: cannot unmarshal into Go struct field ObjectMeta.metadata.${field} of type map[string]string`
+    )
+  }
   return Object.keys(v).length === 0 ? undefined : { ...(v as Record<string, string>) }
 }
 
 /** Decode, validate and normalise a spec as the API server does (strategy and preferredHolder dropped: the gate is off; unknown fields dropped). */
 export const decodeSpec = (name: string, raw: unknown): LeaseSpec => {
-  if (raw !== undefined && raw !== null && !isRecord(raw)) throw decodeError(`json: cannot unmarshal ${Array.isArray(raw) ? "array" : typeof raw} into Go struct field Lease.spec of type v1.LeaseSpec`)
+  if (raw !== undefined && raw !== null && !isRecord(raw)) {
+    throw decodeError(
+      `json: cannot unmarshal ${
+        Array.isArray(raw) ? "array" : typeof raw
+      } into Go struct field Lease.spec of type v1.LeaseSpec`
+    )
+  }
   const r = raw ?? {}
   const h = r["holderIdentity"]
-  if (h !== undefined && h !== null && typeof h !== "string") throw decodeError(`json: cannot unmarshal ${typeof h} into Go struct field LeaseSpec.spec.holderIdentity of type string`)
+  if (h !== undefined && h !== null && typeof h !== "string") {
+    throw decodeError(
+      `json: cannot unmarshal ${typeof h} into Go struct field LeaseSpec.spec.holderIdentity of type string`
+    )
+  }
   const d = int32(r["leaseDurationSeconds"], "leaseDurationSeconds")
   const t = int32(r["leaseTransitions"], "leaseTransitions")
   const acquireTime = parseMicroTime(r["acquireTime"])
   const renewTime = parseMicroTime(r["renewTime"])
   const causes: Array<Cause> = []
-  if (d !== null && d <= 0) causes.push({ field: "spec.leaseDurationSeconds", message: `Invalid value: ${d}: must be greater than 0` })
-  if (t !== null && t < 0) causes.push({ field: "spec.leaseTransitions", message: `Invalid value: ${t}: must be greater than or equal to 0` })
+  if (d !== null && d <= 0) {
+    causes.push({ field: "spec.leaseDurationSeconds", message: `Invalid value: ${d}: must be greater than 0` })
+  }
+  if (t !== null && t < 0) {
+    causes.push({ field: "spec.leaseTransitions", message: `Invalid value: ${t}: must be greater than or equal to 0` })
+  }
   if (causes.length > 0) throw invalid(name, causes)
   const spec: LeaseSpec = {}
   if (typeof h === "string") spec.holderIdentity = h
@@ -220,8 +303,20 @@ const fieldsOf = (l: Lease): Record<string, unknown> => {
   return f
 }
 
-const withManagedFields = (l: Lease, previous: ReadonlyArray<ManagedFieldsEntry>, manager: string, operation: "Update" | "Apply"): Lease => {
-  const entry: ManagedFieldsEntry = { manager, operation, apiVersion: "coordination.k8s.io/v1", time: nowSeconds(), fieldsType: "FieldsV1", fieldsV1: fieldsOf(l) }
+const withManagedFields = (
+  l: Lease,
+  previous: ReadonlyArray<ManagedFieldsEntry>,
+  manager: string,
+  operation: "Update" | "Apply"
+): Lease => {
+  const entry: ManagedFieldsEntry = {
+    manager,
+    operation,
+    apiVersion: "coordination.k8s.io/v1",
+    time: nowSeconds(),
+    fieldsType: "FieldsV1",
+    fieldsV1: fieldsOf(l)
+  }
   const rest = previous.filter((e) => !(e.manager === manager && e.operation === operation))
   return { ...l, metadata: { ...l.metadata, managedFields: [...rest, entry] } }
 }
@@ -253,7 +348,10 @@ export class Store {
   list(ns: string | undefined): Array<Lease> {
     return [...this.leases.values()]
       .filter((l) => ns === undefined || l.metadata.namespace === ns)
-      .sort((a, b) => (a.metadata.namespace + "/" + a.metadata.name < b.metadata.namespace + "/" + b.metadata.name ? -1 : 1))
+      .sort((
+        a,
+        b
+      ) => (a.metadata.namespace + "/" + a.metadata.name < b.metadata.namespace + "/" + b.metadata.name ? -1 : 1))
       .map((l) => structuredClone(l))
   }
 
@@ -280,7 +378,13 @@ export class Store {
 
   create(ns: string, body: Record<string, unknown>, o: WriteOptions): Lease {
     const meta = isRecord(body["metadata"]) ? body["metadata"] : {}
-    if (body["kind"] !== undefined && body["kind"] !== "Lease") throw badRequest(`Lease in version "v1" cannot be handled as a ${String(body["kind"])}: the object provided is unrecognized (must be of type Lease)`)
+    if (body["kind"] !== undefined && body["kind"] !== "Lease") {
+      throw badRequest(
+        `Lease in version "v1" cannot be handled as a ${
+          String(body["kind"])
+        }: the object provided is unrecognized (must be of type Lease)`
+      )
+    }
     if (typeof meta["namespace"] === "string" && meta["namespace"] !== "" && meta["namespace"] !== ns) {
       throw badRequest("the namespace of the provided object does not match the namespace sent on the request")
     }
@@ -294,11 +398,19 @@ export class Store {
     const labels = stringMap(meta["labels"], "labels")
     const annotations = stringMap(meta["annotations"], "annotations")
     const spec = decodeSpec(name, body["spec"])
-    if (name === "") throw invalid("", [{ field: "metadata.name", message: "Required value: name or generateName is required", reason: "FieldValueRequired" }])
+    if (name === "") {
+      throw invalid("", [{
+        field: "metadata.name",
+        message: "Required value: name or generateName is required",
+        reason: "FieldValueRequired"
+      }])
+    }
     if (!dnsSubdomain.test(name)) {
       throw invalid(name, [{
         field: "metadata.name",
-        message: `Invalid value: ${JSON.stringify(name)}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`
+        message: `Invalid value: ${
+          JSON.stringify(name)
+        }: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`
       }])
     }
     if (this.leases.has(`${ns}/${name}`)) throw alreadyExists(name)
@@ -327,7 +439,13 @@ export class Store {
   /** PUT: conditional on resourceVersion (and uid if given); creates when missing (AllowCreateOnUpdate). */
   update(ns: string, name: string, body: Record<string, unknown>, o: WriteOptions): { lease: Lease; created: boolean } {
     const meta = isRecord(body["metadata"]) ? body["metadata"] : {}
-    if (body["kind"] !== undefined && body["kind"] !== "Lease") throw badRequest(`Lease in version "v1" cannot be handled as a ${String(body["kind"])}: the object provided is unrecognized (must be of type Lease)`)
+    if (body["kind"] !== undefined && body["kind"] !== "Lease") {
+      throw badRequest(
+        `Lease in version "v1" cannot be handled as a ${
+          String(body["kind"])
+        }: the object provided is unrecognized (must be of type Lease)`
+      )
+    }
     if (meta["name"] !== undefined && meta["name"] !== name) {
       throw badRequest(`the name of the object (${String(meta["name"])}) does not match the name on the URL (${name})`)
     }
@@ -343,12 +461,17 @@ export class Store {
     }
     const rv = meta["resourceVersion"]
     if (rv === undefined || rv === null || rv === "" || rv === "0") {
-      throw invalid(name, [{ field: "metadata.resourceVersion", message: "Invalid value: 0: must be specified for an update" }])
+      throw invalid(name, [{
+        field: "metadata.resourceVersion",
+        message: "Invalid value: 0: must be specified for an update"
+      }])
     }
     const labels = stringMap(meta["labels"], "labels")
     const annotations = stringMap(meta["annotations"], "annotations")
     const spec = decodeSpec(name, body["spec"])
-    if (uid !== undefined && uid !== current.metadata.uid) throw preconditionConflict(name, "UID", uid, current.metadata.uid)
+    if (uid !== undefined && uid !== current.metadata.uid) {
+      throw preconditionConflict(name, "UID", uid, current.metadata.uid)
+    }
     if (String(rv) !== current.metadata.resourceVersion) throw conflict(name)
     const { labels: _l, annotations: _a, managedFields: previous, ...kept } = current.metadata
     const draft: Lease = {
@@ -362,21 +485,39 @@ export class Store {
       spec
     }
     const next = withManagedFields(draft, previous ?? [], o.manager, o.operation ?? "Update")
-    if (o.dryRun) return { lease: { ...next, metadata: { ...next.metadata, resourceVersion: current.metadata.resourceVersion } }, created: false }
+    if (o.dryRun) {
+      return {
+        lease: { ...next, metadata: { ...next.metadata, resourceVersion: current.metadata.resourceVersion } },
+        created: false
+      }
+    }
     this.rv++
     this.leases.set(`${ns}/${name}`, next)
     this.emit("MODIFIED", next)
     return { lease: structuredClone(next), created: false }
   }
 
-  delete(ns: string, name: string, preconditions?: { uid?: unknown; resourceVersion?: unknown }, dryRun = false): Lease {
+  delete(
+    ns: string,
+    name: string,
+    preconditions?: { uid?: unknown; resourceVersion?: unknown },
+    dryRun = false
+  ): Lease {
     const current = this.leases.get(`${ns}/${name}`)
     if (current === undefined) throw notFound(name)
     if (typeof preconditions?.uid === "string" && preconditions.uid !== current.metadata.uid) {
       throw preconditionConflict(name, "UID", preconditions.uid, current.metadata.uid)
     }
-    if (typeof preconditions?.resourceVersion === "string" && preconditions.resourceVersion !== current.metadata.resourceVersion) {
-      throw preconditionConflict(name, "ResourceVersion", preconditions.resourceVersion, current.metadata.resourceVersion)
+    if (
+      typeof preconditions?.resourceVersion === "string"
+      && preconditions.resourceVersion !== current.metadata.resourceVersion
+    ) {
+      throw preconditionConflict(
+        name,
+        "ResourceVersion",
+        preconditions.resourceVersion,
+        current.metadata.resourceVersion
+      )
     }
     if (dryRun) return structuredClone(current)
     this.leases.delete(`${ns}/${name}`)

@@ -22,7 +22,12 @@ export interface LogLine {
 }
 
 /** Short timings so tests take seconds: R + G < D, P < R. */
-export const fastTimings = { leaseDuration: "4s", renewDeadline: "2500ms", retryPeriod: "500ms", stopGrace: "1s" } as const
+export const fastTimings = {
+  leaseDuration: "4s",
+  renewDeadline: "2500ms",
+  retryPeriod: "500ms",
+  stopGrace: "1s"
+} as const
 
 export interface ReplicaOptions {
   readonly id: string
@@ -83,7 +88,10 @@ export class Replica {
     const seen = this.lines.find(pred)
     if (seen !== undefined) return Promise.resolve(seen)
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.id}: no ${what} within ${timeoutMs}ms; stderr:\n${this.stderr.slice(-3000)}`)), timeoutMs)
+      const timer = setTimeout(
+        () => reject(new Error(`${this.id}: no ${what} within ${timeoutMs}ms; stderr:\n${this.stderr.slice(-3000)}`)),
+        timeoutMs
+      )
       this.waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) })
     })
   }
@@ -91,11 +99,17 @@ export class Replica {
   /** The next transition into `to` after the `after`-th line. */
   transition(to: string, after = 0, timeoutMs?: number): Promise<LogLine> {
     const start = after
-    return this.waitFor((l) => l.message === "transition" && l.annotations["to"] === to && this.lines.indexOf(l) >= start, `transition to ${to}`, timeoutMs)
+    return this.waitFor(
+      (l) => l.message === "transition" && l.annotations["to"] === to && this.lines.indexOf(l) >= start,
+      `transition to ${to}`,
+      timeoutMs
+    )
   }
 
   get port(): Promise<number> {
-    return this.waitFor((l) => l.message === "health server listening", "listening line").then((l) => Number(String(l.annotations["address"]).split(":").pop()))
+    return this.waitFor((l) => l.message === "health server listening", "listening line").then((l) =>
+      Number(String(l.annotations["address"]).split(":").pop())
+    )
   }
 
   async http(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -129,10 +143,14 @@ export const startReplica = (o: ReplicaOptions): Replica => {
     nodeBin,
     [
       wrapperPath,
-      "--lease-duration", t.leaseDuration,
-      "--renew-deadline", t.renewDeadline,
-      "--retry-period", t.retryPeriod,
-      "--stop-grace", t.stopGrace,
+      "--lease-duration",
+      t.leaseDuration,
+      "--renew-deadline",
+      t.renewDeadline,
+      "--retry-period",
+      t.retryPeriod,
+      "--stop-grace",
+      t.stopGrace,
       ...(o.args ?? []),
       "--",
       ...(o.command ?? [nodeBin, childPath])
@@ -165,7 +183,9 @@ export interface ChildRecordLine {
 }
 
 export const readRecords = (path: string): Array<ChildRecordLine> =>
-  existsSync(path) ? readFileSync(path, "utf8").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as ChildRecordLine) : []
+  existsSync(path)
+    ? readFileSync(path, "utf8").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as ChildRecordLine)
+    : []
 
 export interface Life {
   readonly id: string
@@ -175,14 +195,22 @@ export interface Life {
   readonly end: number | undefined
 }
 
-export const lives = (records: ReadonlyArray<ChildRecordLine>, running: ReadonlySet<number> = new Set()): Array<Life> => {
+export const lives = (
+  records: ReadonlyArray<ChildRecordLine>,
+  running: ReadonlySet<number> = new Set()
+): Array<Life> => {
   const byPid = new Map<number, Array<ChildRecordLine>>()
   for (const r of records) byPid.set(r.pid, [...(byPid.get(r.pid) ?? []), r])
   return [...byPid.values()].map((rs) => {
     const start = rs.find((r) => r.event === "start")!
     const stop = rs.find((r) => r.event === "stop")
     const last = Math.max(...rs.map((r) => r.t))
-    return { id: start.id, pid: start.pid, start: start.t, end: stop?.t ?? (running.has(start.pid) ? undefined : last + 50) }
+    return {
+      id: start.id,
+      pid: start.pid,
+      start: start.t,
+      end: stop?.t ?? (running.has(start.pid) ? undefined : last + 50)
+    }
   }).sort((a, b) => a.start - b.start)
 }
 
@@ -193,7 +221,9 @@ export const overlaps = (ls: ReadonlyArray<Life>): Array<string> => {
     for (let j = i + 1; j < ls.length; j++) {
       const a = ls[i]!
       const b = ls[j]!
-      if (b.start < (a.end ?? Number.POSITIVE_INFINITY)) found.push(`${a.id}/${a.pid} [${a.start}, ${a.end}) overlaps ${b.id}/${b.pid} from ${b.start}`)
+      if (b.start < (a.end ?? Number.POSITIVE_INFINITY)) {
+        found.push(`${a.id}/${a.pid} [${a.start}, ${a.end}) overlaps ${b.id}/${b.pid} from ${b.start}`)
+      }
     }
   }
   return found
