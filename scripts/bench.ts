@@ -5,21 +5,13 @@ import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { startEmulator } from "../test/emulator/index.ts"
-import type { Emulator } from "../test/emulator/index.ts"
-import type { Replica } from "../test/support/cluster.ts"
-import {
-  eventually,
-  lives,
-  nodeBin,
-  overlaps,
-  readRecords,
-  root,
-  startReplica,
-  wrapperPath
-} from "../test/support/cluster.ts"
+import { startEmulator } from "../emulator/index.ts"
+import type { Emulator } from "../emulator/index.ts"
+import { lives, overlaps, readRecords } from "../harness/lives.ts"
+import type { Replica } from "../harness/replica.ts"
+import { eventually, nodeBin, root, startReplica, wrapperPath } from "../harness/replica.ts"
 
-const shChild = join(root, "test/fixtures/recording-child.sh")
+const shChild = join(root, "harness/recording-child.sh")
 
 const quick = process.argv.includes("--quick")
 /** --only cold,steady,handover,crash: measure only these (the others print as "-"). */
@@ -113,7 +105,7 @@ const measureHandovers = async (emu: Emulator, mode: Mode, dir: string) => {
   const found = overlaps(
     lives(
       readRecords(c.childLog),
-      new Set(readRecords(c.childLog).filter((r) => r.event === "start").map((r) => r.pid).slice(-1))
+      { running: new Set(readRecords(c.childLog).filter((r) => r.event === "start").map((r) => r.pid).slice(-1)) }
     )
   )
   for (const r of c.replicas.values()) r.signal("SIGTERM")

@@ -1,16 +1,17 @@
 // npm run demo: three replicas of just-one-init on a local Kubernetes-API-compatible
 // lease server, a graceful handover (SIGTERM) and a crash takeover (SIGKILL of the
 // leader's whole tree), printed as a timeline. Needs no cluster; ends by itself.
-import { existsSync, mkdtempSync, readFileSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { startEmulator } from "../test/emulator/index.ts"
-import type { Replica } from "../test/support/cluster.ts"
-import { eventually, lives, overlaps, readRecords, root, startReplica } from "../test/support/cluster.ts"
+import { startEmulator } from "../emulator/index.ts"
+import { followRecords, lives, overlaps, readRecords } from "../harness/lives.ts"
+import type { Replica } from "../harness/replica.ts"
+import { eventually, root, startReplica } from "../harness/replica.ts"
 
 // A shell child that records its own start and stop: it starts in a millisecond, so the
 // handover figure below is the wrapper's, not a child's boot time.
-const demoChild = ["/bin/sh", join(root, "test/fixtures/recording-child.sh")]
+const demoChild = ["/bin/sh", join(root, "harness/recording-child.sh")]
 
 const t0 = Date.now()
 const say = (who: string, what: string) =>
@@ -27,16 +28,10 @@ say(
 )
 
 // Print the children's own records as they appear.
-let printed = 0
-const follow = setInterval(() => {
-  const records = existsSync(childLog) ? readFileSync(childLog, "utf8").split("\n").filter(Boolean) : []
-  for (const line of records.slice(printed)) {
-    const r = JSON.parse(line) as { event: string; id: string; pid: number; reason?: string; code?: number }
-    if (r.event === "start") say(r.id, `child started (pid ${r.pid})`)
-    if (r.event === "stop") say(r.id, `child stopped (${r.reason}, exit ${r.code})`)
-  }
-  printed = records.length
-}, 10)
+const unfollow = followRecords(childLog, (r) => {
+  if (r.event === "start") say(r.id, `child started (pid ${r.pid})`)
+  if (r.event === "stop") say(r.id, `child stopped (${r.reason}, exit ${r.code})`)
+})
 
 const replicas: Array<Replica> = ["replica-1", "replica-2", "replica-3"].map((id) => {
   const kubeconfig = join(dir, `${id}.kubeconfig`)
@@ -83,15 +78,11 @@ say("demo", "SIGTERM → every replica")
 for (const r of replicas) if (r.exitCode === undefined) r.signal("SIGTERM")
 await Promise.all(replicas.map((r) => r.exited))
 await pause(50)
-clearInterval(follow)
+unfollow()
 await emu.close()
 
 // The SIGKILLed child wrote no stop line: it ended when its tree was killed.
-const found = overlaps(
-  lives(readRecords(childLog)).map((
-    l
-  ) => (l.pid === start2.pid && l.end !== undefined && l.end < killedAt ? { ...l, end: killedAt } : l))
-)
+const found = overlaps(lives(readRecords(childLog), { kills: [{ id: second.id, t: killedAt }] }))
 console.log("")
 console.log(`graceful handover: old child stopped → new child started in ${start2.t - stop1.t} ms`)
 console.log(

@@ -5,12 +5,14 @@
 // the end it prints episodes, faults, overlaps (must be 0) and the longest time with no
 // child while some replica was healthy and reachable, against the bound it must stay under.
 import { spawn, spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { startEmulator } from "../test/emulator/index.ts"
-import type { Fault } from "../test/emulator/index.ts"
-import { childPath, nodeBin, readRecords, Replica, wrapperPath } from "../test/support/cluster.ts"
+import { startEmulator } from "../emulator/index.ts"
+import type { Fault } from "../emulator/index.ts"
+import { lives, overlaps, readRecords } from "../harness/lives.ts"
+import { childPath, nodeBin, Replica, wrapperPath } from "../harness/replica.ts"
+import { childrenOf } from "../src/services/Reaper.ts"
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -73,16 +75,6 @@ const slots: Array<Slot> = ["r1", "r2", "r3"].map((id, i) => ({
   replica: undefined,
   offsetClock: hasFaketime && i === 2
 }))
-
-const childrenOf = (pid: number) => {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((t) =>
-      readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").split(" ").filter(Boolean).map(Number)
-    )
-  } catch {
-    return []
-  }
-}
 
 /** The wrapper's own pid: under unshare it is the launcher's child (PID 1 inside). */
 const wrapperPid = (r: Replica) => (canUnshare ? childrenOf(r.proc.pid!)[0] : r.proc.pid)
@@ -263,42 +255,10 @@ for (const s of slots) {
 await Promise.all(slots.map((s) => s.replica?.exited))
 await emu.close()
 
-// Each child's life from its own records; a SIGKILLed child ends when its tree was killed. Pids are
-// per PID namespace and get reused, so a life is keyed by replica and pid and begins at its start line.
+// Each child's life from its own records; a SIGKILLed child ends when its tree was killed.
 const records = readRecords(childLog)
-type Life = { id: string; pid: number; start: number; last: number; stop: number | undefined }
-const open = new Map<string, Life>()
-const all: Array<Life> = []
-for (const r of records) {
-  const key = `${r.id}:${r.pid}`
-  if (r.event === "start") {
-    const life = { id: r.id, pid: r.pid, start: r.t, last: r.t, stop: undefined }
-    open.set(key, life)
-    all.push(life)
-  } else {
-    const life = open.get(key)
-    if (life === undefined) continue
-    life.last = Math.max(life.last, r.t)
-    if (r.event === "stop") life.stop = r.t
-  }
-}
-const lives = all.map((l) => {
-  const killed = kills.find((k) => k.id === l.id && k.t >= l.start)
-  return { id: l.id, pid: l.pid, start: l.start, end: l.stop ?? killed?.t ?? l.last + 50 }
-}).sort((a, b) => a.start - b.start)
-
-const overlaps: Array<string> = []
-for (let i = 1; i < lives.length; i++) {
-  for (let j = 0; j < i; j++) {
-    if (lives[i]!.start < lives[j]!.end) {
-      overlaps.push(
-        `${lives[j]!.id}/${lives[j]!.pid} [${lives[j]!.start - startedAt}, ${lives[j]!.end - startedAt}) and ${
-          lives[i]!.id
-        }/${lives[i]!.pid} from ${lives[i]!.start - startedAt} ms`
-      )
-    }
-  }
-}
+const childLives = lives(records, { kills })
+const overlapping = overlaps(childLives, startedAt)
 
 /** Was some replica healthy and reachable at time t (alive, unfaulted, API up)? */
 const someoneHealthy = (t: number) =>
@@ -310,7 +270,7 @@ let longest = 0
 let longestEnd = 0
 let run = 0
 for (let t = startedAt + D + 2_000; t < finishedAt; t += 10) {
-  const childRuns = lives.some((l) => l.start <= t && t < l.end)
+  const childRuns = childLives.some((l) => l.start <= t && t < (l.end ?? Number.POSITIVE_INFINITY))
   run = !childRuns && someoneHealthy(t) ? run + 10 : 0
   if (run > longest) {
     longest = run
@@ -318,7 +278,9 @@ for (let t = startedAt + D + 2_000; t < finishedAt; t += 10) {
   }
 }
 if (process.argv.includes("--timeline")) {
-  for (const l of lives) note(l.id, `child ${l.pid} [${l.start - startedAt}, ${l.end - startedAt})`)
+  for (const l of childLives) {
+    note(l.id, `child ${l.pid} [${l.start - startedAt}, ${(l.end ?? finishedAt) - startedAt})`)
+  }
   console.error(
     `longest gap ends at ${longestEnd - startedAt} ms\n${
       timeline.sort((a, b) => Number(a.slice(0, 7)) - Number(b.slice(0, 7))).join("\n")
@@ -329,9 +291,9 @@ if (process.argv.includes("--timeline")) {
 const result = {
   seed,
   minutes,
-  episodes: lives.length,
+  episodes: childLives.length,
   faults,
-  overlaps: overlaps.length,
+  overlaps: overlapping.length,
   longestNoChildMs: longest,
   boundMs: bound,
   unexpectedExits: unexpectedExits.length,
@@ -339,9 +301,9 @@ const result = {
 }
 if (asJson) console.log(JSON.stringify(result))
 else {
-  say(`episodes (children started): ${lives.length}`)
+  say(`episodes (children started): ${childLives.length}`)
   say(`faults: ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(", ")}`)
-  say(`overlaps: ${overlaps.length}${overlaps.length > 0 ? `\n  ${overlaps.join("\n  ")}` : ""}`)
+  say(`overlaps: ${overlapping.length}${overlapping.length > 0 ? `\n  ${overlapping.join("\n  ")}` : ""}`)
   say(`longest time with no child while a replica was healthy and reachable: ${longest} ms (bound ${bound} ms)`)
   say(
     `unexpected wrapper exits: ${unexpectedExits.length}${
@@ -349,4 +311,4 @@ else {
     }`
   )
 }
-process.exit(overlaps.length === 0 && longest <= bound && unexpectedExits.length === 0 ? 0 : 1)
+process.exit(overlapping.length === 0 && longest <= bound && unexpectedExits.length === 0 ? 0 : 1)

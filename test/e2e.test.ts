@@ -7,8 +7,9 @@ import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import type { ReplicaOptions } from "./support/cluster.ts"
-import { eventually, lives, nodeBin, overlaps, readRecords, wrapperPath } from "./support/cluster.ts"
+import { lives, overlaps, readRecords } from "../harness/lives.ts"
+import type { ReplicaOptions } from "../harness/replica.ts"
+import { eventually, nodeBin, wrapperPath } from "../harness/replica.ts"
 import { sandbox } from "./support/sandbox.ts"
 
 const sb = sandbox("e2e")
@@ -33,7 +34,7 @@ const cluster = async (extra: Partial<ReplicaOptions> = {}) => {
 
 const starts = () => readRecords(childLog()).filter((r) => r.event === "start")
 const noOverlap = (running: ReadonlySet<number> = new Set()) =>
-  expect(overlaps(lives(readRecords(childLog()), running))).toEqual([])
+  expect(overlaps(lives(readRecords(childLog()), { running }))).toEqual([])
 
 describe("just-one-init end to end", () => {
   it("runs exactly one child among three replicas and reports it on the health endpoints", async () => {

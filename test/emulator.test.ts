@@ -10,8 +10,8 @@ import { request as httpRequest } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { Emulator, Lease } from "./emulator/index.ts"
-import { startEmulator } from "./emulator/index.ts"
+import type { Emulator, Lease } from "../emulator/index.ts"
+import { startEmulator } from "../emulator/index.ts"
 
 let emu: Emulator
 let seq = 0
@@ -772,7 +772,7 @@ describe("restart, counting, auth", () => {
 describe("CLI", () => {
   it("prints one JSON line with the url and stops on SIGTERM", async () => {
     const child = spawn(process.execPath, [
-      join(import.meta.dirname, "emulator", "main.ts"),
+      join(import.meta.dirname, "..", "emulator", "main.ts"),
       "--port",
       "0",
       "--namespace",

@@ -5,7 +5,8 @@
  * through short bursts, and stops it in time when they last.
  */
 import { describe, expect, it } from "vitest"
-import { eventually, lives, overlaps, readRecords } from "./support/cluster.ts"
+import { lives, overlaps, readRecords } from "../harness/lives.ts"
+import { eventually } from "../harness/replica.ts"
 import { sandbox } from "./support/sandbox.ts"
 
 const sb = sandbox("hostile")

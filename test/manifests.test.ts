@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { root } from "./support/cluster.ts"
+import { root } from "../harness/replica.ts"
 
 const kubectl = "/usr/bin/kubectl"
 const hasKubectl = existsSync(kubectl)

@@ -12,9 +12,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { afterAll, describe, expect, it } from "vitest"
+import { startEmulator } from "../emulator/index.ts"
+import { eventually, nodeBin, root, wrapperPath } from "../harness/replica.ts"
 import { loadAddon, Reaper } from "../src/services/Reaper.ts"
-import { startEmulator } from "./emulator/index.ts"
-import { eventually, nodeBin, root, wrapperPath } from "./support/cluster.ts"
 
 const children = (pid: number) =>
   readdirSync(`/proc/${pid}/task`).flatMap((t) =>

@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { nodeBin, root } from "./support/cluster.ts"
+import { nodeBin, root } from "../harness/replica.ts"
 
 describe("chaos soak", () => {
   it("a one-minute seeded run keeps the promise and the handover bound", () => {

@@ -4,7 +4,8 @@
  * two children run. Assertions are on behaviour, not on timing.
  */
 import { describe, expect, it } from "vitest"
-import { eventually, lives, overlaps, readRecords } from "./support/cluster.ts"
+import { lives, overlaps, readRecords } from "../harness/lives.ts"
+import { eventually } from "../harness/replica.ts"
 import { sandbox } from "./support/sandbox.ts"
 
 const sb = sandbox("watch")
@@ -26,7 +27,7 @@ const handover = async (p: Awaited<ReturnType<typeof pair>>) => {
     () => readRecords(p.childLog).find((r) => r.event === "start" && r.id === "follower"),
     "the follower's child"
   )
-  expect(overlaps(lives(readRecords(p.childLog), new Set([next.pid])))).toEqual([])
+  expect(overlaps(lives(readRecords(p.childLog), { running: new Set([next.pid]) }))).toEqual([])
 }
 
 describe("watch faults", () => {
@@ -71,7 +72,7 @@ describe("watch faults", () => {
       30_000
     )
     const starts = readRecords(p.childLog).filter((r) => r.event === "start")
-    expect(overlaps(lives(readRecords(p.childLog), new Set([starts.at(-1)!.pid])))).toEqual([])
+    expect(overlaps(lives(readRecords(p.childLog), { running: new Set([starts.at(-1)!.pid]) }))).toEqual([])
     expect(sb.emu.getLease("default", p.leaseName)?.spec.holderIdentity).toBe(starts.at(-1)!.id)
   })
 })

@@ -56,7 +56,7 @@ const statOf = (pid: number): { state: string; ppid: number; start: string } | u
 }
 
 /** Our children: the kernel's list per thread, or a scan of /proc where the kernel lacks that file. */
-const childrenOf = (pid: number): Array<number> => {
+export const childrenOf = (pid: number): Array<number> => {
   try {
     return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
       readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").split(" ").filter((s) => s !== "").map(Number)

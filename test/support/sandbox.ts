@@ -6,10 +6,10 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, beforeEach } from "vitest"
-import type { Emulator, EmulatorOptions } from "../emulator/index.ts"
-import { startEmulator } from "../emulator/index.ts"
-import type { Replica, ReplicaOptions } from "./cluster.ts"
-import { startReplica } from "./cluster.ts"
+import type { Emulator, EmulatorOptions } from "../../emulator/index.ts"
+import { startEmulator } from "../../emulator/index.ts"
+import type { Replica, ReplicaOptions } from "../../harness/replica.ts"
+import { startReplica } from "../../harness/replica.ts"
 
 export interface Sandbox {
   emu: Emulator

@@ -1,6 +1,6 @@
 /**
  * CLI: start the Lease API emulator and print one JSON line {"url":...,"port":...}.
- * Usage: node test/emulator/main.ts [--port N] [--host H] [--namespace NS]... [--token T]... [--bookmark-interval-ms N]
+ * Usage: node emulator/main.ts [--port N] [--host H] [--namespace NS]... [--token T]... [--bookmark-interval-ms N]
  * Runs until SIGTERM/SIGINT.
  */
 import type { EmulatorOptions } from "./index.ts"

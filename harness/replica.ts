@@ -1,17 +1,16 @@
 /**
  * Real wrapper processes for end-to-end tests: spawn the bundled
  * just-one-init, follow its JSON log lines, and await events instead of
- * sleeping. Children record their own lives (test/fixtures/recording-child.mjs);
+ * sleeping. Children record their own lives (harness/recording-child.mjs);
  * `overlaps` checks "never two children at once" from those records.
  */
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
-import { existsSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 
-export const root = fileURLToPath(new URL("../..", import.meta.url))
+export const root = fileURLToPath(new URL("..", import.meta.url))
 export const wrapperPath = `${root}dist/just-one-init.mjs`
-export const childPath = `${root}test/fixtures/recording-child.mjs`
+export const childPath = `${root}harness/recording-child.mjs`
 export const nodeBin = process.execPath
 
 export interface LogLine {
@@ -171,62 +170,6 @@ export const startReplica = (o: ReplicaOptions): Replica => {
     }
   )
   return new Replica(o.id, proc)
-}
-
-export interface ChildRecordLine {
-  readonly event: "start" | "beat" | "stop" | "signal" | "ignored-term"
-  readonly id: string
-  readonly pid: number
-  readonly t: number
-  readonly code?: number
-  readonly signal?: string
-}
-
-export const readRecords = (path: string): Array<ChildRecordLine> =>
-  existsSync(path)
-    ? readFileSync(path, "utf8").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as ChildRecordLine)
-    : []
-
-export interface Life {
-  readonly id: string
-  readonly pid: number
-  readonly start: number
-  /** The stop record, or for a killed child its last heartbeat plus one beat; undefined while running. */
-  readonly end: number | undefined
-}
-
-export const lives = (
-  records: ReadonlyArray<ChildRecordLine>,
-  running: ReadonlySet<number> = new Set()
-): Array<Life> => {
-  const byPid = new Map<number, Array<ChildRecordLine>>()
-  for (const r of records) byPid.set(r.pid, [...(byPid.get(r.pid) ?? []), r])
-  return [...byPid.values()].map((rs) => {
-    const start = rs.find((r) => r.event === "start")!
-    const stop = rs.find((r) => r.event === "stop")
-    const last = Math.max(...rs.map((r) => r.t))
-    return {
-      id: start.id,
-      pid: start.pid,
-      start: start.t,
-      end: stop?.t ?? (running.has(start.pid) ? undefined : last + 50)
-    }
-  }).sort((a, b) => a.start - b.start)
-}
-
-/** Pairs of children whose lives overlap. */
-export const overlaps = (ls: ReadonlyArray<Life>): Array<string> => {
-  const found: Array<string> = []
-  for (let i = 0; i < ls.length; i++) {
-    for (let j = i + 1; j < ls.length; j++) {
-      const a = ls[i]!
-      const b = ls[j]!
-      if (b.start < (a.end ?? Number.POSITIVE_INFINITY)) {
-        found.push(`${a.id}/${a.pid} [${a.start}, ${a.end}) overlaps ${b.id}/${b.pid} from ${b.start}`)
-      }
-    }
-  }
-  return found
 }
 
 /** Resolve when `check` holds, polling a file-backed condition every 20 ms (children write files, not events). */

@@ -1,0 +1,91 @@
+/**
+ * The children's own records (harness/recording-child.*) and what they say:
+ * each process's life, and lives that overlap. "Never two children at once"
+ * is checked from these, by the tests, the demo, the benchmark and the soak.
+ */
+import { existsSync, readFileSync } from "node:fs"
+
+export interface ChildRecordLine {
+  readonly event: "start" | "beat" | "stop" | "signal" | "ignored-term"
+  /** The replica whose child wrote it. */
+  readonly id: string
+  readonly pid: number
+  readonly t: number
+  readonly code?: number
+  readonly signal?: string
+  readonly reason?: string
+}
+
+export const readRecords = (path: string): Array<ChildRecordLine> =>
+  existsSync(path)
+    ? readFileSync(path, "utf8").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as ChildRecordLine)
+    : []
+
+/** Call `onRecord` for every record as it is appended (every 10 ms); returns a function that stops following. */
+export const followRecords = (path: string, onRecord: (r: ChildRecordLine) => void): () => void => {
+  let seen = 0
+  const timer = setInterval(() => {
+    const records = readRecords(path)
+    for (const r of records.slice(seen)) onRecord(r)
+    seen = records.length
+  }, 10)
+  return () => clearInterval(timer)
+}
+
+export interface Life {
+  readonly id: string
+  readonly pid: number
+  readonly start: number
+  /** The stop record; for a killed process its kill, else its last heartbeat plus one beat; undefined while running. */
+  readonly end: number | undefined
+}
+
+export interface LifeOptions {
+  /** Pids still running: their lives have no end yet. */
+  readonly running?: ReadonlySet<number>
+  /** Times at which a replica's whole tree was SIGKILLed: a life without a stop line ends at the first one after it began. */
+  readonly kills?: ReadonlyArray<{ readonly id: string; readonly t: number }>
+}
+
+/**
+ * Each process's life from its records. PID namespaces reuse pids, so a life is keyed by
+ * replica and pid and begins at its start line.
+ */
+export const lives = (records: ReadonlyArray<ChildRecordLine>, options: LifeOptions = {}): Array<Life> => {
+  const open = new Map<string, { id: string; pid: number; start: number; last: number; stop: number | undefined }>()
+  const all: Array<{ id: string; pid: number; start: number; last: number; stop: number | undefined }> = []
+  for (const r of records) {
+    const key = `${r.id}:${r.pid}`
+    if (r.event === "start") {
+      const life = { id: r.id, pid: r.pid, start: r.t, last: r.t, stop: undefined }
+      open.set(key, life)
+      all.push(life)
+      continue
+    }
+    const life = open.get(key)
+    if (life === undefined) continue
+    life.last = Math.max(life.last, r.t)
+    if (r.event === "stop") life.stop = r.t
+  }
+  return all.map((l) => {
+    const killed = options.kills?.find((k) => k.id === l.id && k.t >= l.start)
+    const running = l.stop === undefined && options.running?.has(l.pid) === true
+    return { id: l.id, pid: l.pid, start: l.start, end: running ? undefined : l.stop ?? killed?.t ?? l.last + 50 }
+  }).sort((a, b) => a.start - b.start)
+}
+
+/** Pairs of lives that overlap, described. */
+export const overlaps = (ls: ReadonlyArray<Life>, origin = 0): Array<string> => {
+  const found: Array<string> = []
+  for (let i = 0; i < ls.length; i++) {
+    for (let j = i + 1; j < ls.length; j++) {
+      const a = ls[i]!
+      const b = ls[j]!
+      if (b.start < (a.end ?? Number.POSITIVE_INFINITY)) {
+        const end = a.end === undefined ? "running" : `${a.end - origin}`
+        found.push(`${a.id}/${a.pid} [${a.start - origin}, ${end}) overlaps ${b.id}/${b.pid} from ${b.start - origin}`)
+      }
+    }
+  }
+  return found
+}
