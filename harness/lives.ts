@@ -6,10 +6,13 @@
 import { existsSync, readFileSync } from "node:fs"
 
 export interface ChildRecordLine {
-  readonly event: "start" | "beat" | "stop" | "signal" | "ignored-term"
+  readonly event: "start" | "beat" | "stop" | "term" | "signal" | "ignored-term"
   /** The replica whose child wrote it. */
   readonly id: string
   readonly pid: number
+  /** The leadership episode: the pid of the child that began it (its descendants carry the same). */
+  readonly episode?: number
+  readonly role?: string
   readonly t: number
   readonly code?: number
   readonly signal?: string
@@ -35,6 +38,9 @@ export const followRecords = (path: string, onRecord: (r: ChildRecordLine) => vo
 export interface Life {
   readonly id: string
   readonly pid: number
+  readonly episode: number
+  /** "child", or what kind of descendant it is. */
+  readonly role: string
   readonly start: number
   /** The stop record; for a killed process its kill, else its last heartbeat plus one beat; undefined while running. */
   readonly end: number | undefined
@@ -52,12 +58,20 @@ export interface LifeOptions {
  * replica and pid and begins at its start line.
  */
 export const lives = (records: ReadonlyArray<ChildRecordLine>, options: LifeOptions = {}): Array<Life> => {
-  const open = new Map<string, { id: string; pid: number; start: number; last: number; stop: number | undefined }>()
-  const all: Array<{ id: string; pid: number; start: number; last: number; stop: number | undefined }> = []
+  type Open = { id: string; pid: number; episode: number; role: string; start: number; last: number; stop?: number }
+  const open = new Map<string, Open>()
+  const all: Array<Open> = []
   for (const r of records) {
     const key = `${r.id}:${r.pid}`
     if (r.event === "start") {
-      const life = { id: r.id, pid: r.pid, start: r.t, last: r.t, stop: undefined }
+      const life: Open = {
+        id: r.id,
+        pid: r.pid,
+        episode: r.episode ?? r.pid,
+        role: r.role ?? "child",
+        start: r.t,
+        last: r.t
+      }
       open.set(key, life)
       all.push(life)
       continue
@@ -70,20 +84,26 @@ export const lives = (records: ReadonlyArray<ChildRecordLine>, options: LifeOpti
   return all.map((l) => {
     const killed = options.kills?.find((k) => k.id === l.id && k.t >= l.start)
     const running = l.stop === undefined && options.running?.has(l.pid) === true
-    return { id: l.id, pid: l.pid, start: l.start, end: running ? undefined : l.stop ?? killed?.t ?? l.last + 50 }
+    const end = running ? undefined : l.stop ?? killed?.t ?? l.last + 50
+    return { id: l.id, pid: l.pid, episode: l.episode, role: l.role, start: l.start, end }
   }).sort((a, b) => a.start - b.start)
 }
 
-/** Pairs of lives that overlap, described. */
+/** Pairs of lives of different episodes (a child and its own descendants may overlap) that overlap, described. */
 export const overlaps = (ls: ReadonlyArray<Life>, origin = 0): Array<string> => {
   const found: Array<string> = []
   for (let i = 0; i < ls.length; i++) {
     for (let j = i + 1; j < ls.length; j++) {
       const a = ls[i]!
       const b = ls[j]!
+      if (a.id === b.id && a.episode === b.episode) continue
       if (b.start < (a.end ?? Number.POSITIVE_INFINITY)) {
         const end = a.end === undefined ? "running" : `${a.end - origin}`
-        found.push(`${a.id}/${a.pid} [${a.start - origin}, ${end}) overlaps ${b.id}/${b.pid} from ${b.start - origin}`)
+        found.push(
+          `${a.id}/${a.pid} (${a.role}) [${a.start - origin}, ${end}) overlaps ${b.id}/${b.pid} (${b.role}) from ${
+            b.start - origin
+          }`
+        )
       }
     }
   }
