@@ -12,7 +12,7 @@ import { startEmulator } from "../emulator/index.ts"
 import type { Fault } from "../emulator/index.ts"
 import { lives, overlaps, readRecords } from "../harness/lives.ts"
 import { childPath, nodeBin, Replica, wrapperPath } from "../harness/replica.ts"
-import { childrenOf } from "../src/services/Reaper.ts"
+import { childrenOf } from "../src/services/ProcessTree.ts"
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`)

@@ -7,12 +7,14 @@
  * can load this module before the process's own argv and environment exist.
  */
 import { Cause, Effect, Exit, Logger, Result } from "effect"
+import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { parseInvocation, usage } from "./domain/Settings.ts"
 import { live } from "./layers/Live.ts"
 import { forwardedSignals } from "./services/ChildSupervisor.ts"
 import { Elector } from "./services/Elector.ts"
 import { inClusterNamespace } from "./services/KubeClient.ts"
+import { Signals } from "./services/Signals.ts"
 
 declare const __VERSION__: string
 export const version = typeof __VERSION__ === "string" ? __VERSION__ : "dev"
@@ -27,12 +29,8 @@ export const main = async (
   argv: ReadonlyArray<string>,
   env: Readonly<Record<string, string | undefined>>
 ): Promise<number> => {
-  // Stop signals are handled by the elector; until it runs, they must not kill us half-started.
-  const early = () => {
-    process.exitCode = 143
-  }
-  process.on("SIGTERM", early)
-  process.on("SIGINT", early)
+  // Stop signals are listened for before anything else, so none is lost while the wrapper starts.
+  const signals = Signals.install()
   // Signals that are passed to a running child must never kill the wrapper itself (a follower has no child).
   for (const s of forwardedSignals) process.on(s, () => {})
 
@@ -48,13 +46,12 @@ export const main = async (
   }
   const settings = invocation.success.settings
   const logger = Logger.layer([Logger.withConsoleError(Logger.formatJson)])
-  const program = Effect.gen(function*() {
-    process.off("SIGTERM", early)
-    process.off("SIGINT", early)
-    if (process.exitCode === 143) return 143
-    const elector = yield* Elector
-    return yield* elector.run
-  }).pipe(Effect.provide(live(settings)), Effect.provide(logger))
+  // This process's incarnation: what tells it apart from another process with the same identity.
+  const incarnation = randomUUID()
+  const program = Effect.flatMap(Elector, (elector) => elector.run).pipe(
+    Effect.provide(live(settings, incarnation, signals)),
+    Effect.provide(logger)
+  )
 
   const exit = await Effect.runPromiseExit(program)
   if (Exit.isSuccess(exit)) return exit.value

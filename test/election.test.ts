@@ -12,7 +12,13 @@ import { deadlineOf, initial, start, step } from "../src/domain/Election.ts"
 import type { LeaseView } from "../src/domain/Lease.ts"
 import { takeableAt } from "../src/domain/Lease.ts"
 
-const timing: Timing = { identity: "me", leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 }
+const timing: Timing = {
+  identity: "me",
+  incarnation: "this-process",
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000
+}
 
 const Kind = Schema.Literals([
   "answer",
@@ -22,11 +28,15 @@ const Kind = Schema.Literals([
   "answerConflictOther",
   "answerConflictMine",
   "answerConflictGone",
+  "answerConflictTwin",
+  "answerNoop",
   "seenOther",
+  "seenTwin",
   "seenFree",
   "seenMine",
   "seenGone",
   "childExits",
+  "childExitsDuringStop",
   "signal",
   "watchUp",
   "watchDown",
@@ -40,7 +50,8 @@ const Step = Schema.Struct({
 const Steps = Schema.Array(Step).check(Schema.isMaxLength(60))
 
 let rv = 0
-const lease = (holder: string, uid = "u1"): LeaseView => {
+/** A lease as read; our identity carries our incarnation unless `twin` (another process with our identity). */
+const lease = (holder: string, uid = "u1", twin = false): LeaseView => {
   rv++
   return {
     resourceVersion: String(rv),
@@ -48,6 +59,9 @@ const lease = (holder: string, uid = "u1"): LeaseView => {
     holder,
     durationMs: 15_000,
     transitions: 0,
+    acquireTime: undefined,
+    renewTime: undefined,
+    incarnation: holder === "me" && !twin ? "this-process" : undefined,
     raw: { metadata: { resourceVersion: String(rv), uid } }
   }
 }
@@ -67,6 +81,8 @@ interface World {
   stopIssued: boolean
   successfulSends: Set<number>
   exited: boolean
+  /** The code of a child that ended by itself: the wrapper must end with it. */
+  selfExit: number | undefined
 }
 
 const violations = (w: World, now: number): Array<string> => {
@@ -105,11 +121,17 @@ const apply = (w: World, e: Event, now: number): Array<string> => {
       if (r.machine.state._tag !== "Leader") problems.push("child started outside Leader")
       w.childRunning = true
       w.stopIssued = false
+    } else if ((c._tag === "Renew" || c._tag === "Release") && c.base.incarnation !== w.t.incarnation) {
+      problems.push(`${c._tag} on a lease another process holds (incarnation ${c.base.incarnation})`)
+      w.pending.push({ command: c, issuedAt: now })
     } else if (c._tag === "StopChild") {
       w.stopIssued = true
       w.pending.push({ command: c, issuedAt: now })
     } else if (c._tag === "Exit") {
       if (w.childRunning) problems.push("exit while the child runs")
+      if (w.selfExit !== undefined && c.exitCode !== w.selfExit) {
+        problems.push(`exit with ${c.exitCode}, but the child ended by itself with ${w.selfExit}`)
+      }
       w.exited = true
     } else {
       w.pending.push({ command: c, issuedAt: now })
@@ -135,15 +157,30 @@ const answer = (w: World, p: Pending, kind: string): Event => {
       const bad = c._tag === "Acquire" ? "AcquireFailed" : "RenewFailed"
       if (kind === "answer") {
         w.successfulSends.add(p.issuedAt)
-        return { _tag: ok, lease: lease("me"), sentAt: p.issuedAt }
+        return ok === "Acquired"
+          ? { _tag: ok, lease: lease("me"), sentAt: p.issuedAt }
+          : { _tag: ok, lease: lease("me"), sentAt: p.issuedAt, baseVersion: c.base!.resourceVersion }
+      }
+      // A renew the server stored nothing of: the answer carries the base's own version.
+      if (kind === "answerNoop" && c._tag === "Renew") {
+        return { _tag: "Renewed", lease: c.base, sentAt: p.issuedAt, baseVersion: c.base.resourceVersion }
       }
       if (kind === "answerFail") return { _tag: bad, failure: { kind: "transient", message: "503" } }
-      const current = kind === "answerConflictGone" ? undefined : lease(kind === "answerConflictMine" ? "me" : "other")
+      const current = kind === "answerConflictGone"
+        ? undefined
+        : kind === "answerConflictTwin"
+        ? lease("me", "u1", true)
+        : lease(kind === "answerConflictMine" ? "me" : "other")
       return { _tag: bad, failure: { kind: "conflict", message: "409" }, current }
     }
     case "StopChild":
       w.childRunning = false
-      return { _tag: "ChildStopped", exitCode: 143 }
+      // The child may have been exiting by itself already when the stop came.
+      if (kind === "childExitsDuringStop") {
+        w.selfExit = 5
+        return { _tag: "ChildEnded", exitCode: 5, byItself: true }
+      }
+      return { _tag: "ChildEnded", exitCode: 143, byItself: false }
     case "Release":
       return { _tag: "Released" }
     default:
@@ -159,6 +196,8 @@ const external = (kind: string): Event | undefined => {
       return { _tag: "LeaseSeen", lease: lease("") }
     case "seenMine":
       return { _tag: "LeaseSeen", lease: lease("me") }
+    case "seenTwin":
+      return { _tag: "LeaseSeen", lease: lease("me", "u1", true) }
     case "seenGone":
       return { _tag: "LeaseSeen", lease: undefined }
     case "signal":
@@ -189,7 +228,8 @@ describe("election state machine", () => {
           childRunning: false,
           stopIssued: false,
           successfulSends: new Set(),
-          exited: false
+          exited: false,
+          selfExit: undefined
         }
         const problems: Array<string> = []
         for (const c of start) w.pending.push({ command: c, issuedAt: yield* now })
@@ -219,8 +259,9 @@ describe("election state machine", () => {
             yield* deliver(ext)
           } else if (s.kind === "childExits" && w.childRunning && !w.stopIssued) {
             w.childRunning = false
-            yield* deliver({ _tag: "ChildExited", exitCode: 3 })
-          } else if (s.kind.startsWith("answer") && w.pending.length > 0) {
+            w.selfExit = 3
+            yield* deliver({ _tag: "ChildEnded", exitCode: 3, byItself: true })
+          } else if ((s.kind.startsWith("answer") || s.kind === "childExitsDuringStop") && w.pending.length > 0) {
             const [p] = w.pending.splice(s.pick % w.pending.length, 1)
             yield* deliver(answer(w, p!, s.kind))
           }
@@ -231,6 +272,7 @@ describe("election state machine", () => {
           yield* deliver(answer(w, p!, "answerFail"))
         }
         if (w.machine.state._tag === "Releasing") problems.push("stuck in Releasing with nothing pending")
+        if (w.selfExit !== undefined && !w.exited) problems.push(`the child ended by itself, yet the wrapper runs on`)
         assert.deepStrictEqual(problems, [], `${problems.join("; ")} after ${JSON.stringify(steps)}`)
       }),
     { arbitrary: { runs: 500 } }
@@ -249,7 +291,7 @@ describe("election state machine", () => {
 
   it("gives up leadership at the deadline even while a renew hangs, then releases only after the child is gone", () => {
     const acquired = step(
-      { ...initial, state: { _tag: "Acquiring", observation: undefined } },
+      { ...initial, state: { _tag: "Acquiring", observation: undefined, base: undefined } },
       { _tag: "Acquired", lease: lease("me"), sentAt: 0 },
       50,
       timing
@@ -261,7 +303,7 @@ describe("election state machine", () => {
     const deadline = step(renewing.machine, { _tag: "Wake" }, 10_000, timing)
     assert.strictEqual(deadline.machine.state._tag, "Releasing")
     assert.deepStrictEqual(deadline.commands.map((c) => c._tag), ["StopChild"])
-    const stopped = step(deadline.machine, { _tag: "ChildStopped", exitCode: 143 }, 11_000, timing)
+    const stopped = step(deadline.machine, { _tag: "ChildEnded", exitCode: 143, byItself: false }, 11_000, timing)
     assert.deepStrictEqual(stopped.commands.map((c) => c._tag), ["Release"])
     const released = step(stopped.machine, { _tag: "Released" }, 11_100, timing)
     assert.strictEqual(released.machine.state._tag, "Follower")
@@ -270,7 +312,7 @@ describe("election state machine", () => {
   it("steps down after --reelect-after, stopping the child before releasing", () => {
     const t = { ...timing, reelectAfterMs: 5_000 }
     let r = step(
-      { ...initial, state: { _tag: "Acquiring", observation: undefined } },
+      { ...initial, state: { _tag: "Acquiring", observation: undefined, base: undefined } },
       { _tag: "Acquired", lease: lease("me"), sentAt: 0 },
       0,
       t
@@ -279,7 +321,7 @@ describe("election state machine", () => {
       const at = r.wakeAt!
       r = step(r.machine, { _tag: "Wake" }, at, t)
       if (r.commands.some((c) => c._tag === "Renew")) {
-        r = step(r.machine, { _tag: "Renewed", lease: lease("me"), sentAt: at }, at, t)
+        r = step(r.machine, { _tag: "Renewed", lease: lease("me"), sentAt: at, baseVersion: "0" }, at, t)
       } else if (r.machine.state._tag === "Releasing") assert.strictEqual(at, 5_000)
     }
     assert.strictEqual(r.reason, "re-election due")
@@ -288,15 +330,111 @@ describe("election state machine", () => {
 
   it("exits with the child's code after a signal, releasing after the child stopped", () => {
     const leader = step(
-      { ...initial, state: { _tag: "Acquiring", observation: undefined } },
+      { ...initial, state: { _tag: "Acquiring", observation: undefined, base: undefined } },
       { _tag: "Acquired", lease: lease("me"), sentAt: 0 },
       10,
       timing
     )
     const signalled = step(leader.machine, { _tag: "Signal", signal: "SIGTERM" }, 100, timing)
     assert.deepStrictEqual(signalled.commands.map((c) => c._tag), ["StopChild"])
-    const stopped = step(signalled.machine, { _tag: "ChildStopped", exitCode: 42 }, 200, timing)
+    const stopped = step(signalled.machine, { _tag: "ChildEnded", exitCode: 42, byItself: false }, 200, timing)
     const released = step(stopped.machine, { _tag: "Released" }, 300, timing)
     assert.deepStrictEqual(released.commands, [{ _tag: "Exit", exitCode: 42 }])
+  })
+})
+
+describe("review findings, as rules of the machine", () => {
+  const run = (m: Machine, events: ReadonlyArray<readonly [Event, number]>) =>
+    events.reduce(
+      (r, [e, at]) => step(r.machine, e, at, timing),
+      { machine: m, commands: [], wakeAt: undefined, reason: "" } as ReturnType<typeof step>
+    )
+  const freeThen = (holder: string) => [lease(""), lease(holder)] as const
+  const leaderAt = (at: number) => {
+    const [free] = freeThen("x")
+    return run(initial, [[{ _tag: "LeaseSeen", lease: free }, at], [{
+      _tag: "Acquired",
+      lease: lease("me"),
+      sentAt: at
+    }, at]])
+      .machine
+  }
+
+  it("a loser judges the conflict against the version it wrote on, and takes a release it sees at once", () => {
+    const [free, won] = freeThen("winner")
+    const released = lease("")
+    const r = run(initial, [
+      [{ _tag: "LeaseSeen", lease: free }, 0],
+      [{ _tag: "LeaseSeen", lease: won }, 10],
+      [{ _tag: "AcquireFailed", failure: { kind: "conflict", message: "409" }, current: won }, 20],
+      [{ _tag: "LeaseSeen", lease: released }, 200]
+    ])
+    assert.deepStrictEqual(r.commands, [{ _tag: "Acquire", base: released }])
+  })
+
+  it("a child that ends by itself during a step-down ends the wrapper with its code", () => {
+    const r = run(leaderAt(0), [
+      [{ _tag: "Wake" }, 10_000],
+      [{ _tag: "ChildEnded", exitCode: 3, byItself: true }, 10_001],
+      [{ _tag: "Released" }, 10_002]
+    ])
+    assert.deepStrictEqual(r.commands, [{ _tag: "Exit", exitCode: 3 }])
+  })
+
+  it("failures never make a follower retry faster than the retry period, whatever Retry-After says", () => {
+    const read = run(initial, [[
+      { _tag: "ReadFailed", failure: { kind: "transient", message: "429", retryAfterMs: 0 } },
+      1_000
+    ]])
+    assert.strictEqual(read.wakeAt, 3_000)
+    const long = run(initial, [[{
+      _tag: "ReadFailed",
+      failure: { kind: "transient", message: "429", retryAfterMs: 600_000 }
+    }, 0]])
+    assert.strictEqual(long.wakeAt, 30_000)
+    const acquire = run(initial, [
+      [{ _tag: "LeaseSeen", lease: lease("") }, 0],
+      [{ _tag: "AcquireFailed", failure: { kind: "transient", message: "429", retryAfterMs: 0 } }, 100]
+    ])
+    assert.strictEqual(acquire.wakeAt, 2_100)
+    const flapping = run(initial, [
+      [{ _tag: "LeaseSeen", lease: lease("other") }, 0],
+      [{ _tag: "WatchChanged", watching: true }, 1],
+      [{ _tag: "WatchChanged", watching: false }, 2],
+      [{ _tag: "Wake" }, 2],
+      [{ _tag: "LeaseSeen", lease: lease("other") }, 3],
+      [{ _tag: "WatchChanged", watching: true }, 4],
+      [{ _tag: "WatchChanged", watching: false }, 5]
+    ])
+    assert.isAtLeast(flapping.wakeAt!, 2_000)
+  })
+
+  it("a renew answered with the version it was written on is no renew", () => {
+    const leader = leaderAt(0)
+    const renewing = step(leader, { _tag: "Wake" }, 2_000, timing)
+    const base = (renewing.commands[0] as Extract<Command, { _tag: "Renew" }>).base
+    const r = step(
+      renewing.machine,
+      { _tag: "Renewed", lease: base, sentAt: 2_000, baseVersion: base.resourceVersion },
+      2_010,
+      timing
+    )
+    assert.strictEqual((r.machine.state as Extract<Machine["state"], { _tag: "Leader" }>).renewSentAt, 0)
+    assert.strictEqual(r.reason, "renew changed nothing")
+  })
+
+  it("a lease held under our identity by another incarnation is never adopted", () => {
+    const r = run(leaderAt(0), [
+      [{ _tag: "Wake" }, 2_000],
+      [{ _tag: "RenewFailed", failure: { kind: "conflict", message: "409" }, current: lease("me", "u1", true) }, 2_010]
+    ])
+    assert.deepStrictEqual(r.commands, [{ _tag: "StopChild" }])
+    const late = step(
+      r.machine,
+      { _tag: "RenewFailed", failure: { kind: "conflict", message: "409" }, current: lease("me", "u1", true) },
+      2_020,
+      timing
+    )
+    assert.strictEqual((late.machine.state as Extract<Machine["state"], { _tag: "Releasing" }>).lease, undefined)
   })
 })

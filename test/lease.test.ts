@@ -4,7 +4,20 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
-import { fromJson, microTime, observe, takeableAt, unreadableHolder, withSpec } from "../src/domain/Lease.ts"
+import {
+  acquireSpec,
+  fromJson,
+  incarnationAnnotation,
+  isOurs,
+  microTime,
+  observe,
+  parseMicros,
+  releaseSpec,
+  renewSpec,
+  takeableAt,
+  unreadableHolder,
+  withSpec
+} from "../src/domain/Lease.ts"
 
 const meta = { name: "l", namespace: "default", resourceVersion: "7", uid: "u" }
 const own = 15_000
@@ -146,5 +159,79 @@ describe("expiry by local observation", () => {
 
   it("a lease never seen held may be created at once", () => {
     expect(takeableAt(observe(undefined, undefined, 1_000), own)).toBe(Number.NEGATIVE_INFINITY)
+  })
+})
+
+describe("the spec each write sends", () => {
+  const me = { identity: "me", incarnation: "i1", durationSeconds: 15 }
+  const held = (holder: string, spec: Record<string, unknown> = {}, annotations: Record<string, string> = {}) =>
+    fromJson({
+      metadata: { ...meta, annotations },
+      spec: { holderIdentity: holder, leaseDurationSeconds: 15, leaseTransitions: 4, ...spec }
+    })!
+  const t0 = Date.UTC(2026, 0, 1)
+
+  it("an acquire counts a transition only when the holder changes", () => {
+    expect(acquireSpec(undefined, me, t0).leaseTransitions).toBe(0)
+    expect(acquireSpec(held("other"), me, t0).leaseTransitions).toBe(5)
+    expect(acquireSpec(held(""), me, t0).leaseTransitions).toBe(5)
+    expect(acquireSpec(held("me"), me, t0).leaseTransitions).toBe(4)
+    expect(acquireSpec(held("other"), me, t0)).toMatchObject({
+      holderIdentity: "me",
+      leaseDurationSeconds: 15,
+      acquireTime: "2026-01-01T00:00:00.000000Z",
+      renewTime: "2026-01-01T00:00:00.000000Z"
+    })
+  })
+
+  it("a renew keeps acquireTime and the transitions", () => {
+    const base = held("me", { acquireTime: "2025-12-31T23:00:00.123456Z", renewTime: "2025-12-31T23:59:58.000000Z" })
+    expect(renewSpec(base, me, t0)).toEqual({
+      holderIdentity: "me",
+      leaseDurationSeconds: 15,
+      acquireTime: "2025-12-31T23:00:00.123456Z",
+      renewTime: "2026-01-01T00:00:00.000000Z",
+      leaseTransitions: 4
+    })
+  })
+
+  it("a renew's renewTime is strictly later than the stored one, even when the wall clock repeats or goes back", () => {
+    const stored = "2026-01-01T00:00:00.000000Z"
+    const base = held("me", { renewTime: stored })
+    expect(renewSpec(base, me, t0).renewTime).toBe("2026-01-01T00:00:00.000001Z")
+    expect(renewSpec(base, me, t0 - 3_600_000).renewTime).toBe("2026-01-01T00:00:00.000001Z")
+    let lease = base
+    for (let i = 0; i < 5; i++) {
+      const next = renewSpec(lease, me, t0)
+      expect(parseMicros(next.renewTime)!).toBeGreaterThan(parseMicros(lease.renewTime)!)
+      lease = fromJson(withSpec(lease, next, me.incarnation))!
+    }
+  })
+
+  it("a release hands the lease back as client-go does: no holder, one second, transitions kept", () => {
+    expect(releaseSpec(held("me"), t0)).toEqual({
+      holderIdentity: "",
+      leaseDurationSeconds: 1,
+      acquireTime: "2026-01-01T00:00:00.000000Z",
+      renewTime: "2026-01-01T00:00:00.000000Z",
+      leaseTransitions: 4
+    })
+  })
+
+  it("a write claims the lease for this incarnation; ours means our identity and our incarnation", () => {
+    const base = held("other", {}, { keep: "x" })
+    const object = withSpec(base, acquireSpec(base, me, t0), me.incarnation) as { metadata: { annotations: unknown } }
+    expect(object.metadata.annotations).toEqual({ keep: "x", [incarnationAnnotation]: "i1" })
+    const ours = fromJson(object)!
+    expect(isOurs(ours, me)).toBe(true)
+    expect(isOurs(held("me", {}, { [incarnationAnnotation]: "i0" }), me)).toBe(false)
+    expect(isOurs(held("me"), me)).toBe(false)
+  })
+
+  it("reads MicroTime with 0 to 9 digits and offsets", () => {
+    expect(parseMicros("2026-01-01T00:00:00Z")).toBe(t0 * 1000)
+    expect(parseMicros("2026-01-01T02:00:00.5+02:00")).toBe(t0 * 1000 + 500_000)
+    expect(parseMicros("2026-01-01T00:00:00.123456789Z")).toBe(t0 * 1000 + 123_456)
+    expect(parseMicros("yesterday")).toBeUndefined()
   })
 })

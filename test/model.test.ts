@@ -7,6 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Fiber, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
+import { electorStack } from "../src/layers/Live.ts"
 import type { ChildRecord, Link } from "../src/layers/Test.ts"
 import { childSupervisorRecording, leaseStoreMemory, MemoryLease } from "../src/layers/Test.ts"
 import { Elector } from "../src/services/Elector.ts"
@@ -50,25 +51,33 @@ describe("cluster model", () => {
       const log: Array<ChildRecord> = []
       const replicas = ["a", "b", "c"].map((id) => ({
         id,
-        partitionedUntil: 0,
+        /** The running incarnation's link: partitions apply to one incarnation. */
+        link: { partitionedUntil: 0 },
         fiber: undefined as Fiber.Fiber<number> | undefined,
-        downUntil: 0
+        downUntil: 0,
+        incarnations: 0
       }))
+      /** Incarnations replaced while partitioned (a force-deleted pod on a cut-off node): they run on. */
+      const stale: Array<Fiber.Fiber<number>> = []
       const now = () => Clock.currentTimeMillis
 
       const clock = yield* Clock.Clock
       const start = (r: (typeof replicas)[number]) =>
         Effect.gen(function*() {
+          const own = { partitionedUntil: 0 }
+          r.link = own
           const link: Link = {
             latency: () => (rng() < 0.05 ? 500 + rng() * 3_000 : rng() * 150),
             loseAnswer: () => rng() < 0.05,
-            partitioned: () => clock.currentTimeMillisUnsafe() < r.partitionedUntil
+            partitioned: () => clock.currentTimeMillisUnsafe() < own.partitionedUntil
           }
-          const layer = Elector.layer({
+          const layer = electorStack({
             identity: r.id,
+            incarnation: `${r.id}-${++r.incarnations}`,
             namespace: "ns",
             leaseName: "lease",
             command: ["app"],
+            stopGraceMs,
             ...timing
           }).pipe(
             Layer.provide(Layer.mergeAll(
@@ -87,14 +96,19 @@ describe("cluster model", () => {
         })
 
       for (const r of replicas) yield* start(r)
-      const faults = { partitions: 0, crashes: 0 }
+      const faults = { partitions: 0, crashes: 0, twins: 0 }
       for (let t = 0; t < simulatedMs; t += stepMs) {
         const roll = rng()
         const r = replicas[Math.floor(rng() * replicas.length)]!
         const current = yield* now()
         if (roll < 0.002) {
-          r.partitionedUntil = current + rng() * 30_000
+          r.link.partitionedUntil = current + rng() * 30_000
           faults.partitions++
+        } else if (roll < 0.0025 && r.fiber !== undefined && current < r.link.partitionedUntil) {
+          // The same identity comes back elsewhere while the cut-off incarnation still runs.
+          stale.push(r.fiber)
+          yield* start(r)
+          faults.twins++
         } else if (roll < 0.003 && r.fiber !== undefined) {
           // Not awaited: the crashed replica's child takes simulated time to die.
           yield* Effect.forkChild(Fiber.interrupt(r.fiber), { startImmediately: true })
@@ -107,7 +121,8 @@ describe("cluster model", () => {
       }
       const end = yield* now()
       const stopping = yield* Effect.forkChild(
-        Effect.forEach(replicas, (r) => r.fiber === undefined ? Effect.void : Fiber.interrupt(r.fiber), {
+        Effect.forEach([...replicas.map((r) => r.fiber), ...stale], (f) =>
+          f === undefined ? Effect.void : Fiber.interrupt(f), {
           concurrency: "unbounded"
         }),
         { startImmediately: true }

@@ -14,10 +14,12 @@
  * never run at once"); the rules it relies on are marked [rule n].
  */
 import type { LeaseView, Observation } from "./Lease.ts"
-import { isFree, observe, takeableAt } from "./Lease.ts"
+import { isFree, isOurs, observe, sameVersion, takeableAt } from "./Lease.ts"
 
 export interface Timing {
   readonly identity: string
+  /** Names this process among incarnations that share the identity [rule: never release or adopt another's lease]. */
+  readonly incarnation: string
   readonly leaseDurationMs: number
   readonly renewDeadlineMs: number
   readonly retryPeriodMs: number
@@ -30,6 +32,9 @@ export interface Timing {
   readonly baseline?: boolean | undefined
 }
 
+/** Retry-After only ever lengthens a wait, and never beyond this. */
+export const maxRetryAfterMs = 30_000
+
 /** Timing plus this step's random draw in [0, 1), which only the baseline's jitter uses. */
 type Ctx = Timing & { readonly random: number }
 
@@ -40,10 +45,19 @@ export type State =
     readonly reading: boolean
     /** When to poll next; undefined while the watch keeps us informed. */
     readonly nextReadAt: number | undefined
+    /** When the last read was sent: polls are never closer together than the retry period. */
+    readonly lastReadAt: number
     /** No acquire before this time: backoff after a failed attempt. */
     readonly retryAt: number
+    /** The backoff waits for news, not for time: a new version of the lease lifts it. */
+    readonly retryUntilChange: boolean
   }
-  | { readonly _tag: "Acquiring"; readonly observation: Observation | undefined }
+  | {
+    readonly _tag: "Acquiring"
+    readonly observation: Observation | undefined
+    /** The version the write is based on; a conflict is judged against it, not against later news. */
+    readonly base: LeaseView | undefined
+  }
   | {
     readonly _tag: "Leader"
     readonly lease: LeaseView
@@ -59,6 +73,8 @@ export type State =
     /** The lease to hand back once the child is gone; undefined when it is no longer ours. */
     readonly lease: LeaseView | undefined
     readonly childStopped: boolean
+    /** When the stop began: a stop that outlasts the grace period by far is stuck (see Health). */
+    readonly since: number
   }
 
 export interface Machine {
@@ -85,10 +101,11 @@ export type Event =
   | { readonly _tag: "Acquired"; readonly lease: LeaseView; readonly sentAt: number }
   /** On a conflict `current` is the lease as read right after (undefined: it does not exist). */
   | { readonly _tag: "AcquireFailed"; readonly failure: ApiFailure; readonly current?: LeaseView | undefined }
-  | { readonly _tag: "Renewed"; readonly lease: LeaseView; readonly sentAt: number }
+  /** `baseVersion`: the resourceVersion the renew was written on; an answer with the same one changed nothing. */
+  | { readonly _tag: "Renewed"; readonly lease: LeaseView; readonly sentAt: number; readonly baseVersion: string }
   | { readonly _tag: "RenewFailed"; readonly failure: ApiFailure; readonly current?: LeaseView | undefined }
-  | { readonly _tag: "ChildExited"; readonly exitCode: number }
-  | { readonly _tag: "ChildStopped"; readonly exitCode: number }
+  /** The child and everything it started are gone; `byItself`: it ended before any stop was asked of it. */
+  | { readonly _tag: "ChildEnded"; readonly exitCode: number; readonly byItself: boolean }
   | { readonly _tag: "Released" }
   | { readonly _tag: "Signal"; readonly signal: string }
 
@@ -111,7 +128,15 @@ export interface Step {
 }
 
 export const initial: Machine = {
-  state: { _tag: "Follower", observation: undefined, reading: true, nextReadAt: undefined, retryAt: 0 },
+  state: {
+    _tag: "Follower",
+    observation: undefined,
+    reading: true,
+    nextReadAt: undefined,
+    lastReadAt: 0,
+    retryAt: 0,
+    retryUntilChange: false
+  },
   exiting: false,
   exitCode: undefined,
   watching: false
@@ -123,6 +148,10 @@ export const start: ReadonlyArray<Command> = [{ _tag: "Read" }]
 /** When a Leader must give up: the deadline counts from the last successful send [rule 1]. */
 export const deadlineOf = (state: Extract<State, { _tag: "Leader" }>, t: Timing) =>
   state.renewSentAt + t.renewDeadlineMs
+
+/** How long to wait after a failure: never less than the retry period; Retry-After only lengthens it. */
+export const backoffMs = (failure: ApiFailure, t: Timing): number =>
+  Math.max(t.retryPeriodMs, Math.min(failure.retryAfterMs ?? 0, maxRetryAfterMs))
 
 /** Local time at which the machine next needs a Wake. Leaders always wake by their deadline [rule 2]. */
 export const wakeAt = (m: Machine, t: Timing): number | undefined => {
@@ -145,9 +174,27 @@ export const wakeAt = (m: Machine, t: Timing): number | undefined => {
   }
 }
 
-/** client-go waits RetryPeriod × (1 + 1.2·random) between attempts (wait.JitterUntil, JitterFactor 1.2). */
-const pollAt = (m: Machine, now: number, t: Ctx) =>
-  m.watching ? undefined : now + (t.baseline ? Math.round(t.retryPeriodMs * (1 + 1.2 * t.random)) : t.retryPeriodMs)
+const takeable = (observation: Observation | undefined, now: number, t: Timing) =>
+  observation !== undefined && takeableAt(observation, t.leaseDurationMs) <= now
+
+/**
+ * When to poll next: not while the watch informs us, and not while a takeable lease waits only
+ * for a backoff to end (the acquire then is the probe). client-go waits RetryPeriod × (1 + 1.2·random)
+ * between attempts (wait.JitterUntil, JitterFactor 1.2); the baseline copies it.
+ */
+const pollAt = (m: Machine, observation: Observation | undefined, lastReadAt: number, now: number, t: Ctx) => {
+  if (t.baseline) return now + Math.round(t.retryPeriodMs * (1 + 1.2 * t.random))
+  if (m.watching || takeable(observation, now, t)) return undefined
+  return Math.max(now, lastReadAt) + t.retryPeriodMs
+}
+
+type Result = [Machine, Array<Command>, string]
+
+interface Backoff {
+  readonly retryAt: number
+  readonly retryUntilChange: boolean
+}
+const noBackoff: Backoff = { retryAt: 0, retryUntilChange: false }
 
 /** Follower with a new observation: acquire at once when the lease may be taken, else wait. */
 const follow = (
@@ -156,36 +203,31 @@ const follow = (
   now: number,
   t: Ctx,
   reason: string,
-  retryAt = 0
-): [Machine, Array<Command>, string] => {
+  backoff: Backoff = noBackoff,
+  lastReadAt = 0
+): Result => {
+  const follower = (reading: boolean, nextReadAt: number | undefined): State => ({
+    _tag: "Follower",
+    observation,
+    reading,
+    nextReadAt,
+    lastReadAt: reading ? now : lastReadAt,
+    ...backoff
+  })
   if (m.exiting) {
-    return [{ ...m, state: { _tag: "Follower", observation, reading: false, nextReadAt: undefined, retryAt } }, [{
-      _tag: "Exit",
-      exitCode: m.exitCode ?? 0
-    }], reason]
+    return [{ ...m, state: follower(false, undefined) }, [{ _tag: "Exit", exitCode: m.exitCode ?? 0 }], reason]
   }
-  if (observation !== undefined && takeableAt(observation, t.leaseDurationMs) <= now && retryAt <= now) {
-    const why = observation.lease === undefined
-      ? "lease absent"
-      : isFree(observation.lease)
-      ? "lease free"
-      : "lease expired"
-    return [{ ...m, state: { _tag: "Acquiring", observation } }, [{ _tag: "Acquire", base: observation.lease }], why]
+  if (takeable(observation, now, t) && backoff.retryAt <= now) {
+    const base = observation!.lease
+    const why = base === undefined ? "lease absent" : isFree(base) ? "lease free" : "lease expired"
+    return [{ ...m, state: { _tag: "Acquiring", observation, base } }, [{ _tag: "Acquire", base }], why]
   }
-  if (observation === undefined) {
-    return [{ ...m, state: { _tag: "Follower", observation, reading: true, nextReadAt: undefined, retryAt } }, [{
-      _tag: "Read"
-    }], reason]
-  }
-  return [
-    { ...m, state: { _tag: "Follower", observation, reading: false, nextReadAt: pollAt(m, now, t), retryAt } },
-    [],
-    reason
-  ]
+  if (observation === undefined) return [{ ...m, state: follower(true, undefined) }, [{ _tag: "Read" }], reason]
+  return [{ ...m, state: follower(false, pollAt(m, observation, lastReadAt, now, t)) }, [], reason]
 }
 
-const lose = (m: Machine, lease: LeaseView | undefined, reason: string): [Machine, Array<Command>, string] => [
-  { ...m, state: { _tag: "Releasing", lease, childStopped: false } },
+const lose = (m: Machine, lease: LeaseView | undefined, now: number, reason: string): Result => [
+  { ...m, state: { _tag: "Releasing", lease, childStopped: false, since: now } },
   [{ _tag: "StopChild" }],
   reason
 ]
@@ -196,203 +238,213 @@ export const step = (m: Machine, e: Event, now: number, t: Timing, random = 0): 
   return { machine, commands, wakeAt: wakeAt(machine, t), reason }
 }
 
-const transition = (m: Machine, e: Event, now: number, t: Ctx): [Machine, Array<Command>, string] => {
+const transition = (m: Machine, e: Event, now: number, t: Ctx): Result => {
   const s = m.state
   if (e._tag === "WatchChanged") {
     const next = { ...m, watching: e.watching }
-    if (s._tag === "Follower" && !e.watching && !s.reading) {
-      return [{ ...next, state: { ...s, nextReadAt: now } }, [], "watch down, polling"]
+    if (s._tag === "Follower" && !s.reading) {
+      const nextReadAt = e.watching ? undefined : Math.max(now, s.lastReadAt + t.retryPeriodMs)
+      return [{ ...next, state: { ...s, nextReadAt } }, [], e.watching ? "watch up" : "watch down, polling"]
     }
     return [next, [], e.watching ? "watch up" : "watch down"]
   }
   switch (s._tag) {
     case "Follower":
-      switch (e._tag) {
-        case "Wake": {
-          if (m.exiting) return follow(m, s.observation, now, t, "exiting")
-          if (
-            !t.baseline && s.observation !== undefined && takeableAt(s.observation, t.leaseDurationMs) <= now
-            && s.retryAt <= now
-          ) {
-            return follow(m, s.observation, now, t, "expired")
-          }
-          if (s.reading || s.nextReadAt === undefined || s.nextReadAt > now) return [m, [], "waiting"]
-          return [{ ...m, state: { ...s, reading: true } }, [{ _tag: "Read" }], "poll"]
-        }
-        case "LeaseSeen":
-          return follow(m, observe(s.observation, e.lease, now), now, t, "lease seen", s.retryAt)
-        case "ReadFailed":
-          return [
-            { ...m, state: { ...s, reading: false, nextReadAt: now + (e.failure.retryAfterMs ?? t.retryPeriodMs) } },
-            [],
-            `read failed: ${e.failure.message}`
-          ]
-        case "Signal":
-          return follow({ ...m, exiting: true }, s.observation, now, t, `signal ${e.signal}`, s.retryAt)
-        default:
-          return [m, [], `ignored ${e._tag}`]
-      }
+      return follower(m, s, e, now, t)
     case "Acquiring":
-      switch (e._tag) {
-        case "Acquired": {
-          const leader: State = {
-            _tag: "Leader",
-            lease: e.lease,
-            renewSentAt: e.sentAt,
-            nextRenewAt: e.sentAt + t.retryPeriodMs,
-            renewing: false,
-            since: now
-          }
-          // A win that took longer than the deadline gives no right to run the child [rule 3].
-          if (m.exiting || now >= e.sentAt + t.renewDeadlineMs) {
-            return [{ ...m, state: { _tag: "Releasing", lease: e.lease, childStopped: true } }, [{
-              _tag: "Release",
-              base: e.lease
-            }], m.exiting ? "acquired while exiting" : "acquired too late"]
-          }
-          return [{ ...m, state: leader }, [{ _tag: "StartChild" }], "acquired"]
-        }
-        case "AcquireFailed": {
-          if (e.failure.kind === "conflict") {
-            // Someone else wrote first: back to following with the fresh reading (never retry blindly).
-            const observation = observe(s.observation, e.current, now)
-            const unchanged = observation.lease?.resourceVersion === s.observation?.lease?.resourceVersion
-            return follow(m, observation, now, t, "lost the race", unchanged ? now + t.retryPeriodMs : 0)
-          }
-          return follow(
-            m,
-            s.observation,
-            now,
-            t,
-            `acquire failed: ${e.failure.message}`,
-            now + (e.failure.retryAfterMs ?? t.retryPeriodMs)
-          )
-        }
-        case "LeaseSeen":
-          return [{ ...m, state: { ...s, observation: observe(s.observation, e.lease, now) } }, [], "lease seen"]
-        case "Signal":
-          return [{ ...m, exiting: true }, [], `signal ${e.signal}`]
-        default:
-          return [m, [], `ignored ${e._tag}`]
-      }
-    case "Leader": {
-      const deadline = deadlineOf(s, t)
-      if (now >= deadline && e._tag !== "ChildExited" && e._tag !== "Signal") {
-        return lose(m, s.lease, "renew deadline passed")
-      }
-      switch (e._tag) {
-        case "Wake":
-          if (t.reelectAfterMs !== undefined && now >= s.since + t.reelectAfterMs) {
-            return lose(m, s.lease, "re-election due")
-          }
-          if (!s.renewing && now >= s.nextRenewAt) {
-            return [{ ...m, state: { ...s, renewing: true } }, [{ _tag: "Renew", base: s.lease }], "renew"]
-          }
-          return [m, [], "waiting"]
-        case "Renewed": {
-          const renewSentAt = Math.max(s.renewSentAt, e.sentAt)
-          if (now >= renewSentAt + t.renewDeadlineMs) return lose(m, e.lease, "renewed too late")
-          return [
-            {
-              ...m,
-              state: { ...s, lease: e.lease, renewSentAt, nextRenewAt: renewSentAt + t.retryPeriodMs, renewing: false }
-            },
-            [],
-            "renewed"
-          ]
-        }
-        case "RenewFailed":
-          if (e.failure.kind === "conflict") {
-            if (e.current !== undefined && e.current.holder === t.identity) {
-              // Our lease, edited by someone (labels, say): renew on the new version at once.
-              return [
-                { ...m, state: { ...s, lease: e.current, renewing: true } },
-                [{ _tag: "Renew", base: e.current }],
-                "renew on newer version"
-              ]
-            }
-            return lose(
-              m,
-              undefined,
-              e.current === undefined ? "lease deleted" : `lease taken by ${JSON.stringify(e.current.holder)}`
-            )
-          }
-          return [
-            {
-              ...m,
-              state: {
-                ...s,
-                renewing: false,
-                nextRenewAt: Math.min(now + (e.failure.retryAfterMs ?? t.retryPeriodMs), deadline)
-              }
-            },
-            [],
-            `renew failed: ${e.failure.message}`
-          ]
-        case "LeaseSeen": {
-          // A reading may be older than our last write, so it only prompts a renew now;
-          // the conditional write's answer decides whether the lease is still ours.
-          const ours = e.lease !== undefined && e.lease.holder === t.identity && e.lease.uid === s.lease.uid
-          if (ours || s.renewing) return [m, [], "lease seen"]
-          return [
-            { ...m, state: { ...s, renewing: true } },
-            [{ _tag: "Renew", base: s.lease }],
-            "lease changed elsewhere, checking"
-          ]
-        }
-        case "ChildExited":
-          return [
-            {
-              ...m,
-              exiting: true,
-              exitCode: e.exitCode,
-              state: { _tag: "Releasing", lease: s.lease, childStopped: true }
-            },
-            [{ _tag: "Release", base: s.lease }],
-            `child exited with ${e.exitCode}`
-          ]
-        case "Signal":
-          return lose({ ...m, exiting: true }, s.lease, `signal ${e.signal}`)
-        default:
-          return [m, [], `ignored ${e._tag}`]
-      }
-    }
+      return acquiring(m, s, e, now, t)
+    case "Leader":
+      return leader(m, s, e, now, t)
     case "Releasing":
-      switch (e._tag) {
-        case "ChildStopped": {
-          const next = { ...m, exitCode: m.exiting && m.exitCode === undefined ? e.exitCode : m.exitCode }
-          // Hand the lease back only now that the child is reaped [rule 4].
-          if (s.lease !== undefined) {
-            return [
-              { ...next, state: { ...s, childStopped: true } },
-              [{ _tag: "Release", base: s.lease }],
-              "child stopped"
-            ]
-          }
-          return follow(next, undefined, now, t, "child stopped")
-        }
-        case "Released":
-          return follow(m, undefined, now, t, "released")
-        case "Renewed":
-          return [{ ...m, state: { ...s, lease: s.lease === undefined ? undefined : e.lease } }, [], "late renew"]
-        case "RenewFailed":
-          return [
-            {
-              ...m,
-              state: {
-                ...s,
-                lease: e.failure.kind === "conflict"
-                  ? (e.current?.holder === t.identity ? e.current : undefined)
-                  : s.lease
-              }
-            },
-            [],
-            "late renew failure"
-          ]
-        case "Signal":
-          return [{ ...m, exiting: true }, [], `signal ${e.signal}`]
-        default:
-          return [m, [], `ignored ${e._tag}`]
+      return releasing(m, s, e, now, t)
+  }
+}
+
+const follower = (m: Machine, s: Extract<State, { _tag: "Follower" }>, e: Event, now: number, t: Ctx): Result => {
+  const backoff = { retryAt: s.retryAt, retryUntilChange: s.retryUntilChange }
+  switch (e._tag) {
+    case "Wake": {
+      if (m.exiting) return follow(m, s.observation, now, t, "exiting", backoff, s.lastReadAt)
+      if (!t.baseline && takeable(s.observation, now, t) && s.retryAt <= now) {
+        return follow(m, s.observation, now, t, "expired", backoff, s.lastReadAt)
       }
+      if (s.reading || s.nextReadAt === undefined || s.nextReadAt > now) return [m, [], "waiting"]
+      return [{ ...m, state: { ...s, reading: true, lastReadAt: now } }, [{ _tag: "Read" }], "poll"]
+    }
+    case "LeaseSeen": {
+      const observation = observe(s.observation, e.lease, now)
+      const news = s.observation === undefined || observation.observedAt !== s.observation.observedAt
+      const lifted = s.retryUntilChange && news ? noBackoff : backoff
+      return follow({ ...m, state: { ...s, reading: false } }, observation, now, t, "lease seen", lifted, s.lastReadAt)
+    }
+    case "ReadFailed":
+      return [
+        { ...m, state: { ...s, reading: false, nextReadAt: now + backoffMs(e.failure, t) } },
+        [],
+        `read failed: ${e.failure.message}`
+      ]
+    case "Signal":
+      return follow({ ...m, exiting: true }, s.observation, now, t, `signal ${e.signal}`, backoff, s.lastReadAt)
+    default:
+      return [m, [], `ignored ${e._tag}`]
+  }
+}
+
+const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Event, now: number, t: Ctx): Result => {
+  switch (e._tag) {
+    case "Acquired": {
+      // A win that took longer than the deadline gives no right to run the child [rule 3].
+      if (m.exiting || now >= e.sentAt + t.renewDeadlineMs) {
+        return [
+          { ...m, state: { _tag: "Releasing", lease: e.lease, childStopped: true, since: now } },
+          [{ _tag: "Release", base: e.lease }],
+          m.exiting ? "acquired while exiting" : "acquired too late"
+        ]
+      }
+      const leader: State = {
+        _tag: "Leader",
+        lease: e.lease,
+        renewSentAt: e.sentAt,
+        nextRenewAt: e.sentAt + t.retryPeriodMs,
+        renewing: false,
+        since: now
+      }
+      return [{ ...m, state: leader }, [{ _tag: "StartChild" }], "acquired"]
+    }
+    case "AcquireFailed": {
+      if (e.failure.kind !== "conflict") {
+        const backoff = { retryAt: now + backoffMs(e.failure, t), retryUntilChange: false }
+        return follow(m, s.observation, now, t, `acquire failed: ${e.failure.message}`, backoff)
+      }
+      // Someone else wrote first: follow the fresh reading, never retry blindly. Judge the news
+      // against the version we wrote on: the watch may have told us of the winner meanwhile.
+      const observation = observe(s.observation, e.current, now)
+      const changed = !sameVersion(s.base, e.current)
+      // A lease that reads takeable right after a conflict is retried no sooner than a retry period,
+      // unless newer news comes first; one that reads held needs no backoff (its expiry is the wait).
+      const backoff = changed && !takeable(observation, now, t)
+        ? noBackoff
+        : { retryAt: now + t.retryPeriodMs, retryUntilChange: true }
+      return follow(m, observation, now, t, "lost the race", backoff)
+    }
+    case "LeaseSeen":
+      return [{ ...m, state: { ...s, observation: observe(s.observation, e.lease, now) } }, [], "lease seen"]
+    case "Signal":
+      return [{ ...m, exiting: true }, [], `signal ${e.signal}`]
+    default:
+      return [m, [], `ignored ${e._tag}`]
+  }
+}
+
+const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now: number, t: Ctx): Result => {
+  const deadline = deadlineOf(s, t)
+  if (e._tag === "ChildEnded") {
+    // The child ended by itself: the wrapper ends with its code, whatever else happened [rule: child exit].
+    return [
+      {
+        ...m,
+        exiting: true,
+        exitCode: e.exitCode,
+        state: { _tag: "Releasing", lease: s.lease, childStopped: true, since: now }
+      },
+      [{ _tag: "Release", base: s.lease }],
+      `child exited with ${e.exitCode}`
+    ]
+  }
+  if (e._tag === "Signal") return lose({ ...m, exiting: true }, s.lease, now, `signal ${e.signal}`)
+  if (now >= deadline) return lose(m, s.lease, now, "renew deadline passed")
+  switch (e._tag) {
+    case "Wake":
+      if (t.reelectAfterMs !== undefined && now >= s.since + t.reelectAfterMs) {
+        return lose(m, s.lease, now, "re-election due")
+      }
+      if (!s.renewing && now >= s.nextRenewAt) {
+        return [{ ...m, state: { ...s, renewing: true } }, [{ _tag: "Renew", base: s.lease }], "renew"]
+      }
+      return [m, [], "waiting"]
+    case "Renewed": {
+      if (e.lease.resourceVersion === e.baseVersion) {
+        // The server stored nothing (an identical object): followers saw no change, so this is no renew.
+        const nextRenewAt = Math.min(now + t.retryPeriodMs, deadline)
+        return [{ ...m, state: { ...s, renewing: false, nextRenewAt } }, [], "renew changed nothing"]
+      }
+      const renewSentAt = Math.max(s.renewSentAt, e.sentAt)
+      if (now >= renewSentAt + t.renewDeadlineMs) return lose(m, e.lease, now, "renewed too late")
+      return [
+        {
+          ...m,
+          state: { ...s, lease: e.lease, renewSentAt, nextRenewAt: renewSentAt + t.retryPeriodMs, renewing: false }
+        },
+        [],
+        "renewed"
+      ]
+    }
+    case "RenewFailed":
+      if (e.failure.kind === "conflict") {
+        if (isOurs(e.current, t)) {
+          // Still this process's lease, edited by someone (labels, say): renew on the new version at once.
+          const current = e.current!
+          return [
+            { ...m, state: { ...s, lease: current, renewing: true } },
+            [{ _tag: "Renew", base: current }],
+            "renew on newer version"
+          ]
+        }
+        return lose(
+          m,
+          undefined,
+          now,
+          e.current === undefined ? "lease deleted" : `lease taken by ${JSON.stringify(e.current.holder)}`
+        )
+      }
+      return [
+        { ...m, state: { ...s, renewing: false, nextRenewAt: Math.min(now + backoffMs(e.failure, t), deadline) } },
+        [],
+        `renew failed: ${e.failure.message}`
+      ]
+    case "LeaseSeen": {
+      // A reading may be older than our last write, so it only prompts a renew now;
+      // the conditional write's answer decides whether the lease is still ours.
+      const ours = isOurs(e.lease, t) && e.lease!.uid === s.lease.uid
+      if (ours || s.renewing) return [m, [], "lease seen"]
+      return [
+        { ...m, state: { ...s, renewing: true } },
+        [{ _tag: "Renew", base: s.lease }],
+        "lease changed elsewhere, checking"
+      ]
+    }
+    default:
+      return [m, [], `ignored ${e._tag}`]
+  }
+}
+
+const releasing = (m: Machine, s: Extract<State, { _tag: "Releasing" }>, e: Event, now: number, t: Ctx): Result => {
+  switch (e._tag) {
+    case "ChildEnded": {
+      // A child that ended by itself ends the wrapper with its code, even mid-step-down; a stopped
+      // child's code is the wrapper's only when a signal asked the wrapper to exit.
+      const next = e.byItself
+        ? { ...m, exiting: true, exitCode: e.exitCode }
+        : { ...m, exitCode: m.exiting && m.exitCode === undefined ? e.exitCode : m.exitCode }
+      const why = e.byItself ? `child exited with ${e.exitCode}` : "child stopped"
+      // Hand the lease back only now that the child and all it started are gone [rule 4].
+      if (s.lease !== undefined) {
+        return [{ ...next, state: { ...s, childStopped: true } }, [{ _tag: "Release", base: s.lease }], why]
+      }
+      return follow(next, undefined, now, t, why)
+    }
+    case "Released":
+      return follow(m, undefined, now, t, "released")
+    case "Renewed":
+      return [{ ...m, state: { ...s, lease: s.lease === undefined ? undefined : e.lease } }, [], "late renew"]
+    case "RenewFailed": {
+      // Adopt a newer version only if this very process still holds it (never another incarnation's).
+      const lease = e.failure.kind !== "conflict" ? s.lease : isOurs(e.current, t) ? e.current : undefined
+      return [{ ...m, state: { ...s, lease } }, [], "late renew failure"]
+    }
+    case "Signal":
+      return [{ ...m, exiting: true }, [], `signal ${e.signal}`]
+    default:
+      return [m, [], `ignored ${e._tag}`]
   }
 }

@@ -1,23 +1,19 @@
 /**
- * The Lease as this elector sees it, and the arithmetic on it. Pure.
- *
- * Other writers may leave anything in a Lease (missing fields, nulls, odd time
- * formats, huge numbers), so decoding is lenient and falls back to the
+ * The Lease as this elector sees it, the arithmetic on it, and the spec each
+ * write sends. Pure. Decoding is lenient (see Wire.ts) and falls back to the
  * conservative reading: an unreadable duration counts as our own.
  */
-import { Schema } from "effect"
+import { decodeLease, unreadableHolder } from "./Wire.ts"
 
-/** Only what identifies the object is required; the spec is read field by field, leniently. */
-const LeaseWire = Schema.Struct({
-  metadata: Schema.Struct({
-    resourceVersion: Schema.String,
-    uid: Schema.optional(Schema.String)
-  }),
-  spec: Schema.optional(Schema.Unknown)
-})
+export { unreadableHolder }
 
-/** The holder we report for a spec that is not an object: held by someone we cannot name, so never "free". */
-export const unreadableHolder = "<unreadable spec>"
+/**
+ * Annotation naming the process, not just the identity, that acquired the lease. Two
+ * incarnations can share one identity (a StatefulSet pod force-deleted on a partitioned
+ * node comes back under the same name), so "our identity is the holder" is not enough
+ * to release or adopt a lease: only a lease carrying our own incarnation is ours.
+ */
+export const incarnationAnnotation = "just-one-init/incarnation"
 
 export interface LeaseView {
   readonly resourceVersion: string
@@ -27,51 +23,56 @@ export interface LeaseView {
   /** The record's duration in ms, or undefined when missing or nonsensical. */
   readonly durationMs: number | undefined
   readonly transitions: number
+  readonly acquireTime: string | undefined
+  readonly renewTime: string | undefined
+  readonly incarnation: string | undefined
   /** The object as the server sent it, so a write can carry every field we do not manage. */
   readonly raw: Readonly<Record<string, unknown>>
 }
 
-const decodeWire = Schema.decodeUnknownOption(LeaseWire)
-
 /** Read a Lease object from the API. Undefined when it is not a Lease at all. */
 export const fromJson = (json: unknown): LeaseView | undefined => {
-  const wire = decodeWire(json)
+  const wire = decodeLease(json)
   if (wire._tag === "None") return undefined
-  const { metadata } = wire.value
-  const rawSpec = wire.value.spec
-  if (rawSpec !== undefined && rawSpec !== null && (typeof rawSpec !== "object" || Array.isArray(rawSpec))) {
-    return {
-      resourceVersion: metadata.resourceVersion,
-      uid: metadata.uid,
-      holder: unreadableHolder,
-      durationMs: undefined,
-      transitions: 0,
-      raw: json as Record<string, unknown>
-    }
-  }
-  const spec = rawSpec as
-    | { holderIdentity?: unknown; leaseDurationSeconds?: unknown; leaseTransitions?: unknown }
-    | null
-    | undefined
-  const holder = typeof spec?.holderIdentity === "string" ? spec.holderIdentity : ""
+  const { metadata, spec } = wire.value
   const d = spec?.leaseDurationSeconds
-  const durationMs = typeof d === "number" && Number.isInteger(d) && d > 0 && d <= 2_147_483_647 ? d * 1000 : undefined
-  const t = spec?.leaseTransitions
-  const transitions = typeof t === "number" && Number.isInteger(t) && t >= 0 && t < 2_147_483_647 ? t : 0
   return {
     resourceVersion: metadata.resourceVersion,
     uid: metadata.uid,
-    holder,
-    durationMs,
-    transitions,
+    holder: spec?.holderIdentity ?? "",
+    durationMs: d === undefined ? undefined : d * 1000,
+    transitions: spec?.leaseTransitions ?? 0,
+    acquireTime: spec?.acquireTime,
+    renewTime: spec?.renewTime,
+    incarnation: metadata.annotations?.[incarnationAnnotation],
     raw: json as Record<string, unknown>
   }
 }
 
-/** Kubernetes MicroTime: RFC 3339 in UTC with exactly six fractional digits. */
-export const microTime = (epochMs: number): string => {
-  const iso = new Date(epochMs).toISOString() // 2026-01-01T00:00:00.123Z
-  return `${iso.slice(0, 23)}000Z`
+export const isFree = (lease: LeaseView): boolean => lease.holder === ""
+
+/** Held by this very process: our identity and our incarnation (never only the identity). */
+export const isOurs = (lease: LeaseView | undefined, self: { identity: string; incarnation: string }): boolean =>
+  lease !== undefined && lease.holder === self.identity && lease.incarnation === self.incarnation
+
+/** Kubernetes MicroTime from epoch microseconds: RFC 3339 in UTC with exactly six fractional digits. */
+export const formatMicros = (micros: number): string => {
+  const ms = Math.floor(micros / 1000)
+  return `${new Date(ms).toISOString().slice(0, 19)}.${
+    String(micros - Math.floor(ms / 1000) * 1_000_000).padStart(6, "0")
+  }Z`
+}
+
+export const microTime = (epochMs: number): string => formatMicros(epochMs * 1000)
+
+/** Epoch microseconds of an RFC 3339 time with 0 to 9 fractional digits and any offset; undefined if unreadable. */
+export const parseMicros = (text: string | undefined): number | undefined => {
+  const m = text === undefined
+    ? null
+    : /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(text)
+  if (m === null) return undefined
+  const seconds = Date.parse(`${m[1]}${m[3]}`)
+  return Number.isNaN(seconds) ? undefined : seconds * 1000 + Number((m[2] ?? "").padEnd(6, "0").slice(0, 6))
 }
 
 export interface SpecFields {
@@ -82,15 +83,69 @@ export interface SpecFields {
   readonly leaseTransitions: number
 }
 
-/** The next object to PUT: the one we read, with our spec fields written over it (as client-go's LeaseLock does). */
-export const withSpec = (base: LeaseView, spec: SpecFields): Record<string, unknown> => {
+/** Who writes: the identity, this process's incarnation, and the duration it claims. */
+export interface Writer {
+  readonly identity: string
+  readonly incarnation: string
+  readonly durationSeconds: number
+}
+
+/** An acquire: ours from now; a transition is counted only when the holder changes, as client-go counts them. */
+export const acquireSpec = (base: LeaseView | undefined, w: Writer, nowMs: number): SpecFields => ({
+  holderIdentity: w.identity,
+  leaseDurationSeconds: w.durationSeconds,
+  acquireTime: microTime(nowMs),
+  renewTime: microTime(nowMs),
+  leaseTransitions: base === undefined ? 0 : base.transitions + (base.holder === w.identity ? 0 : 1)
+})
+
+/**
+ * A renew keeps acquireTime and the transitions, and writes a renewTime strictly later than
+ * the stored one: were the wall clock stepped back or frozen, an identical object would be a
+ * write the API server drops (same resourceVersion, no change for followers to observe).
+ */
+export const renewSpec = (base: LeaseView, w: Writer, nowMs: number): SpecFields => {
+  const previous = parseMicros(base.renewTime)
+  return {
+    holderIdentity: w.identity,
+    leaseDurationSeconds: w.durationSeconds,
+    acquireTime: base.acquireTime ?? microTime(nowMs),
+    renewTime: formatMicros(previous === undefined ? nowMs * 1000 : Math.max(nowMs * 1000, previous + 1)),
+    leaseTransitions: base.transitions
+  }
+}
+
+/** A release, as client-go writes it: no holder, a one-second duration, the transitions kept. */
+export const releaseSpec = (base: LeaseView, nowMs: number): SpecFields => ({
+  holderIdentity: "",
+  leaseDurationSeconds: 1,
+  acquireTime: microTime(nowMs),
+  renewTime: microTime(nowMs),
+  leaseTransitions: base.transitions
+})
+
+/**
+ * The object to PUT: the one we read with our spec fields written over it (as client-go's
+ * LeaseLock does), managedFields dropped, and our incarnation annotated when we claim it.
+ */
+export const withSpec = (base: LeaseView, spec: SpecFields, incarnation?: string): Record<string, unknown> => {
   const raw = base.raw as { metadata?: Record<string, unknown>; spec?: unknown }
   const { managedFields: _managedFields, ...metadata } = raw.metadata ?? {}
   const kept = typeof raw.spec === "object" && raw.spec !== null && !Array.isArray(raw.spec) ? raw.spec : {}
-  return { ...raw, apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata, spec: { ...kept, ...spec } }
+  const annotations = incarnation === undefined
+    ? metadata["annotations"]
+    : { ...asRecord(metadata["annotations"]), [incarnationAnnotation]: incarnation }
+  return {
+    ...raw,
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: annotations === undefined ? metadata : { ...metadata, annotations },
+    spec: { ...kept, ...spec }
+  }
 }
 
-export const isFree = (lease: LeaseView): boolean => lease.holder === ""
+const asRecord = (value: unknown): Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : {}
 
 /** What one replica knows of the lease: the object and the local time it last saw it change. */
 export interface Observation {
@@ -114,7 +169,7 @@ export const observe = (prev: Observation | undefined, lease: LeaseView | undefi
   }
 }
 
-const sameVersion = (a: LeaseView | undefined, b: LeaseView | undefined) =>
+export const sameVersion = (a: LeaseView | undefined, b: LeaseView | undefined) =>
   a === undefined || b === undefined ? a === b : a.resourceVersion === b.resourceVersion && a.uid === b.uid
 
 /**

@@ -6,7 +6,8 @@
  */
 import { Clock, Deferred, Effect, Layer, PubSub, Stream } from "effect"
 import type { SpecFields } from "../domain/Lease.ts"
-import { fromJson } from "../domain/Lease.ts"
+import { fromJson, incarnationAnnotation } from "../domain/Lease.ts"
+import type { ChildExit, RunningChild } from "../services/ChildSupervisor.ts"
 import { ChildSupervisor } from "../services/ChildSupervisor.ts"
 import { LeaseApiError, LeaseStore } from "../services/LeaseStore.ts"
 
@@ -23,12 +24,18 @@ export class MemoryLease {
     Effect.runSync(PubSub.publish(this.changes, this.object === undefined ? undefined : structuredClone(this.object)))
   }
 
-  create(spec: SpecFields): Raw | "conflict" {
+  create(spec: SpecFields, incarnation?: string, annotations: unknown = undefined): Raw | "conflict" {
     if (this.object !== undefined) return "conflict"
+    const kept = annotations ?? (incarnation === undefined ? undefined : { [incarnationAnnotation]: incarnation })
     this.object = {
       apiVersion: "coordination.k8s.io/v1",
       kind: "Lease",
-      metadata: { name: "lease", resourceVersion: String(++this.rv), uid: `uid-${++this.uidCounter}` },
+      metadata: {
+        name: "lease",
+        resourceVersion: String(++this.rv),
+        uid: `uid-${++this.uidCounter}`,
+        ...(kept === undefined ? {} : { annotations: kept })
+      },
       spec: { ...spec }
     }
     this.publish()
@@ -39,7 +46,7 @@ export class MemoryLease {
     const meta = (body["metadata"] ?? {}) as Record<string, unknown>
     if (this.object === undefined) {
       if (meta["uid"] !== undefined) return "conflict"
-      return this.create(body["spec"] as SpecFields)
+      return this.create(body["spec"] as SpecFields, undefined, meta["annotations"])
     }
     if (
       meta["resourceVersion"] !== this.object.metadata["resourceVersion"]
@@ -47,7 +54,11 @@ export class MemoryLease {
     ) {
       return "conflict"
     }
-    this.object = { ...(body as Raw), metadata: { ...this.object.metadata, resourceVersion: String(++this.rv) } }
+    const { annotations, labels } = meta
+    const next = { ...(body as Raw), metadata: { ...this.object.metadata, annotations, labels } }
+    // As kube-apiserver: an update that changes nothing is not written (same resourceVersion, no event).
+    if (JSON.stringify(next) === JSON.stringify(this.object)) return structuredClone(this.object)
+    this.object = { ...next, metadata: { ...next.metadata, resourceVersion: String(++this.rv) } }
     this.publish()
     return structuredClone(this.object)
   }
@@ -102,7 +113,7 @@ export const leaseStoreMemory = (lease: MemoryLease, link: Link, requestTimeoutM
       get: call(() => lease.object === undefined ? undefined : structuredClone(lease.object)).pipe(
         Effect.map((r) => r === undefined ? undefined : view(r))
       ),
-      create: (spec) => call(() => lease.create(spec)).pipe(Effect.map(view)),
+      create: (spec, incarnation) => call(() => lease.create(spec, incarnation)).pipe(Effect.map(view)),
       replace: (object) => call(() => lease.replace(object)).pipe(Effect.map(view)),
       watch: () =>
         Effect.gen(function*() {
@@ -116,7 +127,8 @@ export const leaseStoreMemory = (lease: MemoryLease, link: Link, requestTimeoutM
               })
             )
           )
-        })
+        }),
+      garbledLines: Effect.succeed(0)
     })
   )
 }
@@ -134,7 +146,7 @@ export const childSupervisorRecording = (replica: string, log: Array<ChildRecord
     ChildSupervisor.of({
       start: () =>
         Effect.gen(function*() {
-          const exited = yield* Deferred.make<number>()
+          const exited = yield* Deferred.make<ChildExit>()
           const record = yield* Effect.acquireRelease(
             Clock.currentTimeMillis.pipe(Effect.map((startedAt) => {
               const r: ChildRecord = { replica, startedAt, stoppedAt: undefined }
@@ -145,10 +157,15 @@ export const childSupervisorRecording = (replica: string, log: Array<ChildRecord
               Effect.gen(function*() {
                 yield* Effect.sleep(stopMs())
                 r.stoppedAt = yield* Clock.currentTimeMillis
-                yield* Deferred.succeed(exited, 143)
+                yield* Deferred.succeed(exited, { code: 143, signal: "SIGTERM", startError: null })
               })
           )
-          return { pid: log.length, startedAt: record.startedAt, exitCode: Deferred.await(exited) }
+          return {
+            pid: log.length,
+            startedAt: record.startedAt,
+            exit: Deferred.await(exited),
+            hasExited: Deferred.isDone(exited)
+          } satisfies RunningChild
         })
     })
   )

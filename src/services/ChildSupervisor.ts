@@ -1,25 +1,47 @@
 /**
  * The wrapped command as a scoped resource. `start` spawns it in its own
- * process group; closing the scope is the one way it is stopped: SIGTERM to
- * the group, SIGKILL to the group after the grace period, then wait until the
- * child is reaped and no process of its group is left.
+ * process group; closing the scope is the one way it is stopped, under one
+ * deadline for everything it started:
+ *
+ *   t0            SIGTERM to the child's process group
+ *   (group gone)  SIGTERM to every other descendant of the wrapper (what left the group: setsid, daemons)
+ *   t0 + grace    SIGKILL to everything that is left, whatever happened in between
+ *   then          wait until all of it is reaped (a bounded wait is logged, and waiting goes on)
+ *
+ * The wrapper's own helper processes (exec credential plugins) are never touched.
  */
-import { Context, Deferred, Effect, Layer } from "effect"
+import { Clock, Context, Deferred, Effect, Layer, Schedule } from "effect"
 import type { Scope } from "effect"
 import { spawn } from "node:child_process"
 import { constants } from "node:os"
+import { HelperProcesses } from "./HelperProcesses.ts"
+import { ProcessTree } from "./ProcessTree.ts"
 import { Reaper } from "./Reaper.ts"
 
+export interface ChildExit {
+  /** The exit code, 128+n when killed by signal n, 126/127 when it could not be started. */
+  readonly code: number
+  readonly signal: string | null
+  /** Why it could not be started (an errno code such as ENOENT), if so. */
+  readonly startError: string | null
+}
+
 export interface RunningChild {
+  /** -1 when it could not be started. */
   readonly pid: number
   /** Wall-clock ms at which it was spawned. */
   readonly startedAt: number
-  /** Completes with the exit code once the child has ended (128+n when killed by signal n). */
-  readonly exitCode: Effect.Effect<number>
+  /** Completes once the child itself has ended. */
+  readonly exit: Effect.Effect<ChildExit>
+  /** Whether it has ended already: its exit was seen, or it is a zombie Node has not reaped yet. */
+  readonly hasExited: Effect.Effect<boolean>
 }
 
 /** Signals that are passed through to the child's process group while it runs. */
 export const forwardedSignals: ReadonlyArray<NodeJS.Signals> = ["SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT", "SIGWINCH"]
+
+/** After SIGKILL, waiting longer than this means a process stuck in the kernel: say so, and keep waiting. */
+export const killWaitMs = 2_000
 
 export class ChildSupervisor extends Context.Service<ChildSupervisor, {
   start(command: ReadonlyArray<string>): Effect.Effect<RunningChild, never, Scope.Scope>
@@ -29,100 +51,141 @@ export class ChildSupervisor extends Context.Service<ChildSupervisor, {
       ChildSupervisor,
       Effect.gen(function*() {
         const reaper = yield* Reaper
-        return ChildSupervisor.of({ start: (command) => spawnScoped(command, options.stopGraceMs, reaper) })
+        const tree = yield* ProcessTree
+        const helpers = yield* HelperProcesses
+        const stop = stopAll(tree, reaper, helpers, options.stopGraceMs)
+        return ChildSupervisor.of({ start: (command) => spawnScoped(command, reaper, tree, stop) })
       })
     )
 }
 
-const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
-  code ?? 128 + (signal === null ? 0 : (constants.signals[signal] ?? 0))
-
-const groupAlive = (pgid: number): boolean => {
-  try {
-    process.kill(-pgid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
-const signalGroup = (pgid: number, signal: NodeJS.Signals) => {
-  try {
-    process.kill(-pgid, signal)
-  } catch {
-    // ESRCH: the group is already gone.
-  }
-}
+/** A failure to start ends like a shell reports it: 127 not found, 126 otherwise. */
+const notStarted = (error: NodeJS.ErrnoException): ChildExit => ({
+  code: error.code === "ENOENT" ? 127 : 126,
+  signal: null,
+  startError: error.code ?? error.message
+})
 
 const spawnScoped = Effect.fn("ChildSupervisor.start")(
-  function*(command: ReadonlyArray<string>, stopGraceMs: number, reaper: Reaper["Service"]) {
-    const exited = yield* Deferred.make<number>()
+  function*(
+    command: ReadonlyArray<string>,
+    reaper: Reaper["Service"],
+    tree: ProcessTree["Service"],
+    stop: (pid: number, exited: Deferred.Deferred<ChildExit>) => Effect.Effect<void>
+  ) {
+    const exited = yield* Deferred.make<ChildExit>()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const [file, ...args] = command as [string, ...Array<string>]
-        // Own process group (detached) so that stopping it reaches grandchildren too.
-        const proc = spawn(file, args, { stdio: "inherit", detached: true, env: process.env })
-        if (proc.pid !== undefined) reaper.protectUnsafe(proc.pid)
-        proc.once("exit", (code, signal) => Deferred.doneUnsafe(exited, Effect.succeed(exitCodeOf(code, signal))))
-        // A command that cannot be started (not found, not executable) ends like a shell would report it.
-        proc.once("error", (err: NodeJS.ErrnoException) => {
-          process.stderr.write(
-            `${
-              JSON.stringify({
-                level: "ERROR",
-                message: `cannot start ${JSON.stringify(file)}: ${err.code ?? err.message}`
+        const startedAt = Date.now()
+        try {
+          // Own process group (detached) so that stopping it reaches grandchildren too.
+          const proc = spawn(file, args, { stdio: "inherit", detached: true, env: process.env })
+          if (proc.pid !== undefined) reaper.protectUnsafe(proc.pid)
+          proc.once("exit", (code, signal) =>
+            Deferred.doneUnsafe(
+              exited,
+              Effect.succeed({
+                code: code ?? 128 + (signal === null ? 0 : constants.signals[signal] ?? 0),
+                signal,
+                startError: null
               })
-            }\n`
+            ))
+          // A command that cannot be started (not found, not executable) fails asynchronously for some errors...
+          proc.once(
+            "error",
+            (err: NodeJS.ErrnoException) => Deferred.doneUnsafe(exited, Effect.succeed(notStarted(err)))
           )
-          Deferred.doneUnsafe(exited, Effect.succeed(err.code === "ENOENT" ? 127 : 126))
-        })
-        const forward = (signal: NodeJS.Signals) => {
-          if (proc.pid !== undefined) signalGroup(proc.pid, signal)
+          const forward = (signal: NodeJS.Signals) => {
+            if (proc.pid !== undefined) Effect.runSync(tree.signalGroup(proc.pid, signal))
+          }
+          for (const s of forwardedSignals) process.on(s, forward)
+          return { pid: proc.pid ?? -1, forward, startedAt }
+        } catch (e) {
+          // ...and synchronously for others (ENOTDIR, ENAMETOOLONG, E2BIG, EACCES on some paths).
+          Deferred.doneUnsafe(exited, Effect.succeed(notStarted(e as NodeJS.ErrnoException)))
+          return { pid: -1, forward: undefined, startedAt }
         }
-        for (const s of forwardedSignals) process.on(s, forward)
-        return { proc, forward, startedAt: Date.now() }
       }),
-      ({ forward, proc }) =>
+      ({ forward, pid }) =>
         Effect.gen(function*() {
-          for (const s of forwardedSignals) process.off(s, forward)
-          const pid = proc.pid
-          if (pid === undefined) return
-          if (!(yield* Deferred.isDone(exited))) {
-            signalGroup(pid, "SIGTERM")
-            const stopped = yield* Deferred.await(exited).pipe(Effect.timeoutOption(stopGraceMs))
-            if (stopped._tag === "None") {
-              signalGroup(pid, "SIGKILL")
-              yield* Deferred.await(exited)
-            }
-          }
+          if (forward !== undefined) { for (const s of forwardedSignals) process.off(s, forward) }
+          if (pid === -1) return
+          yield* stop(pid, exited)
           yield* reaper.unprotect(pid)
-          // The child is reaped; anything left in its group is still "the child running".
-          if (groupAlive(pid)) {
-            signalGroup(pid, "SIGTERM")
-            yield* waitGroupGone(pid, stopGraceMs)
-          }
         })
     )
     return {
-      pid: child.proc.pid ?? -1,
+      pid: child.pid,
       startedAt: child.startedAt,
-      exitCode: Deferred.await(exited)
+      exit: Deferred.await(exited),
+      hasExited: Effect.gen(function*() {
+        if (yield* Deferred.isDone(exited)) return true
+        return child.pid === -1 || (yield* tree.stat(child.pid))?.state === "Z"
+      })
     } satisfies RunningChild
   }
 )
 
-/** Poll until no process of the group is left, escalating to SIGKILL after the grace period. */
-const waitGroupGone = (pgid: number, graceMs: number) =>
-  Effect.gen(function*() {
-    let waited = 0
-    let killed = false
-    while (groupAlive(pgid)) {
-      if (!killed && waited >= graceMs) {
-        signalGroup(pgid, "SIGKILL")
-        killed = true
+const poll = Schedule.spaced("20 millis")
+
+/** Run `check` until it holds, for at most `ms`; whether it held. */
+const within = (check: Effect.Effect<boolean>, ms: number) =>
+  check.pipe(
+    Effect.repeat({ schedule: poll, until: (done) => done }),
+    Effect.timeoutOption(Math.max(0, ms)),
+    Effect.map((o) => o._tag === "Some")
+  )
+
+/** The stop under one deadline (see the module comment); completes once everything it started is reaped. */
+const stopAll =
+  (tree: ProcessTree["Service"], reaper: Reaper["Service"], helpers: HelperProcesses["Service"], graceMs: number) =>
+  (pgid: number, exited: Deferred.Deferred<ChildExit>): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const t0 = yield* Clock.currentTimeMillis
+      const left = Effect.map(Clock.currentTimeMillis, (now) => t0 + graceMs - now)
+      /** Descendants that are not helpers and not yet reaped (a zombie we cannot reap counts as dead). */
+      const leftovers = Effect.gen(function*() {
+        const skip = yield* helpers.pids
+        const out: Array<number> = []
+        for (const pid of yield* tree.descendants) {
+          if (skip.has(pid) || pid === pgid) continue
+          const stat = yield* tree.stat(pid)
+          if (stat === undefined) continue
+          if (
+            stat.state === "Z" && ((yield* reaper.reapNow(pid)) || !reaper.active || stat.ppid !== process.pid)
+          ) continue
+          out.push(pid)
+        }
+        return out
+      })
+      const childGone = Deferred.isDone(exited)
+      const groupGone = Effect.map(tree.groupExists(pgid), (exists) => !exists)
+      const allGone = Effect.all([childGone, groupGone, Effect.map(leftovers, (l) => l.length === 0)]).pipe(
+        Effect.map((xs) => xs.every(Boolean))
+      )
+
+      yield* tree.signalGroup(pgid, "SIGTERM")
+      // The group first; what left it gets SIGTERM once the group is gone, or half-way to the deadline.
+      const groupDone = Effect.map(Effect.all([childGone, groupGone]), ([a, b]) => a && b)
+      yield* within(groupDone, Math.min(yield* left, graceMs / 2))
+      for (const pid of yield* leftovers) yield* tree.signal(pid, "SIGTERM")
+      if (yield* within(allGone, yield* left)) return
+      const remaining = yield* left
+      if (remaining > 0) yield* Effect.sleep(remaining)
+      // The deadline: SIGKILL everything left, again while new ones appear (a process may fork as it dies).
+      const killAll = Effect.gen(function*() {
+        yield* tree.signalGroup(pgid, "SIGKILL")
+        for (const pid of yield* leftovers) yield* tree.signal(pid, "SIGKILL")
+        return yield* allGone
+      })
+      const dead = yield* within(killAll, killWaitMs)
+      if (!dead) {
+        yield* Effect.logError(
+          `processes of the child survive SIGKILL after ${killWaitMs} ms (stuck in the kernel?): ${
+            (yield* leftovers).join(" ") || pgid
+          }; the lease is not released until they are gone, and /healthz fails so the pod is restarted`
+        )
+        yield* killAll.pipe(Effect.repeat({ schedule: Schedule.spaced("200 millis"), until: (done) => done }))
       }
-      yield* Effect.sleep(20)
-      waited += 20
-      if (killed && waited >= graceMs + 2000) return
-    }
-  })
+    })

@@ -4,11 +4,12 @@
  * resourceVersion we read), never blind patches, so two replicas can never
  * both win.
  */
-import { Context, Effect, Layer, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Option, Ref, Schema, Stream } from "effect"
 import type { Scope } from "effect"
 import type { ApiFailure } from "../domain/Election.ts"
 import type { LeaseView, SpecFields } from "../domain/Lease.ts"
-import { fromJson } from "../domain/Lease.ts"
+import { fromJson, incarnationAnnotation } from "../domain/Lease.ts"
+import { decodeBookmark, decodeStatus, decodeStatusText, decodeWatchLine } from "../domain/Wire.ts"
 import { KubeClient } from "./KubeClient.ts"
 
 export class LeaseApiError extends Schema.TaggedError<LeaseApiError>()("LeaseApiError", {
@@ -26,6 +27,8 @@ export type WatchEvent =
   | { readonly _tag: "Deleted" }
   /** The server forgot our resourceVersion (410): re-list. */
   | { readonly _tag: "Expired" }
+  /** A watch ERROR event other than 410: the session is over. */
+  | { readonly _tag: "Error"; readonly message: string }
   | { readonly _tag: "Bookmark"; readonly resourceVersion: string }
 
 export interface LeaseTarget {
@@ -37,11 +40,14 @@ export interface LeaseTarget {
 export class LeaseStore extends Context.Service<LeaseStore, {
   /** undefined when the Lease does not exist. */
   readonly get: Effect.Effect<LeaseView | undefined, LeaseApiError>
-  create(spec: SpecFields): Effect.Effect<LeaseView, LeaseApiError>
+  /** POST a new Lease claimed by this incarnation. */
+  create(spec: SpecFields, incarnation: string): Effect.Effect<LeaseView, LeaseApiError>
   /** PUT of a whole object that carries the resourceVersion it was read at. */
   replace(object: Record<string, unknown>): Effect.Effect<LeaseView, LeaseApiError>
   /** Connect a watch; the stream has the changes after `resourceVersion` ("" = the current state first) and ends when the server ends it. */
   watch(resourceVersion: string): Effect.Effect<Stream.Stream<WatchEvent, LeaseApiError>, LeaseApiError, Scope.Scope>
+  /** Watch lines that were not watch events, so far (the first is logged). */
+  readonly garbledLines: Effect.Effect<number>
 }>()("just-one-init/LeaseStore") {
   static readonly layer = (target: LeaseTarget) =>
     Layer.effect(
@@ -61,7 +67,7 @@ export class LeaseStore extends Context.Service<LeaseStore, {
             Effect.mapError((e) => new LeaseApiError({ kind: "transient", message: e.message })),
             Effect.flatMap((res) => {
               if (res.status >= 200 && res.status < 300) {
-                const lease = parseLease(res.text)
+                const lease = fromJson(Option.getOrUndefined(parseJson(res.text)))
                 return lease === undefined
                   ? Effect.fail(
                     new LeaseApiError({
@@ -84,11 +90,11 @@ export class LeaseStore extends Context.Service<LeaseStore, {
           Effect.withSpan("LeaseStore.get")
         )
 
-        const create = Effect.fn("LeaseStore.create")(function*(spec: SpecFields) {
+        const create = Effect.fn("LeaseStore.create")(function*(spec: SpecFields, incarnation: string) {
           return yield* call("create", "POST", collection, {
             apiVersion: "coordination.k8s.io/v1",
             kind: "Lease",
-            metadata: { name, namespace },
+            metadata: { name, namespace, annotations: { [incarnationAnnotation]: incarnation } },
             spec
           })
         })
@@ -110,12 +116,29 @@ export class LeaseStore extends Context.Service<LeaseStore, {
           )
           return lines.pipe(
             Stream.mapError((e) => new LeaseApiError({ kind: "transient", message: e.message })),
-            Stream.map(parseWatchLine),
+            Stream.mapEffect((line) => {
+              const event = parseWatchLine(line)
+              return event !== undefined || line.trim() === "" ? Effect.succeed(event) : garbled(line)
+            }),
             Stream.filter((e): e is WatchEvent => e !== undefined)
           )
         })
 
-        return LeaseStore.of({ get, create, replace, watch })
+        const garbledCount = yield* Ref.make(0)
+        /** A line that is not a watch event is dropped: counted, and the first one logged. */
+        const garbled = (line: string) =>
+          Ref.getAndUpdate(garbledCount, (n) => n + 1).pipe(
+            Effect.flatMap((before) =>
+              before > 0 ? Effect.void : Effect.logWarning(
+                `lease watch: dropped a line that is not a watch event (later ones are only counted): ${
+                  JSON.stringify(line.slice(0, 120))
+                }`
+              )
+            ),
+            Effect.as(undefined)
+          )
+
+        return LeaseStore.of({ get, create, replace, watch, garbledLines: Ref.get(garbledCount) })
       })
     )
 }
@@ -127,38 +150,31 @@ const watchIdleTimeoutMs = 75_000
 
 const notFoundMarker = "lease not found"
 
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
-
-const parseLease = (text: string): LeaseView | undefined => fromJson(parseJson(text))
+const parseJson = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Unknown))
 
 const parseWatchLine = (line: string): WatchEvent | undefined => {
-  const json = parseJson(line) as {
-    type?: unknown
-    object?: { code?: unknown; metadata?: { resourceVersion?: unknown } }
-  } | undefined
-  if (json === undefined || typeof json !== "object" || json === null) return undefined
-  switch (json.type) {
+  const decoded = decodeWatchLine(line)
+  if (decoded._tag === "None") return undefined
+  const { object, type } = decoded.value
+  switch (type) {
     case "ADDED":
     case "MODIFIED": {
-      const lease = fromJson(json.object)
+      const lease = fromJson(object)
       return lease === undefined ? undefined : { _tag: "Changed", lease }
     }
     case "DELETED":
       return { _tag: "Deleted" }
-    case "BOOKMARK": {
-      const rv = json.object?.metadata?.resourceVersion
-      return typeof rv === "string" ? { _tag: "Bookmark", resourceVersion: rv } : undefined
+    case "BOOKMARK":
+      return Option.match(decodeBookmark(object), {
+        onNone: () => undefined,
+        onSome: (b) => ({ _tag: "Bookmark", resourceVersion: b.metadata.resourceVersion })
+      })
+    case "ERROR": {
+      const status = Option.getOrUndefined(decodeStatus(object))
+      return status?.code === 410
+        ? { _tag: "Expired" }
+        : { _tag: "Error", message: `watch ERROR ${status?.code ?? "?"} ${status?.message ?? ""}`.trim() }
     }
-    case "ERROR":
-      return json.object?.code === 410 ? { _tag: "Expired" } : undefined
-    default:
-      return undefined
   }
 }
 
@@ -170,8 +186,8 @@ export const classify = (
   text: string,
   retryAfterMs: number | undefined
 ): LeaseApiError => {
-  const body = parseJson(text) as { message?: unknown; details?: { kind?: unknown } } | undefined
-  const serverMessage = typeof body?.message === "string"
+  const body = Option.getOrUndefined(decodeStatusText(text))
+  const serverMessage = body?.message !== undefined
     ? body.message.slice(0, 300)
     : text.slice(0, 120).replace(/\s+/g, " ")
   const lease = `lease ${target.namespace}/${target.name}`

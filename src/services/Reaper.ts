@@ -14,9 +14,9 @@
  * and for at least `graceMs`: by then libuv has taken it if it was Node's.
  */
 import { Context, Effect, Layer } from "effect"
-import { readdirSync, readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { performance } from "node:perf_hooks"
+import { childrenOf, statOf } from "./ProcessTree.ts"
 
 interface Addon {
   reap(pid: number): { pid: number; status: number } | null
@@ -43,33 +43,6 @@ const graceMs = 100
 /** Sweeps also run this often, in case a SIGCHLD was missed (or zombies predate us). */
 const sweepEveryMs = 500
 
-/** State, parent and start time (which tells a reused pid apart) from /proc/<pid>/stat. */
-const statOf = (pid: number): { state: string; ppid: number; start: string } | undefined => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    // The command name in parentheses may contain spaces; fields 3 onwards follow the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    return { state: fields[0] ?? "", ppid: Number(fields[1]), start: fields[19] ?? "" }
-  } catch {
-    return undefined
-  }
-}
-
-/** Our children: the kernel's list per thread, or a scan of /proc where the kernel lacks that file. */
-export const childrenOf = (pid: number): Array<number> => {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").split(" ").filter((s) => s !== "").map(Number)
-    )
-  } catch {
-    try {
-      return readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => statOf(p)?.ppid === pid)
-    } catch {
-      return []
-    }
-  }
-}
-
 export class Reaper extends Context.Service<Reaper, {
   /** False when the addon could not be loaded: nothing is reaped. */
   readonly active: boolean
@@ -79,6 +52,11 @@ export class Reaper extends Context.Service<Reaper, {
    */
   protectUnsafe(pid: number): void
   unprotect(pid: number): Effect.Effect<void>
+  /**
+   * Reap a zombie orphan now, without the grace period: for processes the stop itself killed,
+   * which are known orphans (never a process Node spawned). False when it is not one to reap.
+   */
+  reapNow(pid: number): Effect.Effect<boolean>
   /** How many orphans were reaped so far. */
   readonly reaped: Effect.Effect<number>
 }>()("just-one-init/Reaper") {
@@ -97,6 +75,16 @@ export class Reaper extends Context.Service<Reaper, {
           unprotect: Effect.fn("Reaper.unprotect")(function*(pid: number) {
             protectedPids.delete(pid)
           }),
+          reapNow: (pid: number) =>
+            Effect.sync(() => {
+              const stat = statOf(pid)
+              if (addon === undefined || protectedPids.has(pid) || stat?.state !== "Z" || stat.ppid !== process.pid) {
+                return false
+              }
+              const done = addon.reap(pid) !== null
+              if (done) reaped++
+              return done
+            }),
           reaped: Effect.sync(() => reaped)
         })
       if (addon === undefined) {

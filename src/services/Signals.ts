@@ -1,7 +1,9 @@
 /**
  * SIGTERM and SIGINT as a stream of requests to stop. As PID 1 in a container
  * the kernel ignores signals that have no handler, so they are handled here
- * explicitly; the elector decides what a stop means in each state.
+ * explicitly, from the first thing the wrapper does: a signal that arrives
+ * while it is still starting waits in the queue, and the machine decides what
+ * a stop means in whatever state it then finds itself.
  */
 import { Context, Effect, Layer, Queue } from "effect"
 
@@ -11,17 +13,10 @@ export class Signals extends Context.Service<Signals, {
   /** The next stop signal received. */
   readonly next: Effect.Effect<StopSignal>
 }>()("just-one-init/Signals") {
-  static readonly layer = Layer.effect(
-    Signals,
-    Effect.gen(function*() {
-      const queue = yield* Queue.unbounded<StopSignal>()
-      const handlers = (["SIGTERM", "SIGINT"] as const).map((signal) => {
-        const handler = () => Queue.offerUnsafe(queue, signal)
-        process.on(signal, handler)
-        return [signal, handler] as const
-      })
-      yield* Effect.addFinalizer(() => Effect.sync(() => handlers.forEach(([s, h]) => process.off(s, h))))
-      return Signals.of({ next: Queue.take(queue) })
-    })
-  )
+  /** Install the handlers now (for the process's whole life) and answer the layer that reads them. */
+  static readonly install = (): Layer.Layer<Signals> => {
+    const queue = Effect.runSync(Queue.unbounded<StopSignal>())
+    for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => Queue.offerUnsafe(queue, signal))
+    return Layer.succeed(Signals, Signals.of({ next: Queue.take(queue) }))
+  }
 }

@@ -1,0 +1,68 @@
+/**
+ * What the API server sends, as schemas: Lease objects, watch lines and
+ * `Status` bodies. Other writers may leave anything in a Lease (missing
+ * fields, nulls, odd times, huge numbers), so every spec field decodes
+ * leniently: a field that does not fit is read as absent, and what absence
+ * means is decided in Lease.ts, always on the conservative side.
+ */
+import { Effect, Option, Schema } from "effect"
+
+/** A field that decodes as absent when it does not fit, instead of failing the whole object. */
+const lenient = <S extends Schema.Top>(schema: S) =>
+  Schema.optionalKey(schema.pipe(Schema.catchDecoding(() => Effect.succeedNone)))
+
+const Int32 = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 2_147_483_646 }))
+
+/** The holder we report for a spec that is not an object: held by someone we cannot name, so never "free". */
+export const unreadableHolder = "<unreadable spec>"
+
+export const LeaseSpecWire = Schema.Struct({
+  holderIdentity: lenient(Schema.String),
+  leaseDurationSeconds: lenient(Int32.check(Schema.isGreaterThan(0))),
+  leaseTransitions: lenient(Int32),
+  acquireTime: lenient(Schema.String),
+  renewTime: lenient(Schema.String)
+})
+
+export const LeaseWire = Schema.Struct({
+  metadata: Schema.Struct({
+    resourceVersion: Schema.String,
+    uid: Schema.optionalKey(Schema.String),
+    annotations: lenient(Schema.Record(Schema.String, Schema.String))
+  }),
+  spec: lenient(
+    Schema.NullOr(LeaseSpecWire).pipe(
+      Schema.catchDecoding(() => Effect.succeed(Option.some({ holderIdentity: unreadableHolder })))
+    )
+  )
+})
+export type LeaseWire = typeof LeaseWire.Type
+
+/** One line of a watch stream. */
+export const WatchLine = Schema.fromJsonString(Schema.Struct({
+  type: Schema.Literals(["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]),
+  object: Schema.Unknown
+}))
+export type WatchLine = typeof WatchLine.Type
+
+/** The object of a BOOKMARK: only its resourceVersion matters. */
+export const BookmarkObject = Schema.Struct({ metadata: Schema.Struct({ resourceVersion: Schema.String }) })
+
+/** A `Status` body, as the API server sends with every error (and in watch ERROR events). */
+export const StatusWire = Schema.Struct({
+  code: lenient(Schema.Int),
+  reason: lenient(Schema.String),
+  message: lenient(Schema.String),
+  details: lenient(Schema.Struct({
+    kind: lenient(Schema.String),
+    name: lenient(Schema.String),
+    retryAfterSeconds: lenient(Schema.Int)
+  }))
+})
+export type StatusWire = typeof StatusWire.Type
+
+export const decodeLease = Schema.decodeUnknownOption(LeaseWire)
+export const decodeWatchLine = Schema.decodeUnknownOption(WatchLine)
+export const decodeBookmark = Schema.decodeUnknownOption(BookmarkObject)
+export const decodeStatus = Schema.decodeUnknownOption(StatusWire)
+export const decodeStatusText = Schema.decodeUnknownOption(Schema.fromJsonString(StatusWire))

@@ -1,0 +1,78 @@
+/**
+ * One leadership term: the child started in a scope of its own, stopped at
+ * most once, and exactly one report of how the term ended. Whether the child
+ * ended by itself or was stopped is decided here once, by whichever comes
+ * first (its own exit, or a stop that finds it still running); what that
+ * means for the wrapper is the pure machine's rule (Election.ts, ChildEnded).
+ */
+import { Clock, Context, Deferred, Effect, Exit, Layer, Scope } from "effect"
+import type { ChildExit, RunningChild } from "./ChildSupervisor.ts"
+import { ChildSupervisor } from "./ChildSupervisor.ts"
+
+export interface Ending {
+  readonly exit: ChildExit
+  /** It ended before any stop was asked of it (or was already exiting when one was). */
+  readonly byItself: boolean
+  /** From the start of the stop until everything the child started was gone. */
+  readonly stopMs: number
+}
+
+export interface Term {
+  readonly child: RunningChild
+  /** End the term: stop the child and all it started. Idempotent; completes with the one ending. */
+  readonly stop: Effect.Effect<Ending>
+  /** Completes with the one ending, however the term ended. */
+  readonly ended: Effect.Effect<Ending>
+}
+
+export class Leadership extends Context.Service<Leadership, {
+  /** Start a term; it lives in a scope forked from the caller's, so closing that scope ends it too. */
+  begin(command: ReadonlyArray<string>): Effect.Effect<Term, never, Scope.Scope>
+}>()("just-one-init/Leadership") {
+  static readonly layer = Layer.effect(
+    Leadership,
+    Effect.gen(function*() {
+      const supervisor = yield* ChildSupervisor
+      const begin = Effect.fn("Leadership.begin")(function*(command: ReadonlyArray<string>) {
+        const parent = yield* Effect.scope
+        const scope = yield* Scope.fork(parent)
+        const child = yield* supervisor.start(command).pipe(Scope.provide(scope))
+        if (child.pid === -1) {
+          const exit = yield* child.exit
+          yield* Effect.logError(`cannot start ${JSON.stringify(command[0])}: ${exit.startError}`)
+        } else {
+          yield* Effect.logInfo("child started").pipe(Effect.annotateLogs({ pid: child.pid }))
+        }
+        const firstCause = yield* Deferred.make<"self" | "stop">()
+        const ending = yield* Deferred.make<Ending>()
+        const finish = (cause: "self" | "stop") =>
+          Effect.uninterruptible(Effect.gen(function*() {
+            if (!(yield* Deferred.succeed(firstCause, cause))) return yield* Deferred.await(ending)
+            const t0 = yield* Clock.currentTimeMillis
+            yield* Scope.close(scope, Exit.void)
+            const exit = yield* child.exit
+            const result: Ending = { exit, byItself: cause === "self", stopMs: (yield* Clock.currentTimeMillis) - t0 }
+            if (child.pid !== -1) {
+              yield* Effect.logInfo("child ended").pipe(Effect.annotateLogs({
+                pid: child.pid,
+                exitCode: exit.code,
+                signal: exit.signal,
+                byItself: result.byItself,
+                stopMs: result.stopMs
+              }))
+            }
+            yield* Deferred.succeed(ending, result)
+            return result
+          }))
+        // The child ending by itself also closes its scope: what it left behind is stopped before anyone hears of it.
+        yield* Effect.forkIn(Effect.andThen(child.exit, finish("self")), parent, { startImmediately: true })
+        return {
+          child,
+          stop: Effect.flatMap(child.hasExited, (exited) => finish(exited ? "self" : "stop")),
+          ended: Deferred.await(ending)
+        } satisfies Term
+      })
+      return Leadership.of({ begin })
+    })
+  )
+}
