@@ -4,6 +4,7 @@ import type { Settings } from "../domain/Settings.ts"
 import { ChildSupervisor } from "../services/ChildSupervisor.ts"
 import { Elector } from "../services/Elector.ts"
 import { HealthServer } from "../services/HealthServer.ts"
+import { HelperProcesses } from "../services/HelperProcesses.ts"
 import { KubeClient } from "../services/KubeClient.ts"
 import { LeaseStore } from "../services/LeaseStore.ts"
 import { Reaper } from "../services/Reaper.ts"
@@ -26,7 +27,7 @@ export const electorLayer = (s: Settings) =>
   }).pipe(
     Layer.provide(Layer.mergeAll(
       LeaseStore.layer({ namespace: s.namespace, name: s.leaseName, requestTimeoutMs: requestTimeoutMs(s) }).pipe(
-        Layer.provide(KubeClient.layer)
+        Layer.provide(KubeClient.layer.pipe(Layer.provide(HelperProcesses.layer)))
       ),
       ChildSupervisor.layer({ stopGraceMs: s.stopGraceMs }).pipe(Layer.provide(Reaper.layer)),
       Signals.layer
