@@ -151,7 +151,8 @@ const stopAll =
         for (const pid of yield* tree.descendants) {
           if (skip.has(pid) || pid === pgid) continue
           const stat = yield* tree.stat(pid)
-          if (stat === undefined) continue
+          // A helper leads its own group: what it started is the helper's too.
+          if (stat === undefined || skip.has(stat.pgid)) continue
           if (
             stat.state === "Z" && ((yield* reaper.reapNow(pid)) || !reaper.active || stat.ppid !== process.pid)
           ) continue

@@ -1,17 +1,19 @@
 /**
  * Raw HTTP to the Kubernetes API server, authenticated the way
  * @kubernetes/client-node loads it (KUBECONFIG, the pod's service account, or
- * ~/.kube/config). Every request carries a hard timeout that also covers
- * reading the body, so a hung or trickling server cannot hold a caller past it.
+ * ~/.kube/config), with exec credential plugins run by ExecCredentials. Every
+ * request carries one hard deadline covering credentials, the connect and
+ * reading the body, so a hung plugin or a hung or trickling server cannot hold
+ * a caller past it.
  */
-import { KubeConfig } from "@kubernetes/client-node"
 import { Context, Effect, Layer, Schema, Stream } from "effect"
 import type { Scope } from "effect"
-import { existsSync, readFileSync } from "node:fs"
 import * as http from "node:http"
 import * as https from "node:https"
+import { makeExecCredentials } from "./ExecCredentials.ts"
+import { KubeConfigError, loadKubeConfig } from "./KubeConfigSource.ts"
 
-const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+export { inClusterNamespace, KubeConfigError } from "./KubeConfigSource.ts"
 
 export interface KubeResponse {
   readonly status: number
@@ -25,11 +27,6 @@ export class KubeUnreachable extends Schema.TaggedError<KubeUnreachable>()("Kube
   message: Schema.String
 }) {}
 
-/** KUBECONFIG or the service account could not be loaded. */
-export class KubeConfigError extends Schema.TaggedError<KubeConfigError>()("KubeConfigError", {
-  message: Schema.String
-}) {}
-
 export interface KubeRequest {
   readonly method: "GET" | "POST" | "PUT" | "DELETE"
   readonly path: string
@@ -40,27 +37,27 @@ export interface KubeRequest {
 export class KubeClient extends Context.Service<KubeClient, {
   readonly server: string
   request(req: KubeRequest): Effect.Effect<KubeResponse, KubeUnreachable>
-  /** A streaming GET (watch), connected: one element per line; fails when no byte arrives for `idleTimeoutMs`. */
+  /**
+   * A streaming GET (watch): credentials and the connect, up to the response headers, within `timeoutMs`;
+   * then one element per line; fails when no byte arrives for `idleTimeoutMs`.
+   */
   lines(
     path: string,
-    idleTimeoutMs: number
+    idleTimeoutMs: number,
+    timeoutMs: number
   ): Effect.Effect<Stream.Stream<string, KubeUnreachable>, KubeUnreachable, Scope.Scope>
 }>()("just-one-init/KubeClient") {
   static readonly layer = Layer.effect(
     KubeClient,
     Effect.gen(function*() {
-      const kc = yield* loadKubeConfig
+      const { kc, exec } = yield* loadKubeConfig
       const cluster = kc.getCurrentCluster()
       if (cluster === null) {
         return yield* new KubeConfigError({ message: "KUBECONFIG: no current cluster in the configuration" })
       }
       const server = cluster.server.replace(/\/+$/, "")
+      // Plain http (kubectl proxy) is the server's choice; insecure-skip-tls-verify only concerns TLS.
       const secure = server.startsWith("https:")
-      if (!secure && !cluster.skipTLSVerify) {
-        return yield* new KubeConfigError({
-          message: `KUBECONFIG: ${server} is plain http; set insecure-skip-tls-verify for it or use https`
-        })
-      }
       // TLS material as client-node loads it; one keep-alive agent, so a renew is one request, not a handshake.
       const tls: https.RequestOptions = {}
       yield* Effect.tryPromise({
@@ -74,15 +71,52 @@ export class KubeClient extends Context.Service<KubeClient, {
         : new http.Agent({ keepAlive: true })
       yield* Effect.addFinalizer(() => Effect.sync(() => (agent as http.Agent | undefined)?.destroy()))
 
-      /** Headers per request: client-node refreshes tokens (service account file, exec plugins) here. */
-      const authHeaders = Effect.tryPromise({
-        try: async () => {
-          const opts: https.RequestOptions = {}
-          await kc.applyToHTTPSOptions(opts)
-          return (opts.headers ?? {}) as Record<string, string>
-        },
-        catch: (cause) => new KubeUnreachable({ message: `cannot authenticate: ${describe(cause)}` })
+      const plugin = exec === undefined ? undefined : yield* makeExecCredentials(exec)
+      /** Headers per request: client-node re-reads token files here; an exec plugin's token comes from ours. */
+      const authHeaders = Effect.gen(function*() {
+        const headers = yield* Effect.tryPromise({
+          try: async () => {
+            const opts: https.RequestOptions = {}
+            await kc.applyToHTTPSOptions(opts)
+            return (opts.headers ?? {}) as Record<string, string>
+          },
+          catch: (cause) => new KubeUnreachable({ message: `cannot authenticate: ${describe(cause)}` })
+        })
+        if (plugin === undefined) return headers
+        const token = yield* plugin.token.pipe(
+          Effect.mapError((e) => new KubeUnreachable({ message: `cannot authenticate: ${e.message}` }))
+        )
+        return { ...headers, Authorization: `Bearer ${token}` }
       })
+      const credentials = exec === undefined ? "no credentials" : `credential plugin ${exec.command} gave no token`
+
+      /**
+       * Credentials, then `send`, under one deadline of `timeoutMs`: `send` gets the time left as a signal.
+       * A hung plugin is interrupted (and killed) at the deadline like a hung server.
+       */
+      const authorized = <A>(
+        what: string,
+        timeoutMs: number,
+        send: (headers: Record<string, string>, deadline: AbortSignal) => Promise<A>
+      ) =>
+        Effect.gen(function*() {
+          const started = Date.now()
+          const headers = yield* authHeaders.pipe(Effect.timeoutOrElse({
+            duration: timeoutMs,
+            orElse: () =>
+              Effect.fail(
+                new KubeUnreachable({ message: `${what}: cannot authenticate: ${credentials} within ${timeoutMs}ms` })
+              )
+          }))
+          const deadline = AbortSignal.timeout(Math.max(1, timeoutMs - (Date.now() - started)))
+          return yield* Effect.tryPromise({
+            try: (interrupted) => send(headers, AbortSignal.any([interrupted, deadline])),
+            catch: (cause) =>
+              new KubeUnreachable({
+                message: `${what}: ${deadline.aborted ? `timed out after ${timeoutMs}ms` : describe(cause)}`
+              })
+          })
+        })
 
       const open = (
         method: string,
@@ -111,56 +145,32 @@ export class KubeClient extends Context.Service<KubeClient, {
         })
 
       const request = Effect.fn("KubeClient.request")(function*(req: KubeRequest) {
-        // An exec credential plugin can hang too; the request's deadline covers it.
-        const headers = yield* authHeaders.pipe(
-          Effect.timeoutOrElse({
-            duration: req.timeoutMs,
-            orElse: () => Effect.fail(new KubeUnreachable({ message: "timed out getting credentials" }))
-          })
-        )
-        return yield* Effect.tryPromise({
-          try: async (interrupted) => {
-            // One deadline for connecting, the answer and its whole body: a trickling body cannot outlast it.
-            const signal = AbortSignal.any([interrupted, AbortSignal.timeout(req.timeoutMs)])
-            const res = await open(
-              req.method,
-              req.path,
-              headers,
-              signal,
-              req.body === undefined ? undefined : JSON.stringify(req.body)
-            )
-            const chunks: Array<Buffer> = []
-            for await (const chunk of res) chunks.push(chunk as Buffer)
-            if (!res.complete) throw new Error("the answer broke off")
-            const header = res.headers["retry-after"]
-            return {
-              status: res.statusCode ?? 0,
-              text: Buffer.concat(chunks).toString("utf8"),
-              retryAfterMs: retryAfter(typeof header === "string" ? header : null)
-            }
-          },
-          catch: (cause) => new KubeUnreachable({ message: `${req.method} ${req.path}: ${describe(cause)}` })
+        const body = req.body === undefined ? undefined : JSON.stringify(req.body)
+        // One deadline for credentials, connecting, the answer and its whole body: a trickling body cannot outlast it.
+        return yield* authorized(`${req.method} ${req.path}`, req.timeoutMs, async (headers, deadline) => {
+          const res = await open(req.method, req.path, headers, deadline, body)
+          const chunks: Array<Buffer> = []
+          for await (const chunk of res) chunks.push(chunk as Buffer)
+          if (!res.complete) throw new Error("the answer broke off")
+          const header = res.headers["retry-after"]
+          return {
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString("utf8"),
+            retryAfterMs: retryAfter(typeof header === "string" ? header : null)
+          }
         })
       })
 
-      const lines = Effect.fn("KubeClient.lines")(function*(path: string, idleTimeoutMs: number) {
-        const headers = yield* authHeaders
+      const lines = Effect.fn("KubeClient.lines")(function*(path: string, idleTimeoutMs: number, timeoutMs: number) {
+        // The stream lives as long as the caller's scope; the deadline only bounds getting the headers.
         const controller = new AbortController()
-        let idle: ReturnType<typeof setTimeout> | undefined
-        const touch = () => {
-          if (idle !== undefined) clearTimeout(idle)
-          idle = setTimeout(() => controller.abort(new Error(`no data for ${idleTimeoutMs}ms`)), idleTimeoutMs)
-        }
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            if (idle !== undefined) clearTimeout(idle)
-            controller.abort(new Error("watch closed"))
-          })
-        )
-        touch()
-        const res = yield* Effect.tryPromise({
-          try: () => open("GET", path, headers, controller.signal),
-          catch: (cause) => new KubeUnreachable({ message: `watch: ${describe(cause)}` })
+        yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort(new Error("watch closed"))))
+        const res = yield* authorized("watch", timeoutMs, (headers, deadline) => {
+          const onDeadline = () => controller.abort(deadline.reason)
+          deadline.addEventListener("abort", onDeadline, { once: true })
+          return open("GET", path, headers, controller.signal).finally(() =>
+            deadline.removeEventListener("abort", onDeadline)
+          )
         })
         if (res.statusCode !== 200) {
           res.resume()
@@ -170,7 +180,11 @@ export class KubeClient extends Context.Service<KubeClient, {
           res as AsyncIterable<Buffer>,
           (cause) => new KubeUnreachable({ message: `watch: ${describe(cause)}` })
         ).pipe(
-          Stream.tap(() => Effect.sync(touch)),
+          // Bookmarks come every minute: a connection silent for longer is dead.
+          Stream.timeoutOrElse({
+            duration: idleTimeoutMs,
+            orElse: () => Stream.fail(new KubeUnreachable({ message: `watch: no data for ${idleTimeoutMs}ms` }))
+          }),
           Stream.map((chunk) => new Uint8Array(chunk)),
           Stream.decodeText(),
           Stream.splitLines
@@ -189,27 +203,6 @@ const pick = (o: https.RequestOptions): https.AgentOptions => {
     if (o[k] !== undefined) out[k] = o[k]
   }
   return out as https.AgentOptions
-}
-
-const loadKubeConfig = Effect.try({
-  try: () => {
-    const kc = new KubeConfig()
-    // KUBECONFIG wins when set; in a pod the service account; else ~/.kube/config.
-    if (process.env["KUBECONFIG"] === undefined && existsSync(`${serviceAccountDir}/token`)) kc.loadFromCluster()
-    else kc.loadFromDefault()
-    return kc
-  },
-  catch: (cause) =>
-    new KubeConfigError({ message: `KUBECONFIG: cannot load the Kubernetes configuration: ${describe(cause)}` })
-})
-
-/** The namespace of the pod we run in, when there is one. */
-export const inClusterNamespace = (): string | undefined => {
-  try {
-    return readFileSync(`${serviceAccountDir}/namespace`, "utf8")
-  } catch {
-    return undefined
-  }
 }
 
 const retryAfter = (header: string | null): number | undefined => {

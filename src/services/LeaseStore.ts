@@ -111,7 +111,7 @@ export class LeaseStore extends Context.Service<LeaseStore, {
             timeoutSeconds: String(watchTimeoutSeconds),
             ...(resourceVersion === "" ? {} : { resourceVersion })
           })
-          const lines = yield* kube.lines(`${collection}?${query}`, watchIdleTimeoutMs).pipe(
+          const lines = yield* kube.lines(`${collection}?${query}`, watchIdleTimeoutMs, requestTimeoutMs).pipe(
             Effect.mapError((e) => new LeaseApiError({ kind: "transient", message: e.message }))
           )
           return lines.pipe(

@@ -7,7 +7,7 @@
  * children and steal their exit status.
  *
  * Not every zombie child of ours is an orphan, though: a child that Node
- * spawned (ours, or client-node's exec credential plugin) is a zombie from its
+ * spawned (the child, or an exec credential plugin) is a zombie from its
  * exit until libuv's SIGCHLD handler waits for it, and reaping it in that gap
  * loses its 'exit' event for good. So a zombie is reaped only once it has
  * stayed a zombie across an event-loop poll phase (where libuv handles SIGCHLD)
