@@ -84,6 +84,15 @@ describe("gates from --wait-for", () => {
     expect([e.setting, e.message]).toEqual(["wait-for", expect.stringContaining("\"tier=x\"")])
   })
 
+  it("reads NAMESPACE only when there are gates (an app may use the name for itself)", () => {
+    expect(settingsOf(["x"], { ...off, NAMESPACE: "My App" }).gates).toEqual([])
+    const e = errorOf(["x"], { ...off, NAMESPACE: "My App", WAIT_FOR: "service:db" })
+    expect([e.setting, e.message]).toEqual([
+      "wait-namespace",
+      expect.stringContaining("(NAMESPACE) must be a DNS label")
+    ])
+  })
+
   it("names gates without a namespace by NAMESPACE, else the lease's namespace", () => {
     expect(gatesOf(["--wait-for", "service:db"], { NAMESPACE: "deps", POD_NAMESPACE: "app" })[0]).toMatchObject({
       namespace: "deps"

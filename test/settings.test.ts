@@ -275,6 +275,8 @@ describe("the election", () => {
     expect(s.command).toEqual(["my-server", "--port", "80"])
     expect(s.statusStyle).toBe("k8s-await-election")
     expect(settingsOf(["x"], { ...passThrough, K8S_AWAIT_ELECTION_ENABLED: "" }).election).toBeNull()
+    // K8S_AWAIT_ELECTION_ENABLED given empty is k8s-await-election's way of saying no election.
+    expect(settingsOf(["x"], { K8S_AWAIT_ELECTION_ENABLED: "" }).election).toBeNull()
     // Our own lease name, or ELECTION=on, means an election after all.
     expect(electionOf(["x"], { ...passThrough, LEASE_NAME: "ours" }).leaseName).toBe("ours")
     expect(electionOf(["-l", "ours", "x"], passThrough).leaseName).toBe("ours")

@@ -123,7 +123,12 @@ export const gather = (args: Extract<Args, { _tag: "Options" }>, env: Env, host:
   const identity = c("identity", [{ source: "the hostname", value: host.hostname, weak: true }])
   const set = (name: string) => (env[name] ?? "") !== ""
   const enabled = set("K8S_AWAIT_ELECTION_ENABLED") ? env["K8S_AWAIT_ELECTION_ENABLED"] : undefined
+  // K8S_AWAIT_ELECTION_ENABLED given empty counts too: it is k8s-await-election's way of saying no election.
+  const k8sAwaitElection = env["K8S_AWAIT_ELECTION_ENABLED"] !== undefined
+    || Object.keys(env).some((k) => k.startsWith("K8S_AWAIT_ELECTION_") && set(k))
   const baseline = env["JUST_ONE_INIT_BASELINE"] ?? ""
+  const waitFor = c("wait-for")
+  const dependencies = dependencyVariables.filter(set)
   return {
     namespace,
     identity,
@@ -132,8 +137,7 @@ export const gather = (args: Extract<Args, { _tag: "Options" }>, env: Env, host:
     election: {
       election: c("election"),
       enabled,
-      passThrough: Object.keys(env).some((k) => k.startsWith("K8S_AWAIT_ELECTION_") && set(k))
-        && enabled === undefined && c("lease-name").length === 0,
+      passThrough: k8sAwaitElection && enabled === undefined && c("lease-name").length === 0,
       namespace,
       identity,
       lease: {
@@ -153,14 +157,17 @@ export const gather = (args: Extract<Args, { _tag: "Options" }>, env: Env, host:
     "wait-timeout": c("wait-timeout"),
     "pod-name": c("pod-name"),
     "node-name": c("node-name"),
-    "wait-namespace": c("wait-namespace", fallbackNamespace),
+    // NAMESPACE is a common name; it is ours only when there are gates to place.
+    "wait-namespace": waitFor.length > 0 || dependencies.length > 0
+      ? c("wait-namespace", fallbackNamespace)
+      : fallbackNamespace,
     "interface-name": c("interface-name"),
     "log-format": c("log-format"),
     "log-level": c("log-level"),
     events: c("events"),
     command: { argv: args.command, COMMAND: set("COMMAND") ? env["COMMAND"] : undefined },
-    "wait-for": c("wait-for"),
-    dependencies: Object.fromEntries(dependencyVariables.filter(set).map((name) => [name, env[name]!]))
+    "wait-for": waitFor,
+    dependencies: Object.fromEntries(dependencies.map((name) => [name, env[name]!]))
   }
 }
 
