@@ -2,16 +2,20 @@
  * just-one-init [options] -- <command> [args...]
  *
  * Parse settings (one line and exit 2 when bad), bring up the health server
- * and the elector, run until the elector says exit, and answer its code.
- * `main` reads nothing at import time, so a bundle (or a startup snapshot)
- * can load this module before the process's own argv and environment exist.
+ * and the elector (or the command alone, with the election off), run until
+ * it says exit, and answer its code. `main` reads nothing at import time, so
+ * a bundle (or a startup snapshot) can load this module before the process's
+ * own argv and environment exist.
  */
-import { Cause, Effect, Exit, Logger, Result } from "effect"
+import { Cause, Effect, Exit, Result } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
+import type { Settings } from "./domain/Settings.ts"
 import { parseInvocation, usage } from "./domain/Settings.ts"
-import { live } from "./layers/Live.ts"
+import { direct, electing } from "./layers/Live.ts"
+import { logging } from "./layers/Logging.ts"
 import { forwardedSignals } from "./services/ChildSupervisor.ts"
+import { Direct } from "./services/Direct.ts"
 import { Elector } from "./services/Elector.ts"
 import { inClusterNamespace } from "./services/KubeClient.ts"
 import { Signals } from "./services/Signals.ts"
@@ -24,40 +28,50 @@ const fail = (line: string, code: number): number => {
   return code
 }
 
+/** The run itself, on the layers its settings call for. */
+const run = (settings: Settings, signals: ReturnType<typeof Signals.install>) => {
+  const { command, election } = settings
+  if (command.length === 0) return Effect.succeed(0)
+  if (election === null) {
+    return Effect.flatMap(Direct, (d) => d.run(command)).pipe(Effect.provide(direct(settings, signals)))
+  }
+  // This process's incarnation: what tells it apart from another process with the same identity.
+  const incarnation = randomUUID()
+  return Effect.flatMap(Elector, (e) => e.run).pipe(Effect.provide(electing(settings, election, incarnation, signals)))
+}
+
 /** Run the wrapper; resolves with the process's exit code. */
 export const main = async (
   argv: ReadonlyArray<string>,
   env: Readonly<Record<string, string | undefined>>
 ): Promise<number> => {
   // Stop signals are listened for before anything else, so none is lost while the wrapper starts.
-  const signals = Signals.install()
+  const signals: ReturnType<typeof Signals.install> = Signals.install()
   // Signals that are passed to a running child must never kill the wrapper itself (a follower has no child).
   for (const s of forwardedSignals) process.on(s, () => {})
 
   const invocation = parseInvocation(argv, env, { hostname: hostname(), inClusterNamespace: inClusterNamespace() })
   if (Result.isFailure(invocation)) return fail(invocation.failure.message, 2)
-  if (invocation.success._tag === "Help") {
-    process.stdout.write(`${usage(version)}\n`)
-    return 0
+  switch (invocation.success._tag) {
+    case "Help":
+      process.stdout.write(`${usage(version)}\n`)
+      return 0
+    case "Version":
+      process.stdout.write(`${version}\n`)
+      return 0
+    case "Timeline":
+      return fail("timeline: not available in this build", 2)
+    case "Run": {
+      const settings = invocation.success.settings
+      const exit = await Effect.runPromiseExit(
+        run(settings, signals).pipe(Effect.provide(logging(settings.log, process.stderr.isTTY === true)))
+      )
+      if (Exit.isSuccess(exit)) return exit.value
+      const error = Cause.squash(exit.cause)
+      return fail(
+        typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error),
+        2
+      )
+    }
   }
-  if (invocation.success._tag === "Version") {
-    process.stdout.write(`${version}\n`)
-    return 0
-  }
-  const settings = invocation.success.settings
-  const logger = Logger.layer([Logger.withConsoleError(Logger.formatJson)])
-  // This process's incarnation: what tells it apart from another process with the same identity.
-  const incarnation = randomUUID()
-  const program = Effect.flatMap(Elector, (elector) => elector.run).pipe(
-    Effect.provide(live(settings, incarnation, signals)),
-    Effect.provide(logger)
-  )
-
-  const exit = await Effect.runPromiseExit(program)
-  if (Exit.isSuccess(exit)) return exit.value
-  const error = Cause.squash(exit.cause)
-  const message = typeof error === "object" && error !== null && "message" in error
-    ? String(error.message)
-    : String(error)
-  return fail(message, 2)
 }

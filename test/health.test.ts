@@ -5,7 +5,10 @@
  */
 import { describe, expect, it } from "vitest"
 import type { ElectorStatus } from "../src/services/Elector.ts"
-import { route } from "../src/services/HealthServer.ts"
+import { route as routeOf } from "../src/services/HealthServer.ts"
+import type { WrapperStatus } from "../src/services/StatusBoard.ts"
+
+const route = (path: string, elector: ElectorStatus) => routeOf(path, { phase: "election", elector })
 
 const base: ElectorStatus = {
   state: "Follower",
@@ -48,7 +51,40 @@ describe("health routes", () => {
   })
 
   it("/status is the elector's status; anything else is 404", () => {
-    expect(route("/status", leader)).toEqual([200, leader])
+    expect(route("/status", leader)).toEqual([200, { phase: "election", ...leader }])
     expect(route("/nope", leader)[0]).toBe(404)
+  })
+
+  const waiting: WrapperStatus = {
+    phase: "waiting",
+    gates: [{ gate: "tcp db:5432", passed: false, reason: "refused" }]
+  }
+  const alone: WrapperStatus = {
+    phase: "direct",
+    child: { pid: 9, startedAt: "2026-01-01T00:00:00.000Z" },
+    exiting: false
+  }
+
+  it("while waiting for gates: /healthz 200 (a startup probe waits), /healthcheck 404, /status lists the gates", () => {
+    expect(routeOf("/healthz", waiting)[0]).toBe(200)
+    expect(routeOf("/healthcheck", waiting)[0]).toBe(404)
+    expect(routeOf("/status", waiting)).toEqual([200, waiting])
+  })
+
+  it("with the election off, the replica running the command is the one that answers 200", () => {
+    expect(routeOf("/", alone)[0]).toBe(200)
+    expect(routeOf("/", { ...alone, exiting: true })[0]).toBe(503)
+  })
+
+  it("k8s-await-election's status endpoint: every other path is 200 ok while healthy, 500 expired when not", () => {
+    const follower: WrapperStatus = { phase: "election", elector: base }
+    for (const path of ["/", "/anything", "/healthcheck"]) {
+      expect(routeOf(path, follower, "k8s-await-election")).toEqual([200, { status: "ok" }])
+      expect(routeOf(path, { phase: "election", elector: { ...base, wedged: true } }, "k8s-await-election")).toEqual([
+        500,
+        { status: "expired" }
+      ])
+    }
+    expect(routeOf("/status", follower, "k8s-await-election")[0]).toBe(200)
   })
 })

@@ -11,7 +11,9 @@ import { electorStack } from "../src/layers/Live.ts"
 import type { ChildRecord, Link } from "../src/layers/Test.ts"
 import { childSupervisorRecording, leaseStoreMemory, MemoryLease } from "../src/layers/Test.ts"
 import { Elector } from "../src/services/Elector.ts"
+import { Leadership } from "../src/services/Leadership.ts"
 import { Signals } from "../src/services/Signals.ts"
+import { StatusBoard } from "../src/services/StatusBoard.ts"
 
 /** Small seeded PRNG so a failing schedule can be replayed from its seed. */
 const mulberry32 = (seed: number) => () => {
@@ -82,7 +84,8 @@ describe("cluster model", () => {
           }).pipe(
             Layer.provide(Layer.mergeAll(
               leaseStoreMemory(lease, link, requestTimeoutMs),
-              childSupervisorRecording(r.id, log, () => rng() * stopGraceMs),
+              Leadership.layer.pipe(Layer.provide(childSupervisorRecording(r.id, log, () => rng() * stopGraceMs))),
+              StatusBoard.layer,
               Layer.succeed(Signals, Signals.of({ next: Effect.never }))
             ))
           )

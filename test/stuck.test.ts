@@ -13,10 +13,12 @@ import { ChildSupervisor, killWaitMs } from "../src/services/ChildSupervisor.ts"
 import { Elector } from "../src/services/Elector.ts"
 import { route } from "../src/services/HealthServer.ts"
 import { HelperProcesses } from "../src/services/HelperProcesses.ts"
+import { Leadership } from "../src/services/Leadership.ts"
 import { ProcessTree } from "../src/services/ProcessTree.ts"
 import { Reaper } from "../src/services/Reaper.ts"
 import type { StopSignal } from "../src/services/Signals.ts"
 import { Signals } from "../src/services/Signals.ts"
+import { StatusBoard } from "../src/services/StatusBoard.ts"
 
 const stopGraceMs = 1_000
 
@@ -39,7 +41,8 @@ describe("a stop that is stuck", () => {
       }).pipe(Layer.provide(Layer.mergeAll(
         leaseStoreMemory(lease, { latency: () => 1, loseAnswer: () => false, partitioned: () => false }, 1_000),
         // A child whose stop takes an hour: stuck, as far as the probes can tell.
-        childSupervisorRecording("a", log, () => 3_600_000),
+        Leadership.layer.pipe(Layer.provide(childSupervisorRecording("a", log, () => 3_600_000))),
+        StatusBoard.layer,
         Layer.succeed(Signals, Signals.of({ next: Queue.take(signals) }))
       )))
       const elector = yield* Effect.provide(Elector, layer)
@@ -50,11 +53,11 @@ describe("a stop that is stuck", () => {
       yield* TestClock.adjust(stopGraceMs + killWaitMs)
       const before = yield* elector.status
       assert.strictEqual(before.state, "Releasing")
-      assert.strictEqual(route("/healthz", before)[0], 200)
+      assert.strictEqual(route("/healthz", { phase: "election", elector: before })[0], 200)
       yield* TestClock.adjust(1_001)
       const stuck = yield* elector.status
       assert.strictEqual(stuck.wedged, true)
-      assert.strictEqual(route("/healthz", stuck)[0], 500)
+      assert.strictEqual(route("/healthz", { phase: "election", elector: stuck })[0], 500)
       assert.strictEqual(lease.object?.spec["holderIdentity"], "a")
       yield* TestClock.adjust(3_600_000)
       assert.strictEqual(yield* Fiber.join(running), 143)

@@ -1,7 +1,13 @@
-/** Wiring for a real run: the Kubernetes API, a real child process, real signals, the health server. */
+/**
+ * Wiring for a real run. What is built depends on the settings: the Kubernetes
+ * client only when something needs the API (the election), the elector only
+ * with the election on; the child's supervision, the status board and the
+ * health server always.
+ */
 import { Layer } from "effect"
-import type { Settings } from "../domain/Settings.ts"
+import type { Election, Settings } from "../domain/Settings.ts"
 import { ChildSupervisor } from "../services/ChildSupervisor.ts"
+import { Direct } from "../services/Direct.ts"
 import type { ElectorConfig } from "../services/Elector.ts"
 import { Elector } from "../services/Elector.ts"
 import { HealthServer } from "../services/HealthServer.ts"
@@ -14,46 +20,54 @@ import { LeaseWatch } from "../services/LeaseWatch.ts"
 import { ProcessTree } from "../services/ProcessTree.ts"
 import { Reaper } from "../services/Reaper.ts"
 import type { Signals } from "../services/Signals.ts"
+import { StatusBoard } from "../services/StatusBoard.ts"
 
 /** Every API call is bounded; a hung call gives up well inside the renew deadline. */
-export const requestTimeoutMs = (s: Settings) => Math.min(5000, Math.max(250, Math.floor(s.renewDeadlineMs / 2)))
+export const requestTimeoutMs = (e: Election) => Math.min(5000, Math.max(250, Math.floor(e.renewDeadlineMs / 2)))
 
-/** The elector with its parts, on whatever LeaseStore, ChildSupervisor and Signals it is given (live or test). */
+/** The elector with its parts, on whatever LeaseStore, Leadership, Signals and StatusBoard it is given (live or test). */
 export const electorStack = (config: ElectorConfig) =>
-  Elector.layer(config).pipe(
-    Layer.provide(Layer.mergeAll(
-      LeaseCommands.layer(config),
-      LeaseWatch.layer(config),
-      Leadership.layer
-    ))
-  )
+  Elector.layer(config).pipe(Layer.provide(Layer.mergeAll(LeaseCommands.layer(config), LeaseWatch.layer(config))))
 
-export const electorConfig = (s: Settings, incarnation: string): ElectorConfig => ({
+export const electorConfig = (s: Settings, e: Election, incarnation: string): ElectorConfig => ({
   identity: s.identity,
   incarnation,
   namespace: s.namespace,
-  leaseName: s.leaseName,
+  leaseName: e.leaseName,
   command: s.command,
-  leaseDurationMs: s.leaseDurationMs,
-  renewDeadlineMs: s.renewDeadlineMs,
-  retryPeriodMs: s.retryPeriodMs,
+  leaseDurationMs: e.leaseDurationMs,
+  renewDeadlineMs: e.renewDeadlineMs,
+  retryPeriodMs: e.retryPeriodMs,
   stopGraceMs: s.stopGraceMs,
-  reelectAfterMs: s.reelectAfterMs ?? undefined,
-  baseline: s.baseline
+  reelectAfterMs: e.reelectAfterMs ?? undefined,
+  baseline: e.baseline
 })
 
-/** The elector and the health server that reports on it, with the stop signals already being listened for. */
-export const live = (s: Settings, incarnation: string, signals: Layer.Layer<Signals>) => {
-  const processes = Layer.mergeAll(Reaper.layer, ProcessTree.layer, HelperProcesses.layer)
-  const elector = electorStack(electorConfig(s, incarnation)).pipe(
-    Layer.provide(Layer.mergeAll(
-      LeaseStore.layer({ namespace: s.namespace, name: s.leaseName, requestTimeoutMs: requestTimeoutMs(s) }).pipe(
-        Layer.provide(KubeClient.layer)
-      ),
-      ChildSupervisor.layer({ stopGraceMs: s.stopGraceMs }),
-      signals
-    )),
-    Layer.provide(processes)
-  )
-  return HealthServer.layer(s.listen).pipe(Layer.provideMerge(elector))
+/** The processes the wrapper knows of, and the stop signals: below everything else. */
+const foundation = (signals: Layer.Layer<Signals>) =>
+  Layer.mergeAll(Reaper.layer, ProcessTree.layer, HelperProcesses.layer, signals)
+
+/** What every run has: the status board and its health server, the child's supervision. */
+const supervision = (s: Settings) => {
+  const leadership = Leadership.layer.pipe(Layer.provide(ChildSupervisor.layer({ stopGraceMs: s.stopGraceMs })))
+  const board = StatusBoard.layer
+  return Layer.mergeAll(leadership, HealthServer.layer(s.listen, s.statusStyle).pipe(Layer.provide(board)), board)
 }
+
+/**
+ * The election on: the Kubernetes client, the Lease, and the elector. The client is built before
+ * the health server, so that an unusable configuration is one line and nothing else.
+ */
+export const electing = (s: Settings, e: Election, incarnation: string, signals: Layer.Layer<Signals>) =>
+  electorStack(electorConfig(s, e, incarnation)).pipe(
+    Layer.provide(
+      LeaseStore.layer({ namespace: s.namespace, name: e.leaseName, requestTimeoutMs: requestTimeoutMs(e) })
+    ),
+    Layer.provideMerge(supervision(s)),
+    Layer.provideMerge(KubeClient.layer),
+    Layer.provideMerge(foundation(signals))
+  )
+
+/** The election off: the command alone, supervised. */
+export const direct = (s: Settings, signals: Layer.Layer<Signals>) =>
+  Direct.layer.pipe(Layer.provideMerge(supervision(s)), Layer.provideMerge(foundation(signals)))

@@ -14,6 +14,7 @@ import { Leadership } from "./Leadership.ts"
 import { LeaseCommands } from "./LeaseCommands.ts"
 import { LeaseWatch } from "./LeaseWatch.ts"
 import { Signals } from "./Signals.ts"
+import { StatusBoard } from "./StatusBoard.ts"
 
 export interface ElectorConfig extends Timing {
   readonly namespace: string
@@ -54,6 +55,7 @@ export class Elector extends Context.Service<Elector, {
         const watch = yield* LeaseWatch
         const leadership = yield* Leadership
         const signals = yield* Signals
+        const board = yield* StatusBoard
         const snapshot = yield* Ref.make<Snapshot>({ machine: initial, lease: undefined, term: undefined })
 
         const status = Effect.gen(function*() {
@@ -122,6 +124,7 @@ export class Elector extends Context.Service<Elector, {
             }
           }
 
+          yield* board.show(Effect.map(status, (elector) => ({ phase: "election", elector })))
           if (!config.baseline) yield* fork(watch.run(post))
           yield* fork(Effect.forever(Effect.flatMap(signals.next, (signal) => post({ _tag: "Signal", signal }))))
           for (const c of start) yield* execute(c)

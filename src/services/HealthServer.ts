@@ -1,17 +1,23 @@
 /**
- * The probe endpoints, as a scoped resource in the wrapper's scope.
+ * The probe endpoints, as a scoped resource for the wrapper's whole life:
+ * followers and replicas still waiting for their gates answer probes too.
  *
- *   GET / and /healthcheck  200 leader with a running child, 404 follower, 503 shutting down
+ *   GET / and /healthcheck  200 leader with a running child, 404 follower (or waiting), 503 shutting down
  *                           (the original just-one-init's readiness and liveness probes)
- *   GET /healthz            200 in every healthy state, 500 when the elector is wedged
- *   GET /status             the elector's status as JSON
+ *   GET /healthz            200 in every healthy state, 500 when the wrapper is stuck
+ *   GET /status             what the wrapper is doing, as JSON
+ *
+ * With k8s-await-election's status endpoint, every other path answers as it did:
+ * 200 {"status": "ok"} while healthy, 500 {"status": "expired"} when not.
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import { createServer } from "node:http"
 import type { Server } from "node:http"
-import type { ListenAddress } from "../domain/Settings.ts"
-import type { ElectorStatus } from "./Elector.ts"
-import { Elector } from "./Elector.ts"
+import type { ListenAddress, Settings } from "../domain/Settings.ts"
+import type { WrapperStatus } from "./StatusBoard.ts"
+import { StatusBoard } from "./StatusBoard.ts"
+
+export type StatusStyle = Settings["statusStyle"]
 
 export class ListenError extends Schema.TaggedError<ListenError>()("ListenError", {
   message: Schema.String
@@ -21,17 +27,17 @@ export class HealthServer extends Context.Service<HealthServer, {
   /** The address actually bound (port 0 picks a free one). */
   readonly address: { readonly host: string; readonly port: number }
 }>()("just-one-init/HealthServer") {
-  static readonly layer = (listen: ListenAddress) =>
+  static readonly layer = (listen: ListenAddress, style: StatusStyle) =>
     Layer.effect(
       HealthServer,
       Effect.gen(function*() {
-        const elector = yield* Elector
-        const status = () => Effect.runSync(elector.status)
+        const board = yield* StatusBoard
+        const status = () => Effect.runSync(board.current)
         const server = createServer((req, res) => {
           const path = (req.url ?? "/").split("?")[0]
           const [code, body] = req.method !== "GET" && req.method !== "HEAD"
             ? [405, { status: "error", error: "method not allowed" }]
-            : route(path, status())
+            : route(path, status(), style)
           const text = JSON.stringify(body)
           res.writeHead(code, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
           res.end(req.method === "HEAD" ? undefined : text)
@@ -66,26 +72,40 @@ export class HealthServer extends Context.Service<HealthServer, {
     )
 }
 
-/** Status code and JSON body for a probe path, given the elector's status. */
-export const route = (path: string | undefined, s: ElectorStatus): [number, unknown] => {
+/** Whether the wrapper is healthy: only a stuck elector (or stop) is not. */
+const healthy = (s: WrapperStatus) => !(s.phase === "election" && s.elector.wedged)
+
+const stateOf = (s: WrapperStatus) => s.phase === "election" ? s.elector.state : s.phase
+
+/** The original just-one-init's answer: 200 only while this replica runs the child. */
+const leaderProbe = (s: WrapperStatus): [number, unknown] => {
+  const running = s.phase === "election"
+    ? s.elector.state === "Leader" && s.elector.child !== null
+    : s.phase === "direct" && s.child !== null
+  const stopping = s.phase === "election"
+    ? s.elector.exiting || s.elector.state === "Releasing"
+    : s.phase === "direct" && s.exiting
+  if (stopping) return [503, { status: "error", state: "BeganShutdown", elector: stateOf(s) }]
+  if (running && !stopping) return [200, { status: "ok", state: "BecameLeader", elector: stateOf(s) }]
+  return [404, { status: "ok", state: "BecameFollower", elector: stateOf(s) }]
+}
+
+/** Status code and JSON body for a probe path, given what the wrapper is doing. */
+export const route = (path: string | undefined, s: WrapperStatus, style: StatusStyle = "just-one-init"): [
+  number,
+  unknown
+] => {
   switch (path) {
-    case "/":
-    case "/healthcheck": {
-      if (s.exiting || s.state === "Releasing") {
-        return [503, { status: "error", state: "BeganShutdown", elector: s.state }]
-      }
-      if (s.state === "Leader" && s.child !== null) {
-        return [200, { status: "ok", state: "BecameLeader", elector: s.state }]
-      }
-      return [404, { status: "ok", state: "BecameFollower", elector: s.state }]
-    }
     case "/healthz":
-      return s.wedged ? [500, { status: "expired", state: s.state }] : [200, { status: "ok", state: s.state }]
+      return healthy(s) ? [200, { status: "ok", state: stateOf(s) }] : [500, { status: "expired", state: stateOf(s) }]
     case "/status":
-      return [200, s]
-    default:
-      return [404, { status: "error", error: "not found" }]
+      return [200, s.phase === "election" ? { phase: s.phase, ...s.elector } : s]
+    case "/":
+    case "/healthcheck":
+      if (style === "just-one-init") return leaderProbe(s)
   }
+  if (style === "k8s-await-election") return healthy(s) ? [200, { status: "ok" }] : [500, { status: "expired" }]
+  return [404, { status: "error", error: "not found" }]
 }
 
 const bind = (server: Server, host: string, port: number) =>
