@@ -35,6 +35,13 @@ export const followRecords = (path: string, onRecord: (r: ChildRecordLine) => vo
   return () => clearInterval(timer)
 }
 
+/**
+ * A beat is written every 50 ms: a process without a stop line counts as alive until the beat it missed.
+ * That is the checker's resolution; a release-based handover takes about 30 ms, so a longer guess would
+ * report every such handover as an overlap.
+ */
+const beatSlackMs = 50
+
 export interface Life {
   readonly id: string
   readonly pid: number
@@ -42,7 +49,7 @@ export interface Life {
   /** "child", or what kind of descendant it is. */
   readonly role: string
   readonly start: number
-  /** The stop record; for a killed process its kill, else its last heartbeat plus one beat; undefined while running. */
+  /** The stop record; else its last heartbeat plus a beat, or its kill if sooner; undefined while running. */
   readonly end: number | undefined
 }
 
@@ -82,9 +89,11 @@ export const lives = (records: ReadonlyArray<ChildRecordLine>, options: LifeOpti
     if (r.event === "stop") life.stop = r.t
   }
   return all.map((l) => {
+    // Without a stop line a process died after its last beat and before the next one, or at its replica's
+    // kill if that came sooner.
     const killed = options.kills?.find((k) => k.id === l.id && k.t >= l.start)
     const running = l.stop === undefined && options.running?.has(l.pid) === true
-    const end = running ? undefined : l.stop ?? killed?.t ?? l.last + 50
+    const end = running ? undefined : l.stop ?? Math.min(killed?.t ?? Number.POSITIVE_INFINITY, l.last + beatSlackMs)
     return { id: l.id, pid: l.pid, episode: l.episode, role: l.role, start: l.start, end }
   }).sort((a, b) => a.start - b.start)
 }

@@ -69,12 +69,41 @@ interface Slot {
   readonly id: string
   replica: Replica | undefined
   readonly offsetClock: boolean
+  /** The exit code its child ends with by itself, when this launch's child does. */
+  selfExitCode: number | undefined
 }
 const slots: Array<Slot> = ["r1", "r2", "r3"].map((id, i) => ({
   id,
   replica: undefined,
-  offsetClock: hasFaketime && i === 2
+  offsetClock: hasFaketime && i === 2,
+  selfExitCode: undefined
 }))
+
+/**
+ * Each launch's children behave one way: plain; slow to stop, leaving a SIGTERM-ignoring process in
+ * their group; with a grandchild that left the group (setsid); or ending by themselves now and then,
+ * often while a step-down is under way. Every process records its life, so the overlap check sees them all.
+ */
+const personality = (slot: Slot): Record<string, string> => {
+  const roll = rand()
+  slot.selfExitCode = undefined
+  if (roll < 0.4) return {}
+  if (roll < 0.6) {
+    count("child-slow-stop-stubborn-group", slot.id)
+    return { CHILD_TERM_DELAY_MS: String(Math.round(between(300, 900))), CHILD_DESCENDANTS: "group-stubborn" }
+  }
+  if (roll < 0.8) {
+    count("child-setsid-grandchild", slot.id)
+    return { CHILD_DESCENDANTS: pick(["setsid", "setsid-stubborn"]) }
+  }
+  slot.selfExitCode = 1 + Math.floor(rand() * 100)
+  count("child-exits-by-itself", slot.id)
+  return {
+    CHILD_EXIT_AFTER_MS: String(Math.round(between(1_000, 8_000))),
+    CHILD_EXIT_CODE: String(slot.selfExitCode),
+    CHILD_DESCENDANTS: "group-stubborn"
+  }
+}
 
 /** The wrapper's own pid: under unshare it is the launcher's child (PID 1 inside). */
 const wrapperPid = (r: Replica) => (canUnshare ? childrenOf(r.proc.pid!)[0] : r.proc.pid)
@@ -113,6 +142,7 @@ const launch = (slot: Slot) => {
       LISTEN_ADDR: "127.0.0.1:0",
       CHILD_LOG: childLog,
       CHILD_ID: slot.id,
+      ...personality(slot),
       ...(slot.offsetClock ? { LD_PRELOAD: libfaketime, FAKETIME: "+1h", FAKETIME_DONT_FAKE_MONOTONIC: "1" } : {})
     }
   })
@@ -126,9 +156,14 @@ const launch = (slot: Slot) => {
       note(slot.id, `${l.annotations["from"]} -> ${l.annotations["to"]} (${l.annotations["reason"]})`)
     } else if (l.level !== "INFO") note(slot.id, `${l.level} ${l.message}`)
   }
-  // A wrapper that exits without being told to is a failure of the soak, not a fault it injected.
+  // A wrapper exits by itself only with its child's own code; any other exit is a failure of the soak.
+  const selfExitCode = slot.selfExitCode
   void r.exited.then(({ code, signal }) => {
-    if (!stopping.has(r)) {
+    if (!stopping.has(r) && selfExitCode !== undefined && code === selfExitCode && !ending) {
+      count("exit-with-child-code", slot.id)
+      impair(slot.id, 1_000 + D + 2_000)
+      void pause(500).then(() => ending ? undefined : launch(slot))
+    } else if (!stopping.has(r)) {
       unexpectedExits.push(
         `${slot.id} exited with ${code ?? signal} at ${Date.now() - startedAt} ms: ${r.stderr.slice(-300)}`
       )
@@ -139,6 +174,8 @@ const launch = (slot: Slot) => {
 }
 
 const timeline: Array<string> = []
+/** Set once the soak is winding down: no more relaunches. */
+let ending = false
 /** Replicas the soak itself stopped; any other exit is unexpected. */
 const stopping = new Set<Replica>()
 const unexpectedExits: Array<string> = []
@@ -203,8 +240,11 @@ const injectOne = async () => {
       3_000,
       "5xx-burst"
     )
-  } else if (roll < 0.70) {
+  } else if (roll < 0.66) {
     setFaultFor(slot.id, { status: 429, retryAfterSeconds: 1, count: Math.round(between(1, 4)) }, 3_000, "429-burst")
+  } else if (roll < 0.70) {
+    // A server that asks for no pause at all: every request answered 429 with Retry-After: 0.
+    setFaultFor(slot.id, { status: 429, retryAfterSeconds: 0 }, between(2_000, 6_000), "429-retry-after-0")
   } else if (roll < 0.78) {
     setFaultFor(slot.id, { reset: true, count: Math.round(between(1, 5)) }, 2_000, "connection-reset")
   } else if (roll < 0.90) {
@@ -235,6 +275,14 @@ say(
 if (hasFaketime) count("clock-offset-replica")
 for (const s of slots) launch(s)
 impair("*", D + 2_000)
+/** Each replica's request count and whether it held the lease, every second: for the followers' request rates. */
+const samples: Array<{ t: number; counts: Record<string, number>; holder: string | undefined }> = []
+const sampling = setInterval(() => {
+  const counts = Object.fromEntries(
+    slots.map((s) => [s.id, Object.values(emu.requests(s.id)).reduce((a, b) => a + b, 0)])
+  )
+  samples.push({ t: Date.now(), counts, holder: emu.getLease("default", leaseName)?.spec.holderIdentity ?? undefined })
+}, 1_000)
 const endAt = startedAt + minutes * 60_000
 while (Date.now() < endAt - 3_000) {
   await pause(between(700, 2_200))
@@ -243,6 +291,8 @@ while (Date.now() < endAt - 3_000) {
 for (const s of slots) emu.setFault(s.id, undefined)
 emu.setFault("*", undefined)
 await pause(Math.max(0, endAt - Date.now()))
+ending = true
+clearInterval(sampling)
 const finishedAt = Date.now()
 for (const s of slots) {
   const r = s.replica
@@ -257,8 +307,27 @@ await emu.close()
 
 // Each child's life from its own records; a SIGKILLed child ends when its tree was killed.
 const records = readRecords(childLog)
-const childLives = lives(records, { kills })
-const overlapping = overlaps(childLives, startedAt)
+const allLives = lives(records, { kills })
+const overlapping = overlaps(allLives, startedAt)
+const childLives = allLives.filter((l) => l.role === "child")
+
+// The highest request rate of any replica over a window in which it never held the lease. The budget
+// is 60 a minute at the default 2 s retry period; the soak's retry period is shorter, so it scales.
+const windowMs = Math.min(60_000, Math.max(10_000, (finishedAt - startedAt) / 2))
+const budgetPerMin = 60 * (2_000 / P)
+let followerPeak = { perMin: 0, id: "", at: 0 }
+for (let i = 0; i < samples.length; i++) {
+  const first = samples[i]!
+  const lastIndex = samples.findIndex((x) => x.t >= first.t + windowMs)
+  if (lastIndex === -1) break
+  const window = samples.slice(i, lastIndex + 1)
+  for (const slot of slots) {
+    if (window.some((x) => x.holder === slot.id)) continue
+    const n = (window.at(-1)!.counts[slot.id] ?? 0) - (first.counts[slot.id] ?? 0)
+    const perMin = Math.round((n * 60_000) / (window.at(-1)!.t - first.t))
+    if (perMin > followerPeak.perMin) followerPeak = { perMin, id: slot.id, at: first.t - startedAt }
+  }
+}
 
 /** Was some replica healthy and reachable at time t (alive, unfaulted, API up)? */
 const someoneHealthy = (t: number) =>
@@ -297,18 +366,27 @@ const result = {
   longestNoChildMs: longest,
   boundMs: bound,
   unexpectedExits: unexpectedExits.length,
+  followerPeakRequestsPerMin: followerPeak.perMin,
+  followerBudgetPerMin: budgetPerMin,
   pidNamespaces: canUnshare
 }
 if (asJson) console.log(JSON.stringify(result))
 else {
-  say(`episodes (children started): ${childLives.length}`)
+  say(`episodes (children started): ${childLives.length}; processes recorded: ${allLives.length}`)
   say(`faults: ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(", ")}`)
   say(`overlaps: ${overlapping.length}${overlapping.length > 0 ? `\n  ${overlapping.join("\n  ")}` : ""}`)
   say(`longest time with no child while a replica was healthy and reachable: ${longest} ms (bound ${bound} ms)`)
+  say(
+    `highest follower request rate: ${followerPeak.perMin}/min (${followerPeak.id}, ${
+      windowMs / 1000
+    } s window from ${followerPeak.at} ms; budget ${budgetPerMin}/min at retry ${P} ms, i.e. 60/min at 2 s)`
+  )
   say(
     `unexpected wrapper exits: ${unexpectedExits.length}${
       unexpectedExits.length > 0 ? `\n  ${unexpectedExits.join("\n  ")}` : ""
     }`
   )
 }
-process.exit(overlapping.length === 0 && longest <= bound && unexpectedExits.length === 0 ? 0 : 1)
+const ok = overlapping.length === 0 && longest <= bound && unexpectedExits.length === 0
+  && followerPeak.perMin <= budgetPerMin
+process.exit(ok ? 0 : 1)

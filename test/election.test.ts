@@ -437,4 +437,22 @@ describe("review findings, as rules of the machine", () => {
     )
     assert.strictEqual((late.machine.state as Extract<Machine["state"], { _tag: "Releasing" }>).lease, undefined)
   })
+
+  it("a lease found absent by a replica that may have missed its holder is waited out for one lease", () => {
+    // Never read before (a fresh replica): absent may mean deleted by hand under a running leader.
+    const fresh = step({ ...initial, watching: true }, { _tag: "LeaseSeen", lease: undefined }, 1_000, timing)
+    assert.strictEqual(fresh.machine.state._tag, "Follower")
+    assert.strictEqual(fresh.wakeAt, 16_000)
+    assert.deepStrictEqual(step(fresh.machine, { _tag: "Wake" }, 16_000, timing).commands, [
+      { _tag: "Acquire", base: undefined }
+    ])
+    // Seen free, an acquire and reads failed, then absent: someone may have taken it meanwhile.
+    const gap = run({ ...initial, watching: true }, [
+      [{ _tag: "LeaseSeen", lease: lease("") }, 0],
+      [{ _tag: "AcquireFailed", failure: { kind: "transient", message: "503" } }, 10],
+      [{ _tag: "ReadFailed", failure: { kind: "transient", message: "503" } }, 20],
+      [{ _tag: "LeaseSeen", lease: undefined }, 2_000]
+    ])
+    assert.strictEqual(gap.wakeAt, 17_000)
+  })
 })

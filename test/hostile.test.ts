@@ -23,11 +23,13 @@ describe("hostile API answers", () => {
     "a short burst of %s answers does not stop the child",
     async (body) => {
       const { childLog, lease, r } = await leaderUp()
+      const updates = sb.emu.requests("leader").update
       sb.emu.setFault("leader", { body, verbs: ["update"], count: 2 })
       const rv = lease().metadata.resourceVersion
       // Two failed renews, then the next one succeeds (the lease moves on), all within the deadline.
       await eventually(
-        () => (sb.emu.requests("leader").update >= 3 && lease().metadata.resourceVersion !== rv ? true : undefined),
+        () =>
+          sb.emu.requests("leader").update >= updates + 3 && lease().metadata.resourceVersion !== rv ? true : undefined,
         "a renew after the burst"
       )
       expect(readRecords(childLog).filter((x) => x.event === "stop")).toEqual([])
@@ -49,8 +51,9 @@ describe("hostile API answers", () => {
 
   it("a 429 with Retry-After and 5xx bursts are retried without stopping the child", async () => {
     const { childLog, lease } = await leaderUp()
+    const updates = sb.emu.requests("leader").update
     sb.emu.setFault("leader", { status: 429, retryAfterSeconds: 1, verbs: ["update"], count: 1 })
-    await eventually(() => (sb.emu.requests("leader").update >= 2 ? true : undefined), "the 429")
+    await eventually(() => (sb.emu.requests("leader").update >= updates + 2 ? true : undefined), "the 429")
     sb.emu.setFault("leader", { status: 503, verbs: ["update"], count: 2 })
     const rv = lease().metadata.resourceVersion
     await eventually(() => (lease().metadata.resourceVersion !== rv ? true : undefined), "a renew after the 503s")

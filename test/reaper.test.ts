@@ -118,6 +118,8 @@ describe("reaping orphans", () => {
       const emu = await startEmulator()
       close = () => emu.close()
       emu.writeKubeconfig(join(dir, "kc"), "pid1", "default")
+      // Released before: a lease never seen at all would be waited out for one lease first.
+      emu.setLease("default", "pid1", { holderIdentity: "", leaseDurationSeconds: 1 })
       const script = "sh -c 'sleep 0.2 & exit 0'; sh -c 'sleep 0.3 & exit 0'; sleep 3; exit 5"
       const unshare = spawn("unshare", [
         "--pid",

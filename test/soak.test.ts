@@ -1,8 +1,10 @@
 /**
  * The short seeded chaos soak (scripts/soak.ts): about a minute of real wrapper
  * processes under SIGKILLs, SIGTERMs, restarts, partitions, latency, 5xx and 429
- * bursts, resets, watch drops, an API server losing its state and a replica with
- * an offset clock. No two children may overlap and handover must stay bounded.
+ * bursts (Retry-After: 0 too), resets, watch drops, an API server losing its state, a
+ * replica with an offset clock, and children that stop slowly, leave processes behind
+ * (in their group and out of it) or end by themselves. No two episodes' processes may
+ * overlap, handover must stay bounded, and no follower may hammer the API server.
  */
 import { spawnSync } from "node:child_process"
 import { join } from "node:path"
@@ -23,10 +25,15 @@ describe("chaos soak", () => {
       longestNoChildMs: number
       boundMs: number
       faults: Record<string, number>
+      unexpectedExits: number
+      followerPeakRequestsPerMin: number
+      followerBudgetPerMin: number
     }
     expect(result.overlaps).toBe(0)
     expect(result.longestNoChildMs).toBeLessThanOrEqual(result.boundMs)
     expect(result.episodes).toBeGreaterThanOrEqual(2)
+    expect(result.unexpectedExits).toBe(0)
+    expect(result.followerPeakRequestsPerMin).toBeLessThanOrEqual(result.followerBudgetPerMin)
     expect(Object.keys(result.faults).length).toBeGreaterThanOrEqual(5)
     expect(res.status).toBe(0)
   }, 180_000)

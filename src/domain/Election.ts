@@ -51,6 +51,8 @@ export type State =
     readonly retryAt: number
     /** The backoff waits for news, not for time: a new version of the lease lifts it. */
     readonly retryUntilChange: boolean
+    /** Changes may have been missed (never read, or reads failed): a lease found absent is waited out. */
+    readonly blind: boolean
   }
   | {
     readonly _tag: "Acquiring"
@@ -135,7 +137,8 @@ export const initial: Machine = {
     nextReadAt: undefined,
     lastReadAt: 0,
     retryAt: 0,
-    retryUntilChange: false
+    retryUntilChange: false,
+    blind: true
   },
   exiting: false,
   exitCode: undefined,
@@ -204,7 +207,8 @@ const follow = (
   t: Ctx,
   reason: string,
   backoff: Backoff = noBackoff,
-  lastReadAt = 0
+  lastReadAt = 0,
+  blind = observation === undefined
 ): Result => {
   const follower = (reading: boolean, nextReadAt: number | undefined): State => ({
     _tag: "Follower",
@@ -212,6 +216,7 @@ const follow = (
     reading,
     nextReadAt,
     lastReadAt: reading ? now : lastReadAt,
+    blind,
     ...backoff
   })
   if (m.exiting) {
@@ -264,27 +269,36 @@ const follower = (m: Machine, s: Extract<State, { _tag: "Follower" }>, e: Event,
   const backoff = { retryAt: s.retryAt, retryUntilChange: s.retryUntilChange }
   switch (e._tag) {
     case "Wake": {
-      if (m.exiting) return follow(m, s.observation, now, t, "exiting", backoff, s.lastReadAt)
+      if (m.exiting) return follow(m, s.observation, now, t, "exiting", backoff, s.lastReadAt, s.blind)
       if (!t.baseline && takeable(s.observation, now, t) && s.retryAt <= now) {
-        return follow(m, s.observation, now, t, "expired", backoff, s.lastReadAt)
+        return follow(m, s.observation, now, t, "expired", backoff, s.lastReadAt, s.blind)
       }
       if (s.reading || s.nextReadAt === undefined || s.nextReadAt > now) return [m, [], "waiting"]
       return [{ ...m, state: { ...s, reading: true, lastReadAt: now } }, [{ _tag: "Read" }], "poll"]
     }
     case "LeaseSeen": {
-      const observation = observe(s.observation, e.lease, now)
+      const observation = observe(s.observation, e.lease, now, s.blind)
       const news = s.observation === undefined || observation.observedAt !== s.observation.observedAt
       const lifted = s.retryUntilChange && news ? noBackoff : backoff
-      return follow({ ...m, state: { ...s, reading: false } }, observation, now, t, "lease seen", lifted, s.lastReadAt)
+      return follow(m, observation, now, t, "lease seen", lifted, s.lastReadAt, s.blind && e.lease === undefined)
     }
     case "ReadFailed":
       return [
-        { ...m, state: { ...s, reading: false, nextReadAt: now + backoffMs(e.failure, t) } },
+        { ...m, state: { ...s, reading: false, blind: true, nextReadAt: now + backoffMs(e.failure, t) } },
         [],
         `read failed: ${e.failure.message}`
       ]
     case "Signal":
-      return follow({ ...m, exiting: true }, s.observation, now, t, `signal ${e.signal}`, backoff, s.lastReadAt)
+      return follow(
+        { ...m, exiting: true },
+        s.observation,
+        now,
+        t,
+        `signal ${e.signal}`,
+        backoff,
+        s.lastReadAt,
+        s.blind
+      )
     default:
       return [m, [], `ignored ${e._tag}`]
   }
@@ -318,7 +332,8 @@ const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Even
       }
       // Someone else wrote first: follow the fresh reading, never retry blindly. Judge the news
       // against the version we wrote on: the watch may have told us of the winner meanwhile.
-      const observation = observe(s.observation, e.current, now)
+      // What the winner wrote was never seen: a lease now absent may have been held since.
+      const observation = observe(s.observation, e.current, now, true)
       const changed = !sameVersion(s.base, e.current)
       // A lease that reads takeable right after a conflict is retried no sooner than a retry period,
       // unless newer news comes first; one that reads held needs no backoff (its expiry is the wait).

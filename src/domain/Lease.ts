@@ -158,13 +158,31 @@ export interface Observation {
   readonly lastDurationMs: number | undefined
 }
 
-/** A new reading folded into what we knew: the clock restarts only when the record changed. */
-export const observe = (prev: Observation | undefined, lease: LeaseView | undefined, now: number): Observation => {
+/** The holder of a lease found absent by a replica that may have missed who held it. */
+export const unknownHolder = "<unknown holder>"
+
+/**
+ * A new reading folded into what we knew: the clock restarts only when the record changed.
+ * `blind`: this replica may have missed changes since `prev` (it never read the lease, or its reads
+ * failed). A lease then found absent may have been held a moment ago (deleted by hand, or an API
+ * server that lost its state) by a leader that has not noticed yet, so it is waited out like a held one.
+ */
+export const observe = (
+  prev: Observation | undefined,
+  lease: LeaseView | undefined,
+  now: number,
+  blind = false
+): Observation => {
   if (prev !== undefined && sameVersion(prev.lease, lease)) return { ...prev, lease }
+  const lastHolder = lease !== undefined
+    ? lease.holder
+    : blind && (prev?.lastHolder ?? "") === ""
+    ? unknownHolder
+    : prev?.lastHolder ?? ""
   return {
     lease,
     observedAt: now,
-    lastHolder: lease !== undefined ? lease.holder : prev?.lastHolder ?? "",
+    lastHolder,
     lastDurationMs: lease !== undefined ? lease.durationMs : prev?.lastDurationMs
   }
 }
