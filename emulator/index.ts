@@ -27,6 +27,7 @@ import type { Watcher } from "./watch.ts"
 import { Writes } from "./writes.ts"
 
 export type { Lease, LeaseSpec } from "./lease.ts"
+export * as objects from "./objects.ts"
 export { widget } from "./resources.ts"
 export type { Status } from "./status.ts"
 export type * from "./types.ts"

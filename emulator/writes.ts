@@ -264,7 +264,7 @@ export class Writes {
     return terminating
   }
 
-  /** Programmatic create-or-replace: stores the object as given (status included), metadata completed, no validation. */
+  /** Programmatic create-or-replace: stores the object as given (status included), decoded, defaulted and metadata completed, not validated. */
   put(input: KubeObject): KubeObject {
     const rt = this.registry.byKind(input.apiVersion, input.kind)
     if (rt === undefined) throw new Error(`the emulator does not serve ${input.apiVersion} ${input.kind}`)
@@ -282,7 +282,9 @@ export class Writes {
       creationTimestamp: given.creationTimestamp ?? current?.metadata.creationTimestamp ?? nowSeconds(),
       ...(rt.generation === undefined ? {} : { generation: given.generation ?? current?.metadata.generation ?? 1 })
     }
-    const next = assemble(rt, meta, contentOf(structuredClone(input)))
+    // Decoded and defaulted as the server stores every object, so an HTTP write of what a client read back is a no-op.
+    const next = assemble(rt, meta, this.decode(rt, meta.name, structuredClone(input)))
+    rt.hooks.defaults?.(next, current, this.ctx)
     const manager = { manager: "emulator" }
     if (current === undefined) {
       return this.store.put(rt.key, {
