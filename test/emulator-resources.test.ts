@@ -700,3 +700,367 @@ describe("no-op updates: nothing written, same resourceVersion, no event", () =>
     expect(events).toEqual([`ADDED:Job:${name}`, `MODIFIED:Job:${name}`])
   })
 })
+
+describe("deletes", () => {
+  it("finalizers: DELETE marks the object (200, deletionTimestamp, MODIFIED); removing the last finalizer deletes it", async () => {
+    const name = uniq("fin")
+    const path = `/apis/example.com/v1/namespaces/default/widgets/${name}`
+    const w0 = emu.putObject({
+      apiVersion: "example.com/v1",
+      kind: "Widget",
+      metadata: { name, finalizers: ["example.com/cleanup"] },
+      spec: {}
+    })
+    const watch = await openWatch(
+      u(`/apis/example.com/v1/namespaces/default/widgets?watch=1&resourceVersion=${w0.metadata.resourceVersion}`)
+    )
+    const marked = await call("DELETE", path)
+    expect(marked.status).toBe(200)
+    expect(marked.json.metadata.deletionTimestamp).toMatch(/Z$/)
+    expect(marked.json.metadata.finalizers).toEqual(["example.com/cleanup"])
+    expect((await watch.next()).type).toBe("MODIFIED")
+    const cleared = await call("PATCH", path, [{ op: "remove", path: "/metadata/finalizers" }], {
+      type: "application/json-patch+json"
+    })
+    expect(cleared.status).toBe(200)
+    expect((await watch.next()).type).toBe("DELETED")
+    expect((await call("GET", path)).status).toBe(404)
+    watch.close()
+  })
+
+  it("preconditions: a stale resourceVersion or another uid is 409 with the precondition message", async () => {
+    const name = uniq("pre")
+    const e = emu.putObject(objects.endpoints({ service: name, endpoints: [{ ip: "10.0.0.3" }] }))
+    const path = `/api/v1/namespaces/default/endpoints/${name}`
+    const stale = await call("DELETE", path, { preconditions: { resourceVersion: "1" } })
+    expect(stale.json).toEqual(
+      failure(
+        409,
+        "Conflict",
+        `Operation cannot be fulfilled on endpoints "${name}": Precondition failed: ResourceVersion in precondition: 1, ResourceVersion in object meta: ${e.metadata.resourceVersion}`,
+        { name, kind: "endpoints" }
+      )
+    )
+    expect((await call("DELETE", path, { preconditions: { uid: e.metadata.uid } })).status).toBe(200)
+  })
+
+  it("a namespace's deletion takes its contents (each sends DELETED) and answers the Terminating namespace", async () => {
+    const nsName = uniq("gone")
+    emu.putObject({ apiVersion: "v1", kind: "Namespace", metadata: { name: nsName } })
+    emu.putObject(objects.pod({ name: "p", namespace: nsName }))
+    emu.putObject(objects.service({ name: "s", namespace: nsName }))
+    const deleted: Array<string> = []
+    const off = emu.onObjectChange((ev) =>
+      ev.type === "DELETED" && deleted.push(`${ev.object.kind}/${ev.object.metadata.name}`)
+    )
+    const r = await call("DELETE", `/api/v1/namespaces/${nsName}`)
+    off()
+    expect(r.status).toBe(200)
+    expect(r.json).toMatchObject({ kind: "Namespace", status: { phase: "Terminating" } })
+    expect(r.json.metadata.deletionTimestamp).toBeDefined()
+    expect(deleted.sort()).toEqual(["Namespace/" + nsName, "Pod/p", "Service/s"])
+    expect(emu.listObjects("v1", "Pod", nsName)).toEqual([])
+  })
+
+  it("deletecollection deletes what the selector picks and lists it", async () => {
+    const tag = uniq("dc")
+    for (const n of ["a", "b"]) emu.putObject(objects.pod({ name: `${tag}-${n}`, labels: { tag } }))
+    emu.putObject(objects.pod({ name: `${tag}-keep` }))
+    const r = await call("DELETE", `/api/v1/namespaces/default/pods?labelSelector=tag%3D${tag}`)
+    expect(r.json.kind).toBe("PodList")
+    expect(r.json.items.map((p: KubeObject) => p.metadata.name)).toEqual([`${tag}-a`, `${tag}-b`])
+    expect(emu.getObject("v1", "Pod", "default", `${tag}-keep`)).toBeDefined()
+    expect(emu.getObject("v1", "Pod", "default", `${tag}-a`)).toBeUndefined()
+  })
+})
+
+describe("patches", () => {
+  it("strategic merge merges Service ports by port and honours $patch: delete; merge patch replaces the list", async () => {
+    const name = uniq("smp")
+    const path = `/api/v1/namespaces/default/services/${name}`
+    emu.putObject(
+      objects.service({ name, ports: [{ name: "http", port: 80, targetPort: 8080 }, { name: "metrics", port: 9090 }] })
+    )
+    const smp = await call("PATCH", path, { spec: { ports: [{ port: 80, targetPort: 8081 }] } }, {
+      type: "application/strategic-merge-patch+json"
+    })
+    expect(smp.json.spec.ports).toEqual([
+      { name: "http", protocol: "TCP", port: 80, targetPort: 8081 },
+      { name: "metrics", protocol: "TCP", port: 9090, targetPort: 9090 }
+    ])
+    const del = await call("PATCH", path, { spec: { ports: [{ port: 9090, $patch: "delete" }] } }, {
+      type: "application/strategic-merge-patch+json"
+    })
+    expect(del.json.spec.ports.map((p: { port: number }) => p.port)).toEqual([80])
+    const merge = await call("PATCH", path, { spec: { ports: [{ name: "x", port: 81 }] } }, {
+      type: "application/merge-patch+json"
+    })
+    expect(merge.json.spec.ports).toEqual([{ name: "x", port: 81, protocol: "TCP", targetPort: 81 }])
+  })
+
+  it("a custom resource refuses strategic merge (415); apply creates and then updates it; a stale resourceVersion in a patch is 409", async () => {
+    const name = uniq("crp")
+    const path = `/apis/example.com/v1/namespaces/default/widgets/${name}`
+    const body = { apiVersion: "example.com/v1", kind: "Widget", metadata: { name }, spec: { size: 1 } }
+    const applied = await call("PATCH", `${path}?fieldManager=me`, body, { type: "application/apply-patch+yaml" })
+    expect(applied.status).toBe(201)
+    expect(applied.json.metadata.managedFields[0]).toMatchObject({
+      manager: "me",
+      operation: "Apply",
+      apiVersion: "example.com/v1"
+    })
+    const smp = await call("PATCH", path, { spec: { size: 2 } }, { type: "application/strategic-merge-patch+json" })
+    expect(smp.json).toEqual(
+      failure(
+        415,
+        "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+      )
+    )
+    const again = await call("PATCH", `${path}?fieldManager=me`, { ...body, spec: { size: 3 } }, {
+      type: "application/apply-patch+yaml"
+    })
+    expect(again.json.spec).toEqual({ size: 3 })
+    expect(again.json.metadata.generation).toBe(2)
+    const stale = await call("PATCH", path, {
+      metadata: { resourceVersion: applied.json.metadata.resourceVersion },
+      spec: { size: 4 }
+    }, {
+      type: "application/merge-patch+json"
+    })
+    expect(stale.status).toBe(409)
+    expect(stale.json.message).toContain(`Operation cannot be fulfilled on widgets.example.com "${name}"`)
+  })
+})
+
+describe("programmatic API", () => {
+  it("putObject completes metadata; getObject, listObjects, updateObject, deleteObject; errors name the problem", () => {
+    const name = uniq("api")
+    const ds = emu.putObject(objects.daemonSet({ name, labels: { app: name }, desired: 2, ready: 1 }))
+    expect(ds.metadata).toMatchObject({ name, namespace: "default", generation: 1 })
+    expect(ds.metadata.uid).toMatch(/^[0-9a-f-]{36}$/)
+    const pod = emu.putObject(objects.daemonSetPod(ds, "node-1", { ready: true }))
+    expect(pod.metadata.ownerReferences).toEqual([
+      {
+        apiVersion: "apps/v1",
+        kind: "DaemonSet",
+        name,
+        uid: ds.metadata.uid,
+        controller: true,
+        blockOwnerDeletion: true
+      }
+    ])
+    expect(emu.listObjects("v1", "Pod", "default").filter((p) => p.metadata.labels?.["app"] === name)).toHaveLength(1)
+    const updated = emu.updateObject(
+      "apps/v1",
+      "DaemonSet",
+      "default",
+      name,
+      (o) => void ((o["status"] as Record<string, unknown>)["numberReady"] = 2)
+    )
+    expect(Number(updated.metadata.resourceVersion)).toBeGreaterThan(Number(ds.metadata.resourceVersion))
+    expect(updated.metadata.generation).toBe(1)
+    expect(emu.getObject("apps/v1", "DaemonSet", "default", name)?.["status"]).toMatchObject({ numberReady: 2 })
+    expect(emu.deleteObject("apps/v1", "DaemonSet", "default", name)).toBe(true)
+    expect(emu.deleteObject("apps/v1", "DaemonSet", "default", name)).toBe(false)
+    expect(() => emu.putObject({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name } })).toThrow(
+      "the emulator does not serve apps/v1 Deployment"
+    )
+    expect(() => emu.putObject(objects.pod({ name, namespace: "nowhere" }))).toThrow(`namespaces "nowhere" not found`)
+    expect(() => emu.updateObject("v1", "Pod", "default", "absent", () => undefined)).toThrow(`pods "absent" not found`)
+  })
+
+  it("the lease helpers keep working beside the generic API", () => {
+    const name = uniq("lh")
+    const l = emu.setLease("default", name, { holderIdentity: "h", renewTime: "2026-01-01T02:00:00.000001+02:00" })
+    expect(l.spec.renewTime).toBe("2026-01-01T00:00:00.000001Z")
+    expect(emu.getObject("coordination.k8s.io/v1", "Lease", "default", name)).toEqual(emu.getLease("default", name))
+    emu.deleteLease("default", name)
+    expect(emu.getLease("default", name)).toBeUndefined()
+  })
+})
+
+describe("RBAC", () => {
+  it("a rule naming a resource and verbs denies exactly that, with the API server's Forbidden bodies", async () => {
+    const e = await startEmulator({
+      forbidden: [
+        { client: "ro", resource: "endpointslices.discovery.k8s.io", verbs: ["list", "watch"] },
+        { client: "ro", resource: "pods", verbs: ["get"] },
+        { client: "ro", resource: "pods/status", verbs: ["update", "patch"] },
+        { client: "none" }
+      ]
+    })
+    try {
+      const as = (token: string, method: string, path: string, body?: unknown) =>
+        kubeCall(method, `${e.url}${path}`, body, { token })
+      const list = await as("ro", "GET", "/apis/discovery.k8s.io/v1/namespaces/team/endpointslices")
+      expect(list.status).toBe(403)
+      expect(list.json).toEqual(
+        failure(
+          403,
+          "Forbidden",
+          `endpointslices.discovery.k8s.io is forbidden: User "system:serviceaccount:team:ro" cannot list resource "endpointslices" in API group "discovery.k8s.io" in the namespace "team"`,
+          { group: "discovery.k8s.io", kind: "endpointslices" }
+        )
+      )
+      const get = await as("ro", "GET", "/api/v1/namespaces/default/pods/web-0")
+      expect(get.json).toEqual(
+        failure(
+          403,
+          "Forbidden",
+          `pods "web-0" is forbidden: User "system:serviceaccount:default:ro" cannot get resource "pods" in API group "" in the namespace "default"`,
+          { name: "web-0", kind: "pods" }
+        )
+      )
+      const status = await as("ro", "PUT", "/api/v1/namespaces/default/pods/web-0/status", {})
+      expect(status.json.message).toBe(
+        `pods "web-0" is forbidden: User "system:serviceaccount:default:ro" cannot update resource "pods/status" in API group "" in the namespace "default"`
+      )
+      const clusterWide = await as("ro", "GET", "/apis/discovery.k8s.io/v1/endpointslices?watch=1")
+      expect(clusterWide.json.message).toBe(
+        `endpointslices.discovery.k8s.io is forbidden: User "system:serviceaccount:default:ro" cannot watch resource "endpointslices" in API group "discovery.k8s.io" at the cluster scope`
+      )
+      // Not denied: other verbs and resources; the pods list (only get is denied).
+      expect((await as("ro", "GET", "/api/v1/namespaces/default/endpoints")).status).toBe(200)
+      expect((await as("ro", "GET", "/api/v1/namespaces/default/pods")).status).toBe(200)
+      expect((await as("ro", "GET", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/x")).status).toBe(404)
+      const ns = await as("none", "GET", "/api/v1/namespaces/default")
+      expect(ns.json.message).toBe(
+        `namespaces "default" is forbidden: User "system:serviceaccount:default:none" cannot get resource "namespaces" in API group "" in the namespace "default"`
+      )
+      const events = await as("none", "POST", "/api/v1/namespaces/default/events", {})
+      expect(events.json.message).toBe(
+        `events is forbidden: User "system:serviceaccount:default:none" cannot create resource "events" in API group "" in the namespace "default"`
+      )
+    } finally {
+      await e.close()
+    }
+  })
+})
+
+describe("a missing API group", () => {
+  it("is absent from discovery and its paths are 404 as for an unknown group; Endpoints remain", async () => {
+    const e = await startEmulator({ missingGroups: ["discovery.k8s.io"] })
+    try {
+      const get = (path: string, accept?: string) =>
+        kubeCall("GET", `${e.url}${path}`, undefined, accept === undefined ? {} : { accept })
+      const notFound = failure(404, "NotFound", "the server could not find the requested resource", {})
+      for (
+        const path of [
+          "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+          "/apis/discovery.k8s.io/v1/endpointslices?watch=1",
+          "/apis/discovery.k8s.io/v1",
+          "/apis/discovery.k8s.io"
+        ]
+      ) {
+        const r = await get(path)
+        expect(r.status).toBe(404)
+        expect(r.json).toEqual(notFound)
+      }
+      const groups = (await get("/apis")).json.groups.map((g: { name: string }) => g.name)
+      expect(groups).not.toContain("discovery.k8s.io")
+      expect(groups).toContain("batch")
+      const aggregated = await get(
+        "/apis",
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+      )
+      expect(aggregated.json.items.map((g: { metadata: { name: string } }) => g.metadata.name)).not.toContain(
+        "discovery.k8s.io"
+      )
+      expect((await get("/openapi/v3")).json.paths).not.toHaveProperty("apis/discovery.k8s.io/v1")
+      expect((await get("/api/v1/namespaces/default/endpoints")).status).toBe(200)
+      expect(() => e.putObject(objects.endpointSlice({ service: "s", endpoints: [] }))).toThrow(
+        "does not serve discovery.k8s.io/v1 EndpointSlice"
+      )
+    } finally {
+      await e.close()
+    }
+  })
+})
+
+describe("faults by resource", () => {
+  it("a fault limited to events fails only events, counted per resource", async () => {
+    emu.resetCounts()
+    emu.setFault("evf", { status: 503, retryAfterSeconds: 1, resources: ["events"] })
+    try {
+      const ev = await call("POST", "/api/v1/namespaces/default/events", { metadata: { name: uniq("ev") } }, {
+        token: "evf"
+      })
+      expect(ev.status).toBe(503)
+      expect(ev.json.reason).toBe("ServiceUnavailable")
+      expect((await call("GET", "/api/v1/namespaces/default/pods", undefined, { token: "evf" })).status).toBe(200)
+      expect(
+        (await call("GET", "/apis/coordination.k8s.io/v1/namespaces/default/leases", undefined, { token: "evf" }))
+          .status
+      ).toBe(200)
+      expect(emu.requests("evf", "events")).toMatchObject({ create: 1, list: 0 })
+      expect(emu.requests("evf")).toMatchObject({ create: 1, list: 2 })
+      expect(emu.requests("evf", "leases.coordination.k8s.io").list).toBe(1)
+    } finally {
+      emu.setFault("evf", undefined)
+    }
+  })
+})
+
+describe("custom resources and discovery", () => {
+  it("a declared cluster-scoped custom resource is served and discovered; kinds list with short names and verbs", async () => {
+    const g = await call("POST", "/apis/example.com/v1alpha1/gadgets", {
+      apiVersion: "example.com/v1alpha1",
+      kind: "Gadget",
+      metadata: { name: "g1" },
+      spec: { x: 1 }
+    })
+    expect(g.status).toBe(201)
+    expect(g.json.metadata).not.toHaveProperty("namespace")
+    expect((await call("GET", "/apis/example.com/v1alpha1/namespaces/default/gadgets/g1")).status).toBe(404)
+    const group = (await call("GET", "/apis/example.com")).json
+    expect(group.versions.map((v: { version: string }) => v.version)).toEqual(["v1", "v1alpha1"])
+    const gadgets = (await call("GET", "/apis/example.com/v1alpha1")).json.resources
+    expect(gadgets).toEqual([
+      {
+        name: "gadgets",
+        singularName: "gadget",
+        namespaced: false,
+        kind: "Gadget",
+        verbs: ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+        shortNames: ["gd"]
+      },
+      { name: "gadgets/status", singularName: "", namespaced: false, kind: "Gadget", verbs: ["get", "patch", "update"] }
+    ])
+    const core = (await call("GET", "/api/v1")).json.resources
+    const short = (n: string) => core.find((r: { name: string }) => r.name === n)?.shortNames
+    expect([short("services"), short("endpoints"), short("pods"), short("events"), short("namespaces")]).toEqual([
+      ["svc"],
+      ["ep"],
+      ["po"],
+      ["ev"],
+      ["ns"]
+    ])
+    const ds = (await call("GET", "/apis/apps/v1")).json.resources[0]
+    expect(ds).toMatchObject({
+      name: "daemonsets",
+      kind: "DaemonSet",
+      namespaced: true,
+      shortNames: ["ds"],
+      categories: ["all"]
+    })
+    const aggregated = await call("GET", "/api", undefined, {
+      accept: "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+    })
+    expect(aggregated.headers.get("content-type")).toBe(
+      "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    )
+    expect(aggregated.json.items[0].versions[0].resources.find((r: { resource: string }) => r.resource === "pods"))
+      .toMatchObject({
+        responseKind: { group: "", version: "v1", kind: "Pod" },
+        scope: "Namespaced",
+        shortNames: ["po"],
+        subresources: [{ subresource: "status", verbs: ["get", "patch", "update"] }]
+      })
+    const openapi = (await call("GET", "/openapi/v3/apis/discovery.k8s.io/v1")).json
+    expect(openapi.paths["/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"].post).toMatchObject({
+      operationId: "createDiscoveryV1NamespacedEndpointSlice",
+      "x-kubernetes-group-version-kind": { group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice" }
+    })
+  })
+})
