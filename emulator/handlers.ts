@@ -11,6 +11,7 @@ import type { ResourceType } from "./resources.ts"
 import { fieldSelector, labelSelector } from "./selectors.ts"
 import { badRequest, conflict, failure, gone, invalidFor, methodNotAllowed, notFound } from "./status.ts"
 import type { Store } from "./store.ts"
+import { tableType, toTable, wantsTable } from "./table.ts"
 import type { KubeObject, Verb } from "./types.ts"
 import { isRecord } from "./util.ts"
 import type { WatchHub } from "./watch.ts"
@@ -93,20 +94,28 @@ export class Handlers {
         if (method !== "GET") return { code: 405, body: methodNotAllowed() }
         const o = this.store.get(rt.key, ns, name!)
         if (o === undefined) throw notFound(rt, name!)
-        return { code: 200, body: o }
+        return this.table(c, [o], { resourceVersion: o.metadata.resourceVersion }) ?? { code: 200, body: o }
       }
       case "list":
         return this.list(c)
-      case "watch":
+      case "watch": {
+        const include = c.url.searchParams.get("includeObject")
         serveWatch(this.hub, {
           rt,
           client: c.client,
           ns,
           name,
           matches: this.selectors(c),
-          params: c.url.searchParams
+          params: c.url.searchParams,
+          ...(wantsTable(c.req.headers.accept)
+            ? {
+              contentType: tableType,
+              transform: (o: KubeObject) => toTable(rt, [o], { resourceVersion: o.metadata.resourceVersion }, include)
+            }
+            : {})
         }, c.res)
         return undefined
+      }
       case "create": {
         if (rt.namespaced && ns === undefined) return { code: 405, body: methodNotAllowed() }
         const body = parseJson(await readBody(c.req), rt.kind, rt.version)
@@ -161,6 +170,13 @@ export class Handlers {
     }
   }
 
+  /** The answer as a Table when the client asks for one (kubectl get). */
+  private table(c: Call, items: ReadonlyArray<KubeObject>, meta: Record<string, unknown>): Reply | undefined {
+    if (!wantsTable(c.req.headers.accept)) return undefined
+    const table = toTable(c.rt, items, meta, c.url.searchParams.get("includeObject"))
+    return { code: 200, body: table, headers: { "content-type": tableType } }
+  }
+
   private list(c: Call): Reply {
     const q = c.url.searchParams
     const rv = q.get("resourceVersion")
@@ -181,22 +197,18 @@ export class Handlers {
     const page = Number.isInteger(limit) && limit > 0 ? all.slice(0, limit) : all
     const listRv = from?.rv ?? this.store.rv
     const more = page.length < all.length
-    return {
+    const metadata = {
+      resourceVersion: String(listRv),
+      ...(more
+        ? {
+          continue: encodeContinue({ rv: listRv, start: key(page[page.length - 1]!) }),
+          remainingItemCount: all.length - page.length
+        }
+        : {})
+    }
+    return this.table(c, page, metadata) ?? {
       code: 200,
-      body: {
-        kind: c.rt.listKind,
-        apiVersion: c.rt.apiVersion,
-        metadata: {
-          resourceVersion: String(listRv),
-          ...(more
-            ? {
-              continue: encodeContinue({ rv: listRv, start: key(page[page.length - 1]!) }),
-              remainingItemCount: all.length - page.length
-            }
-            : {})
-        },
-        items: page.map((o) => item(c.rt, o))
-      }
+      body: { kind: c.rt.listKind, apiVersion: c.rt.apiVersion, metadata, items: page.map((o) => item(c.rt, o)) }
     }
   }
 

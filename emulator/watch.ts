@@ -33,6 +33,9 @@ export interface WatchRequest {
   readonly name: string | undefined
   readonly matches: (o: KubeObject) => boolean
   readonly params: URLSearchParams
+  /** What an event carries instead of the object (a Table row for kubectl get -w), with its content type. */
+  readonly transform?: (o: KubeObject) => unknown
+  readonly contentType?: string
 }
 
 /** The event a filtered watch sees for a change, if any. */
@@ -59,10 +62,13 @@ const bookmark = (t: ResourceType, rv: number, annotations?: Record<string, stri
 export const serveWatch = (hub: WatchHub, r: WatchRequest, res: ServerResponse) => {
   const { store } = hub
   const line = (type: string, object: unknown) => {
-    if (alive(res)) res.write(`${JSON.stringify({ type, object })}\n`)
+    const shown = r.transform !== undefined && type !== "BOOKMARK" && type !== "ERROR"
+      ? r.transform(object as KubeObject)
+      : object
+    if (alive(res)) res.write(`${JSON.stringify({ type, object: shown })}\n`)
   }
   res.writeHead(200, {
-    "content-type": "application/json",
+    "content-type": r.contentType ?? "application/json",
     "audit-id": randomUUID(),
     "cache-control": "no-cache, private"
   })

@@ -103,6 +103,7 @@ export class Writes {
       ...(meta.generateName === undefined ? {} : { generateName: meta.generateName }),
       ...(rt.namespaced ? { namespace: ns! } : {}),
       uid: randomUUID(),
+      resourceVersion: "", // set when stored; here for its place in the field order
       ...(rt.generation === undefined ? {} : { generation: 1 }),
       creationTimestamp: nowSeconds(),
       ...userMeta(meta)
@@ -279,6 +280,7 @@ export class Writes {
       ...given,
       ...(ns === undefined ? {} : { namespace: ns }),
       uid: given.uid ?? current?.metadata.uid ?? randomUUID(),
+      resourceVersion: "", // set when stored; here for its place in the field order
       creationTimestamp: given.creationTimestamp ?? current?.metadata.creationTimestamp ?? nowSeconds(),
       ...(rt.generation === undefined ? {} : { generation: given.generation ?? current?.metadata.generation ?? 1 })
     }

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Emulator, KubeObject } from "../emulator/index.ts"
 import { objects, startEmulator } from "../emulator/index.ts"
+import { humanDuration } from "../emulator/table.ts"
 import { kubeCall, openWatch } from "./support/kube-http.ts"
 
 let emu: Emulator
@@ -1062,5 +1063,56 @@ describe("custom resources and discovery", () => {
       operationId: "createDiscoveryV1NamespacedEndpointSlice",
       "x-kubernetes-group-version-kind": { group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice" }
     })
+  })
+})
+
+describe("server-side printing", () => {
+  it("ages as duration.HumanDuration writes them", () => {
+    const s = 1000
+    expect(
+      [
+        5 * s,
+        119 * s,
+        150 * s,
+        600 * s,
+        179 * 60 * s,
+        200 * 60 * s,
+        9 * 3600 * s,
+        50 * 3600 * s,
+        400 * 86400 * s,
+        800 * 86400 * s,
+        -5 * s
+      ]
+        .map(humanDuration)
+    ).toEqual(["5s", "119s", "2m30s", "10m", "179m", "3h20m", "9h", "2d2h", "400d", "2y70d", "<invalid>"])
+  })
+
+  it("a Table for a list when the client asks for one, plain JSON otherwise", async () => {
+    const name = uniq("tbl")
+    emu.putObject(objects.daemonSet({ name, labels: { app: name }, desired: 3, ready: 2 }))
+    const accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    const r = await call("GET", `/apis/apps/v1/namespaces/default/daemonsets?labelSelector=app%3D${name}`, undefined, {
+      accept
+    })
+    expect(r.headers.get("content-type")).toBe("application/json;as=Table;v=v1;g=meta.k8s.io")
+    expect(r.json.columnDefinitions.map((c: { name: string }) => c.name)).toEqual([
+      "Name",
+      "Desired",
+      "Current",
+      "Ready",
+      "Up-to-date",
+      "Available",
+      "Node Selector",
+      "Age"
+    ])
+    expect(r.json.rows).toHaveLength(1)
+    expect(r.json.rows[0].cells.slice(0, 7)).toEqual([name, 3, 3, 2, 3, 2, "<none>"])
+    expect(r.json.rows[0].object).toMatchObject({
+      kind: "PartialObjectMetadata",
+      apiVersion: "meta.k8s.io/v1",
+      metadata: { name }
+    })
+    const plain = await call("GET", `/apis/apps/v1/namespaces/default/daemonsets/${name}`)
+    expect(plain.json.kind).toBe("DaemonSet")
   })
 })

@@ -1064,6 +1064,13 @@ describe("kubectl", () => {
         "pod/kx-1",
         "pod/kx-2"
       ])
+      // The server prints: kubectl shows the columns a real cluster's pods have.
+      const table = (await run("get", "pods", "-l", "app=kx")).out.trim().split("\n")
+      expect(table[0]).toMatch(/^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE$/)
+      expect(table.slice(1)).toEqual([
+        expect.stringMatching(/^kx-1\s+1\/1\s+Running\s+0\s+\d+s$/),
+        expect.stringMatching(/^kx-2\s+0\/1\s+Pending\s+0\s+\d+s$/)
+      ])
       expect(
         (await run("get", "po", "-l", "app in (kx,ky)", "--field-selector", "spec.nodeName=n1", "-o", "name")).out
           .trim().split("\n")
@@ -1074,8 +1081,10 @@ describe("kubectl", () => {
       )
       const slices = await run("get", "endpointslices")
       expect(slices.code).toBe(0)
-      expect(slices.out).toMatch(/^NAME\b/)
-      expect(slices.out).toContain("kweb-x1")
+      expect(slices.out.trim().split("\n")).toEqual([
+        expect.stringMatching(/^NAME\s+ADDRESSTYPE\s+PORTS\s+ENDPOINTS\s+AGE$/),
+        expect.stringMatching(/^kweb-x1\s+IPv4\s+80\s+10\.244\.0\.7\s+\d+s$/)
+      ])
 
       // get -w: the first row, then the row of a change made while watching.
       const watcher = spawn(kubectl, [
