@@ -56,7 +56,7 @@ const aggregatedResources = (types: ReadonlyArray<ResourceType>) =>
 const aggregatedType = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
 /** Does the Accept header ask for aggregated discovery v2? */
-export const wantsAggregated = (accept: string | undefined) =>
+const wantsAggregated = (accept: string | undefined) =>
   (accept ?? "").split(",").some((a) =>
     a.includes("g=apidiscovery.k8s.io") && a.includes("v=v2;") && !a.includes("v2beta1")
   )

@@ -65,7 +65,7 @@ export const customFieldLabels = (paths: ReadonlyArray<string>, meta = ["metadat
 const records = (v: unknown): Array<Record<string, unknown>> => (Array.isArray(v) ? v.filter(isRecord) : [])
 
 /** SetDefaults_PodSpec and SetDefaults_Container (the fields clients see most). */
-export const podSpecDefaults = (spec: Record<string, unknown>) => {
+const podSpecDefaults = (spec: Record<string, unknown>) => {
   spec["restartPolicy"] ??= "Always"
   spec["terminationGracePeriodSeconds"] ??= 30
   spec["dnsPolicy"] ??= "ClusterFirst"
@@ -82,7 +82,7 @@ export const podSpecDefaults = (spec: Record<string, unknown>) => {
   }
 }
 
-export const validatePodSpec = (spec: unknown, path: string, restart: ReadonlyArray<string>): Array<Cause> => {
+const validatePodSpec = (spec: unknown, path: string, restart: ReadonlyArray<string>): Array<Cause> => {
   const causes: Array<Cause> = []
   const s = isRecord(spec) ? spec : {}
   const containers = records(s["containers"])

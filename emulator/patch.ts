@@ -1,6 +1,8 @@
 /**
  * Patch mechanics: RFC 7386 merge patch, RFC 6902 JSON patch, and strategic
- * merge patch with the merge keys of the built-in types' lists.
+ * merge patch with the merge keys of the built-in types' lists. Hand-rolled:
+ * the emulator takes only Node built-ins, and @kubernetes/client-node (the one
+ * Kubernetes package here) applies no patches, it only sends them.
  */
 import { badRequest } from "./status.ts"
 import { isRecord } from "./util.ts"
@@ -86,7 +88,7 @@ const addAt = (doc: unknown, path: string, value: unknown, replace: boolean): un
   return doc
 }
 
-export const deepEqual = (a: unknown, b: unknown): boolean => {
+const deepEqual = (a: unknown, b: unknown): boolean => {
   if (a === b) return true
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]))
   if (isRecord(a) && isRecord(b)) {

@@ -2,7 +2,9 @@
  * List and watch selectors: labelSelector (=, ==, !=, in, notin, exists, !exists),
  * fieldSelector (=, ==, != over the fields each kind supports, with the API
  * server's error messages), and metav1.LabelSelector matching for objects
- * that carry one (DaemonSet, Job).
+ * that carry one (DaemonSet, Job). Hand-rolled: @kubernetes/client-node has
+ * no selector parser (it passes selectors through as strings), and the
+ * emulator takes only Node built-ins.
  */
 import { badRequest } from "./status.ts"
 import type { KubeObject } from "./types.ts"
@@ -85,7 +87,7 @@ const checkValue = (k: string, v: string, i: number) => {
 }
 
 /** Parse a labelSelector string into one test over a label map. */
-export const parseLabelSelector = (s: string | null): LabelTest => {
+const parseLabelSelector = (s: string | null): LabelTest => {
   const tests: Array<LabelTest> = []
   const terms = (s ?? "").match(/([^,(]+(\([^)]*\))?)/g) ?? []
   for (const raw of terms) {

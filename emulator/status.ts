@@ -58,7 +58,7 @@ export interface Qualified {
 export const qualifiedName = (r: Qualified) => (r.group === "" ? r.plural : `${r.plural}.${r.group}`)
 
 /** StatusDetails: empty name and group are omitted (omitempty). */
-export const detailsOf = (r: Qualified, name?: string) => ({
+const detailsOf = (r: Qualified, name?: string) => ({
   ...(name === undefined || name === "" ? {} : { name }),
   ...(r.group === "" ? {} : { group: r.group }),
   kind: r.plural
