@@ -3,16 +3,20 @@
  * on its PATH and no NODE_* variables it prints its version, elects against the emulator, runs a
  * real child and passes its exit code through, and hands over on SIGTERM; as PID 1 of a new PID
  * namespace it reaps orphans with the addon it carries, or, where its temp dir is read-only, warns
- * once and runs on.
+ * once and runs on. And the Dockerfile's stages, run here outside Docker: the build stage's
+ * commands build the executable from the files that stage copies, and the image's demo child
+ * serves under it.
  */
 import { execFile, spawn, spawnSync } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync, symlinkSync } from "node:fs"
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from "node:fs"
+import { createServer } from "node:net"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { promisify } from "node:util"
 import { describe, expect, it } from "vitest"
 import { binaryPath, eventually, root } from "../harness/replica.ts"
+import { args, runtime, stages } from "./support/dockerfile.ts"
 import { sandbox } from "./support/sandbox.ts"
 
 const sb = sandbox("bin")
@@ -163,3 +167,66 @@ describe.skipIf(!canUnshare)("the single executable as PID 1 of a new PID namesp
   })
 })
 if (!canUnshare) console.warn("unshare --pid is not permitted here: the PID-1 tests of the executable are skipped")
+
+describe("the Dockerfile's stages, outside Docker", () => {
+  it("the build stage's commands build the executable from just the files it copies", async () => {
+    const [build] = stages()
+    const workdir = args(build!, "WORKDIR").at(-1)!
+    const dir = mkdtempSync(join(tmpdir(), "joi-docker-build-"))
+    for (const copy of args(build!, "COPY")) {
+      const [sources, dest] = ((parts) => [parts.slice(0, -1), parts.at(-1)!])(copy.split(/\s+/))
+      const intoDir = dest.endsWith("/") || sources.length > 1
+      for (const src of sources) {
+        const target = join(dir, dest, intoDir ? src.split("/").at(-1)! : "")
+        mkdirSync(dirname(target), { recursive: true })
+        cpSync(join(root, src), target, { recursive: true })
+      }
+    }
+    // Package installation is not rerun here: apt-get needs Debian's mirrors, and `npm ci` the
+    // registry. What they leave behind (node_modules, and the addon the install script builds)
+    // comes from this checkout's own `npm ci`.
+    const runs = args(build!, "RUN")
+    const installs = runs.filter((r) => /apt-get install|npm ci/.test(r))
+    expect(installs).toHaveLength(2)
+    symlinkSync(join(root, "node_modules"), join(dir, "node_modules"))
+    mkdirSync(join(dir, "build"))
+    symlinkSync(join(root, "build/Release"), join(dir, "build/Release"))
+    for (const command of runs.filter((r) => !installs.includes(r))) {
+      const result = spawnSync("/bin/sh", ["-c", command], { cwd: dir, encoding: "utf8", env: process.env })
+      expect(result.status, `${command}\n${result.stdout}${result.stderr}`).toBe(0)
+    }
+    // What the runtime stage copies, run by the path the original tool used (a symlink in the image).
+    const [from, to] = args(runtime(), "COPY")[0]!.split(/\s+/).slice(1)
+    const artifact = join(dir, from!.replace(new RegExp(`^${workdir}/`), ""))
+    const link = join(dir, "just-one-init")
+    symlinkSync(artifact, link)
+    expect(to).toBe("/usr/local/bin/just-one-init")
+    expect(await run(link, ["--version"], {})).toEqual({ code: 0, stdout: `${version}\n`, stderr: "" })
+  }, 120_000)
+
+  it("the image's demo child serves HTTP under the executable, and stops with SIGTERM", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, "127.0.0.1", () => {
+        const p = (s.address() as { port: number }).port
+        s.close(() => resolve(p))
+      })
+    })
+    const cmd = JSON.parse(args(runtime(), "CMD").at(-1)!) as Array<string>
+    const onPort = cmd.map((a) => a.replace("LocalPort => 8080", `LocalPort => ${port}`))
+    expect(onPort).not.toEqual(cmd)
+    const r = sb.replica("demo", { wrapper: [binaryPath], env: { PATH: "/usr/bin:/bin" }, command: onPort })
+    await r.transition("Leader")
+    // The child listens a moment after it starts; nothing announces that, so ask until it answers.
+    const answer = async (deadline: number): Promise<string> => {
+      const body = await fetch(`http://127.0.0.1:${port}/`).then((res) => res.text(), () => undefined)
+      if (body !== undefined) return body
+      if (Date.now() > deadline) throw new Error("the demo child did not answer within 10 s")
+      await new Promise((r) => setTimeout(r, 20))
+      return answer(deadline)
+    }
+    const body = await answer(Date.now() + 10_000)
+    expect(body).toBe("leader demo\n")
+    r.signal("SIGTERM")
+    expect(await r.exited).toEqual({ code: 143, signal: null })
+  })
+})
