@@ -11,6 +11,14 @@ import { createRequire } from "node:module"
 import { bundleOptions, clientNodeSideEffectFree } from "./bundle.mjs"
 
 const require = createRequire(import.meta.url)
+// The executable is this Node: the one package.json's engines ask for, not whatever is first on PATH
+// (npm run puts the `node` devDependency there).
+if (Number(process.versions.node.split(".")[0]) < 24) {
+  console.error(
+    `build-binary: Node ${process.version} would be the executable's Node; run it with Node 24 (npm run build:binary)`
+  )
+  process.exit(1)
+}
 const started = performance.now()
 const work = "build/sea"
 const out = "dist/just-one-init"
