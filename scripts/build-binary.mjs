@@ -27,7 +27,8 @@ mkdirSync("dist", { recursive: true })
 
 // Built-ins that Node cannot snapshot once loaded: an import of node:http alone aborts the build
 // ("global handle not serialized: HTTPParser", then "CheckGlobalAndEternalHandles failed"), and
-// Node vouches only for the others' absence (lib/internal/main/mksnapshot.js, supportedModules).
+// Node vouches for none of the others (they are left out of supportedModules in its
+// lib/internal/main/mksnapshot.js).
 // The program uses them only at run time, so each import gets an object of getters that loads
 // the real module on first use, after deserialisation.
 const unsnapshottable = [
@@ -152,7 +153,8 @@ if (blob.status !== 0 || /not yet fully verified/.test(blob.stderr)) {
 }
 
 // Node's debug information and static symbol table are 18 MB that nothing reads at run time; the
-// dynamic symbols, which the addon links against, stay. Without binutils it ships unstripped.
+// dynamic symbols, which the addon links against, stay. The build notes go too, as postject warns
+// about each of them once the symbols are gone. Without binutils it ships unstripped.
 const node = `${work}/node`
 rmSync(node, { force: true })
 if (
