@@ -10,6 +10,8 @@ import { fileURLToPath } from "node:url"
 
 export const root = fileURLToPath(new URL("..", import.meta.url))
 export const wrapperPath = `${root}dist/just-one-init.mjs`
+/** The single executable (npm run build:binary): Node, the bundle and the reaper addon in one file. */
+export const binaryPath = `${root}dist/just-one-init`
 export const childPath = `${root}harness/recording-child.mjs`
 export const nodeBin = process.execPath
 
@@ -38,6 +40,8 @@ export interface ReplicaOptions {
   readonly args?: ReadonlyArray<string>
   readonly command?: ReadonlyArray<string>
   readonly timings?: { leaseDuration: string; renewDeadline: string; retryPeriod: string; stopGrace: string }
+  /** The argv that runs the wrapper: the bundle under this Node by default, or `[binaryPath]`. */
+  readonly wrapper?: ReadonlyArray<string>
 }
 
 export class Replica {
@@ -138,10 +142,11 @@ export class Replica {
 
 export const startReplica = (o: ReplicaOptions): Replica => {
   const t = o.timings ?? fastTimings
+  const [file, ...wrapperArgs] = o.wrapper ?? [nodeBin, wrapperPath]
   const proc = spawn(
-    nodeBin,
+    file!,
     [
-      wrapperPath,
+      ...wrapperArgs,
       "--lease-duration",
       t.leaseDuration,
       "--renew-deadline",

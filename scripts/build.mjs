@@ -1,64 +1,14 @@
-// Bundles src/main.ts into one ES module, dist/main.mjs (tree-shaken and minified: start-up time is a
-// tracked figure), and writes the entry dist/just-one-init.mjs, which turns on V8's compile cache first.
+// Bundles src/main.ts into one ES module, dist/main.mjs (options shared with the single executable in
+// scripts/bundle.mjs), and writes the entry dist/just-one-init.mjs, which turns on V8's compile cache first.
 import { build } from "esbuild"
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
-
-const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"))
-
-// client-node's modules are free of side effects that matter to us, but do not say so; saying it
-// lets esbuild drop the generated API clients and models we never use.
-const clientNodeSideEffectFree = {
-  name: "client-node-side-effect-free",
-  setup(b) {
-    b.onResolve({ filter: /.*/ }, async (args) => {
-      if (
-        args.pluginData === "resolving"
-        || !(args.importer.includes("@kubernetes/client-node") || args.path.startsWith("@kubernetes/client-node"))
-      ) return undefined
-      const r = await b.resolve(args.path, {
-        resolveDir: args.resolveDir,
-        kind: args.kind,
-        importer: args.importer,
-        pluginData: "resolving"
-      })
-      if (r.errors.length > 0 || !r.path.includes("@kubernetes/client-node")) return undefined
-      return { path: r.path, namespace: r.namespace, sideEffects: false }
-    })
-  }
-}
-
-// An ES import of node:http builds a module facade that reads every export, and one of them
-// lazily loads Node's internal undici (about 20 ms of start-up). require() does not.
-const builtinsViaRequire = {
-  name: "builtins-via-require",
-  setup(b) {
-    b.onResolve(
-      { filter: /^(node:)?https?$/ },
-      (args) =>
-        args.namespace === "builtin-require"
-          ? { path: args.path, external: true }
-          : { path: args.path.replace(/^node:/, ""), namespace: "builtin-require" }
-    )
-    b.onLoad(
-      { filter: /.*/, namespace: "builtin-require" },
-      (args) => ({ contents: `module.exports = require("node:${args.path}")`, loader: "js" })
-    )
-  }
-}
+import { copyFileSync, existsSync, writeFileSync } from "node:fs"
+import { builtinsViaRequire, bundleOptions, clientNodeSideEffectFree } from "./bundle.mjs"
 
 await build({
   entryPoints: ["src/main.ts"],
   outfile: "dist/main.mjs",
-  bundle: true,
-  platform: "node",
-  target: "node24",
+  ...bundleOptions,
   format: "esm",
-  minify: true,
-  treeShaking: true,
-  legalComments: "none",
-  logLevel: "warning",
-  define: { __VERSION__: JSON.stringify(version) },
-  alias: { undici: "./scripts/shims/undici.mjs" },
   plugins: [builtinsViaRequire, clientNodeSideEffectFree],
   // Some bundled CommonJS (ws, via client-node) calls require() for Node built-ins.
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" }

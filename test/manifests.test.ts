@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { root } from "../harness/replica.ts"
+import { args, runtime, stages } from "./support/dockerfile.ts"
 
 const kubectl = "/usr/bin/kubectl"
 const hasKubectl = existsSync(kubectl)
@@ -224,46 +225,33 @@ describe("k8s manifests (kubectl kustomize k8s)", () => {
     expect(c.securityContext?.capabilities?.drop).toContain("ALL")
     expect(c.image).toBe(`ghcr.io/example/just-one-init:${packageVersion}`)
     expect(c.command, "keeps the image's just-one-init entrypoint").toBeUndefined()
-    expect(c.args[0]).toBe("node")
+    expect(c.args, "the image's demo child, which test/binary.test.ts runs").toEqual(
+      JSON.parse(args(runtime(), "CMD").at(-1)!)
+    )
   })
 })
 
 // --- Dockerfile -----------------------------------------------------------------------
 
 const packageVersion: string = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version
-type Instruction = { op: string; args: string }
-/** Instructions per stage, with line continuations joined and comments dropped. */
-const stages = (): Array<Array<Instruction>> => {
-  const text = readFileSync(join(root, "Dockerfile"), "utf8")
-  const lines = text.split("\n").filter((l) => !/^\s*#/.test(l)).join("\n").replace(/\\\n/g, " ").split("\n")
-  const out: Array<Array<Instruction>> = []
-  for (const line of lines) {
-    const m = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line)
-    if (m === null) continue
-    const ins = { op: m[1]!.toUpperCase(), args: m[2]!.trim() }
-    if (ins.op === "FROM") out.push([])
-    out.at(-1)?.push(ins)
-  }
-  return out
-}
-const runtime = () => stages().at(-1)!
-const args = (stage: Array<Instruction>, op: string) => stage.filter((i) => i.op === op).map((i) => i.args)
 const dockerfileUid = () => Number(args(runtime(), "USER").at(-1)!.split(":")[0])
 
 describe("Dockerfile", () => {
-  it("builds in one stage and copies all of dist/ into a Node 24 runtime stage", () => {
+  it("builds the single executable in one stage and ships only that file, on a minimal glibc base", () => {
     const all = stages()
     expect(all.length).toBeGreaterThanOrEqual(2)
     const [buildFrom, alias] = /^(\S+)\s+AS\s+(\S+)$/i.exec(all[0]![0]!.args)!.slice(1)
     expect(buildFrom).toMatch(/^node:24[.-]/)
-    expect(args(all[0]!, "RUN").join("\n")).toMatch(/npm ci[\s\S]*npm run build/)
-    expect(runtime()[0]!.args).toMatch(/^node:24[.-]\S+$/)
+    expect(args(all[0]!, "RUN").join("\n")).toMatch(/npm ci[\s\S]*npm run build:binary/)
+    // No Node in the runtime: the executable carries its own.
+    expect(runtime()[0]!.args).toMatch(/^(debian:(bookworm|12)-slim|gcr\.io\/distroless\/cc-debian12)(@\S+)?$/)
     const workdir = args(all[0]!, "WORKDIR").at(-1)!
-    const copy = args(runtime(), "COPY").find((a) => a.startsWith(`--from=${alias} `))
-    expect(copy).toBe(`--from=${alias} ${workdir}/dist/ /usr/local/lib/just-one-init/`)
-    const run = args(runtime(), "RUN").join("\n")
-    expect(run).toContain("ln -s /usr/local/lib/just-one-init/just-one-init.mjs /usr/local/bin/just-one-init")
-    expect(run).toContain("ln -s /usr/local/lib/just-one-init/just-one-init.mjs /just-one-init") // the original README's path
+    expect(args(runtime(), "COPY")).toEqual([
+      `--from=${alias} ${workdir}/dist/just-one-init /usr/local/bin/just-one-init`
+    ])
+    expect(args(runtime(), "ADD")).toEqual([])
+    // The original README's path; a symlink, as a hard link made in a later layer would copy the file.
+    expect(args(runtime(), "RUN").join("\n")).toContain("ln -s /usr/local/bin/just-one-init /just-one-init")
     expect(args(runtime(), "EXPOSE")).toEqual(["5047"])
     expect(args(runtime(), "LABEL").join(" ")).toContain("org.opencontainers.image.title=")
     expect(args(runtime(), "ARG")).toContain(`VERSION=${packageVersion}`)
@@ -276,8 +264,9 @@ describe("Dockerfile", () => {
     const entrypoint = args(runtime(), "ENTRYPOINT")
     expect(entrypoint).toHaveLength(1)
     expect(JSON.parse(entrypoint[0]!)).toEqual(["/usr/local/bin/just-one-init", "--"])
+    // The demo child is one that every Debian has (perl-base is Essential); test/binary.test.ts runs it.
     const cmd = JSON.parse(args(runtime(), "CMD").at(-1)!) as Array<string>
-    expect(cmd[0]).toBe("node")
+    expect(cmd[0]).toBe("perl")
     expect(runtime().map((i) => i.args).join("\n")).not.toMatch(/\btini\b|dumb-init/)
   })
 

@@ -14,7 +14,10 @@
  * and for at least `graceMs`: by then libuv has taken it if it was Node's.
  */
 import { Context, Effect, Layer } from "effect"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { childrenOf, statOf } from "./ProcessTree.ts"
 
@@ -26,7 +29,29 @@ interface Addon {
 /** Where the addon is: beside the bundle (dist/reaper.node), or where node-gyp built it. */
 const candidates = ["./reaper.node", "../build/Release/reaper.node", "../../build/Release/reaper.node"]
 
+/**
+ * In the single executable the addon is an embedded asset, and dlopen needs a file: it goes to a
+ * private temp dir (TMPDIR or /tmp, writable and not noexec), which is removed once it is loaded.
+ */
+const fromExecutable = (): Addon | undefined => {
+  let dir: string | undefined
+  try {
+    const asset = process.getBuiltinModule("node:sea").getAsset("reaper.node")
+    dir = mkdtempSync(join(tmpdir(), "just-one-init-"))
+    const path = join(dir, "reaper.node")
+    writeFileSync(path, new Uint8Array(asset), { mode: 0o500 })
+    const module = { exports: {} }
+    process.dlopen(module, path)
+    return module.exports as Addon
+  } catch {
+    return undefined
+  } finally {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 export const loadAddon = (base: string = import.meta.url): Addon | undefined => {
+  if (process.getBuiltinModule("node:sea").isSea()) return fromExecutable()
   const require = createRequire(base)
   for (const path of candidates) {
     try {
@@ -90,7 +115,7 @@ export class Reaper extends Context.Service<Reaper, {
       if (addon === undefined) {
         if (process.pid === 1) {
           yield* Effect.logWarning(
-            "running as PID 1 without the reaper addon (dist/reaper.node): orphaned processes will not be reaped"
+            "running as PID 1 without the reaper addon (dist/reaper.node; the single executable writes it to TMPDIR or /tmp, which must be writable and not noexec): orphaned processes will not be reaped"
           )
         }
         return service(false)
