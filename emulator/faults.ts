@@ -92,6 +92,14 @@ export const replaceAnswer = (
     })
     return true
   }
+  if (f.watch !== undefined) {
+    if (alive(res)) {
+      const error = { type: "ERROR", object: statusBody(500, "InternalError", "injected watch error") }
+      res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" })
+      res.end(f.watch === "error-event" ? `${JSON.stringify(error)}\n` : undefined)
+    }
+    return true
+  }
   if (f.body === "html") {
     if (alive(res)) {
       res.writeHead(502, {

@@ -107,6 +107,11 @@ export interface Fault {
    * instead of the real answer: an ambiguous write.
    */
   afterCommit?: boolean
+  /**
+   * Watches that misbehave (use with verbs: ["watch"]): end-at-once = 200 and the stream ends before any
+   * event; error-event = 200, one ERROR event (a 500 Status), then the end.
+   */
+  watch?: "end-at-once" | "error-event"
   /** Only these verbs (default all). */
   verbs?: ReadonlyArray<Verb>
   /** Only these resources (default all), named as in ForbiddenRule: "events", "leases.coordination.k8s.io", "pods/status". */

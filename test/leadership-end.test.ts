@@ -167,13 +167,21 @@ describe("two incarnations with one identity", () => {
 })
 
 describe("a good citizen of the API server under any answer", () => {
-  it("a follower answered 429 with Retry-After: 0 on every request stays under its request budget", async () => {
+  it.each(
+    [
+      ["429 with Retry-After: 0 on every request", { status: 429, retryAfterSeconds: 0 }],
+      ["503 on every request", { status: 503 }],
+      ["a reset connection on every request", { reset: true }],
+      ["watches that end at once", { watch: "end-at-once", verbs: ["watch"] }],
+      ["watches that send an ERROR event", { watch: "error-event", verbs: ["watch"] }]
+    ] as const
+  )("a follower answered %s stays under its request budget", async (_name, fault) => {
     const a = sb.replica("a")
     await started("a")
     const b = sb.replica("b")
     await b.port
     await sb.emu.watchOpened("b")
-    sb.emu.setFault("b", { status: 429, retryAfterSeconds: 0 })
+    sb.emu.setFault("b", fault)
     sb.emu.dropWatches("b")
     const count = () => Object.values(sb.emu.requests("b")).reduce((x, y) => x + y, 0)
     const before = count()
