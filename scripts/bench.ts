@@ -10,12 +10,13 @@ import type { Emulator } from "../emulator/index.ts"
 import { lives, overlaps, readRecords } from "../harness/lives.ts"
 import type { Replica } from "../harness/replica.ts"
 import { eventually, nodeBin, root, startReplica, wrapperPath } from "../harness/replica.ts"
-import { measureStartup, startupTable } from "./bench-startup.ts"
+import { misbehaviourTable, requestRates } from "./bench-misbehaviour.ts"
+import { measureStartup, releasedLease, startupTable } from "./bench-startup.ts"
 
 const shChild = join(root, "harness/recording-child.sh")
 
 const quick = process.argv.includes("--quick")
-/** --only cold,steady,handover,crash,startup: measure only these (the others print as "-"). */
+/** --only cold,steady,handover,crash,misbehaviour,startup: measure only these (the others print as "-"). */
 const only = (() => {
   const i = process.argv.indexOf("--only")
   return i === -1 ? undefined : new Set((process.argv[i + 1] ?? "").split(","))
@@ -54,6 +55,7 @@ const makeCluster = (emu: Emulator, mode: Mode, dir: string, leaseName: string) 
   const launch = (id: string) => {
     const kubeconfig = join(dir, `${id}.kubeconfig`)
     emu.writeKubeconfig(kubeconfig, id, "default")
+    if (emu.getLease("default", leaseName) === undefined) emu.setLease("default", leaseName, releasedLease)
     const r = startReplica({
       id,
       kubeconfig,
@@ -178,6 +180,7 @@ const measureColdStart = async (emu: Emulator, mode: Mode, dir: string) => {
   const times: Array<number> = []
   for (let i = 0; i < coldStarts + 1; i++) {
     const mark = join(dir, `cold-${i}`)
+    emu.setLease("default", `cold-${modes.indexOf(mode)}-${i}`, releasedLease)
     const t0 = performance.timeOrigin + performance.now()
     const proc = spawn(nodeBin, [wrapperPath, "--", "/bin/sh", "-c", `date +%s%N > ${mark}`], {
       stdio: "ignore",
@@ -221,6 +224,8 @@ for (const mode of modes) {
     rssMb: { idleFollower: steady.followerRssMb, leader: steady.leaderRssMb }
   }
 }
+// A misbehaving server: the follower's request rate for each kind of misbehaviour.
+const misbehaviour = wanted("misbehaviour") ? await requestRates(emu, dir, steadyMs, log) : undefined
 // The single executable beside the bundle: cold start, idle memory, size.
 const startup = wanted("startup") ? await measureStartup(emu, dir, coldStarts, log) : undefined
 await emu.close()
@@ -248,12 +253,19 @@ const table = [
   row("children overlapping", (r) => `${r.gracefulHandoverMs.overlaps}`)
 ].join("\n")
 console.log(table)
+if (misbehaviour !== undefined) console.log(`\n${misbehaviourTable(misbehaviour)}`)
 if (startup !== undefined) console.log(`\n${startupTable(startup)}`)
 mkdirSync(join(root, "bench"), { recursive: true })
 if (only === undefined) {
   writeFileSync(
     join(root, "bench", "results.json"),
-    `${JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, results, startup }, null, 2)}\n`
+    `${
+      JSON.stringify(
+        { date: new Date().toISOString(), quick, node: process.version, results, misbehaviour, startup },
+        null,
+        2
+      )
+    }\n`
   )
 }
 if (only === undefined) console.log(`\nwritten to bench/results.json`)

@@ -247,9 +247,14 @@ const injectOne = async () => {
     setFaultFor(slot.id, { status: 429, retryAfterSeconds: 0 }, between(2_000, 6_000), "429-retry-after-0")
   } else if (roll < 0.78) {
     setFaultFor(slot.id, { reset: true, count: Math.round(between(1, 5)) }, 2_000, "connection-reset")
-  } else if (roll < 0.90) {
+  } else if (roll < 0.84) {
     emu.dropWatches(rand() < 0.5 ? slot.id : undefined)
     count("watch-drop")
+  } else if (roll < 0.90) {
+    // Watches that end as soon as they open, or answer with an ERROR event: a hot loop waiting to happen.
+    const kind = pick(["end-at-once", "error-event"] as const)
+    emu.dropWatches(slot.id)
+    setFaultFor(slot.id, { watch: kind, verbs: ["watch"] }, between(3_000, 10_000), `watch-${kind}`)
   } else if (roll < 0.95) {
     emu.expireWatches()
     emu.compact()
