@@ -94,7 +94,7 @@ describe("when leadership ends, every process it started is gone in time", () =>
     expect(records().filter((x) => x.event === "start" && (x.role ?? "child") === "child")).toHaveLength(1)
   })
 
-  it("SIGTERM before the elector runs exits 0, as the README says of a follower", async () => {
+  it("SIGTERM while the wrapper is still starting (no credentials yet, nothing read) exits 0, as the README says of a follower", async () => {
     const marker = join(sb.dir, "plugin-started")
     const plugin = join(sb.dir, "slow-plugin.sh")
     writeFileSync(
