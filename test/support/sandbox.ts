@@ -24,6 +24,21 @@ export interface Sandbox {
   restartEmulator(options: EmulatorOptions): Promise<void>
 }
 
+/**
+ * A wrapper left running by a test is stopped the way a pod is: SIGTERM, so that it stops everything
+ * its child started (setsid daemons included, which a SIGKILL of the tree would leave behind), and a
+ * SIGKILL of the tree only if it has not exited within a few seconds.
+ */
+const stop = async (r: Replica) => {
+  if (r.exitCode !== undefined) return
+  r.signal("SIGTERM")
+  const exited = await Promise.race([
+    r.exited.then(() => true),
+    new Promise((ok) => setTimeout(() => ok(false), 8_000))
+  ])
+  if (!exited) await r.killTree()
+}
+
 export const sandbox = (prefix: string): Sandbox => {
   let counter = 0
   const sb: Sandbox = {
@@ -54,7 +69,7 @@ export const sandbox = (prefix: string): Sandbox => {
     sb.replicas.length = 0
   })
   afterEach(async () => {
-    await Promise.all(sb.replicas.map((r) => (r.exitCode === undefined ? r.killTree() : Promise.resolve())))
+    await Promise.all(sb.replicas.map(stop))
     await sb.emu.close()
   })
   return sb
