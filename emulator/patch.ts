@@ -1,13 +1,11 @@
 /**
- * Patch mechanics (RFC 7386 merge patch, strategic merge treated as merge,
- * RFC 6902 JSON patch) and list/watch selectors.
+ * Patch mechanics: RFC 7386 merge patch, RFC 6902 JSON patch, and strategic
+ * merge patch with the merge keys of the built-in types' lists.
  */
-import type { Lease } from "./store.ts"
-import { badRequest } from "./store.ts"
+import { badRequest } from "./status.ts"
+import { isRecord } from "./util.ts"
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
-
-/** RFC 7386 JSON merge patch. Strategic-merge directives ($patch, $retainKeys, ...) are dropped: a Lease has no merge lists. */
+/** RFC 7386 JSON merge patch (keys starting with $ are patch directives, never fields: dropped). */
 export const mergePatch = (target: unknown, patch: unknown): unknown => {
   if (!isRecord(patch)) return patch
   const out: Record<string, unknown> = isRecord(target) ? { ...target } : {}
@@ -88,7 +86,7 @@ const addAt = (doc: unknown, path: string, value: unknown, replace: boolean): un
   return doc
 }
 
-const deepEqual = (a: unknown, b: unknown): boolean => {
+export const deepEqual = (a: unknown, b: unknown): boolean => {
   if (a === b) return true
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]))
   if (isRecord(a) && isRecord(b)) {
@@ -137,55 +135,98 @@ export const jsonPatch = (target: unknown, ops: unknown): unknown => {
   return doc
 }
 
-export type Predicate = (l: Lease) => boolean
-
-/** fieldSelector: only metadata.name and metadata.namespace, with =, == and !=. */
-export const fieldSelector = (s: string | null): { test: Predicate; name: string | undefined } => {
-  const tests: Array<Predicate> = []
-  let name: string | undefined
-  for (const term of (s ?? "").split(",").map((t) => t.trim()).filter((t) => t !== "")) {
-    const m = /^([^!=]+?)\s*(==|=|!=)\s*(.*)$/.exec(term)
-    if (m === null) throw badRequest(`invalid field selector: ${term}`)
-    const [, field, op, value] = m as unknown as [string, string, string, string]
-    const get = field === "metadata.name"
-      ? (l: Lease) => l.metadata.name
-      : field === "metadata.namespace"
-      ? (l: Lease) => l.metadata.namespace
-      : undefined
-    if (get === undefined) throw badRequest(`field label not supported: ${field}`)
-    if (field === "metadata.name" && op !== "!=") name = value
-    tests.push(op === "!=" ? (l) => get(l) !== value : (l) => get(l) === value)
+/**
+ * patchMergeKey of the built-in types' merge lists, by field name (unique enough across the kinds served);
+ * a list not named here is atomic and replaced whole.
+ */
+const mergeKeyOf = (field: string, sample: unknown): string | undefined => {
+  switch (field) {
+    case "containers":
+    case "initContainers":
+    case "ephemeralContainers":
+    case "env":
+    case "volumes":
+    case "imagePullSecrets":
+      return "name"
+    case "volumeMounts":
+      return "mountPath"
+    case "volumeDevices":
+      return "devicePath"
+    case "conditions":
+      return "type"
+    case "ownerReferences":
+      return "uid"
+    case "hostAliases":
+      return "ip"
+    case "topologySpreadConstraints":
+      return "topologyKey"
+    case "ports":
+      return isRecord(sample) && "containerPort" in sample ? "containerPort" : "port"
   }
-  return { test: (l) => tests.every((t) => t(l)), name }
+  return undefined
+}
+/** Lists of scalars with patchStrategy merge: a patch adds to them. */
+const primitiveMerge = new Set(["finalizers"])
+
+const directive = (el: unknown, d: string) => isRecord(el) && el["$patch"] === d
+const sameKey = (a: unknown, b: unknown, key: string) => isRecord(a) && isRecord(b) && deepEqual(a[key], b[key])
+
+const mergeList = (field: string, orig: unknown, patch: Array<unknown>): Array<unknown> => {
+  const base = Array.isArray(orig) ? structuredClone(orig) : []
+  if (primitiveMerge.has(field)) return [...base, ...patch.filter((v) => !base.some((b) => deepEqual(b, v)))]
+  const key = mergeKeyOf(field, patch.find(isRecord) ?? base.find(isRecord))
+  if (key === undefined || !patch.every(isRecord)) return patch.map((el) => strategicMerge(undefined, el))
+  if (patch.some((el) => directive(el, "replace"))) {
+    return patch.filter((el) => !directive(el, "replace")).map((el) => strategicMerge(undefined, el))
+  }
+  let out = base
+  for (const el of patch) {
+    if (directive(el, "delete")) out = out.filter((o) => !sameKey(o, el, key))
+    else {
+      const i = out.findIndex((o) => sameKey(o, el, key))
+      if (i >= 0) out[i] = strategicMerge(out[i], el)
+      else out.push(strategicMerge(undefined, el))
+    }
+  }
+  return out
 }
 
-/** labelSelector: k=v, k==v, k!=v, k, !k, k in (a,b), k notin (a,b). */
-export const labelSelector = (s: string | null): Predicate => {
-  const tests: Array<Predicate> = []
-  const terms = (s ?? "").match(/([^,(]+(\([^)]*\))?)/g) ?? []
-  for (const raw of terms) {
-    const term = raw.trim()
-    if (term === "") continue
-    const labels = (l: Lease) => l.metadata.labels ?? {}
-    let m: RegExpExecArray | null
-    if ((m = /^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term)) !== null) {
-      const [, k, op, list] = m as unknown as [string, string, string, string]
-      const values = list.split(",").map((v) => v.trim())
-      tests.push(
-        op === "in"
-          ? (l) => values.includes(labels(l)[k] ?? "\u0000")
-          : (l) => !values.includes(labels(l)[k] ?? "\u0000")
-      )
-    } else if ((m = /^([\w./-]+)\s*(==|=|!=)\s*([\w./-]*)$/.exec(term)) !== null) {
-      const [, k, op, v] = m as unknown as [string, string, string, string]
-      tests.push(op === "!=" ? (l) => labels(l)[k] !== v : (l) => labels(l)[k] === v)
-    } else if ((m = /^!\s*([\w./-]+)$/.exec(term)) !== null) {
-      const k = m[1]!
-      tests.push((l) => !(k in labels(l)))
-    } else if ((m = /^([\w./-]+)$/.exec(term)) !== null) {
-      const k = m[1]!
-      tests.push((l) => k in labels(l))
-    } else throw badRequest(`unable to parse requirement: ${term}`)
+/** Order a merged list as $setElementOrder says; elements it does not name keep their place after those it does. */
+const reorder = (field: string, list: Array<unknown>, order: Array<unknown>): Array<unknown> => {
+  const key = mergeKeyOf(field, order[0])
+  const pos = (el: unknown) => {
+    const i = order.findIndex((o) => (key === undefined || !isRecord(o) ? deepEqual(o, el) : sameKey(o, el, key)))
+    return i < 0 ? order.length : i
   }
-  return (l) => tests.every((t) => t(l))
+  return list.map((el, i) => ({ el, i, p: pos(el) })).sort((a, b) => a.p - b.p || a.i - b.i).map((x) => x.el)
+}
+
+/**
+ * Strategic merge patch: maps merge recursively, null deletes, lists with a merge key merge element by element
+ * ($patch: delete/replace honoured), $setElementOrder, $deleteFromPrimitiveList and $retainKeys directives.
+ */
+export const strategicMerge = (target: unknown, patch: unknown): unknown => {
+  if (!isRecord(patch)) return patch
+  if (patch["$patch"] === "replace") return strategicMerge(undefined, { ...patch, $patch: undefined })
+  const out: Record<string, unknown> = isRecord(target) ? { ...target } : {}
+  const retain = patch["$retainKeys"]
+  if (Array.isArray(retain)) {
+    for (const k of Object.keys(out)) {
+      if (!retain.includes(k) && !(k in patch)) delete out[k]
+    }
+  }
+  const orders: Array<[string, Array<unknown>]> = []
+  for (const [k, v] of Object.entries(patch)) {
+    if (k.startsWith("$setElementOrder/") && Array.isArray(v)) orders.push([k.slice(17), v])
+    else if (k.startsWith("$deleteFromPrimitiveList/") && Array.isArray(v)) {
+      const f = k.slice(25)
+      if (Array.isArray(out[f])) out[f] = (out[f] as Array<unknown>).filter((x) => !v.some((d) => deepEqual(d, x)))
+    } else if (k.startsWith("$")) continue
+    else if (v === null || v === undefined) delete out[k]
+    else if (Array.isArray(v)) out[k] = mergeList(k, out[k], v)
+    else if (isRecord(v)) out[k] = strategicMerge(out[k], v)
+    else out[k] = v
+  }
+  for (const [f, order] of orders) if (Array.isArray(out[f])) out[f] = reorder(f, out[f] as Array<unknown>, order)
+  return out
 }

@@ -5,13 +5,13 @@
  */
 import { CoordinationV1Api, KubeConfig, Watch } from "@kubernetes/client-node"
 import { execFile, spawn } from "node:child_process"
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { request as httpRequest } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Emulator, Lease } from "../emulator/index.ts"
-import { startEmulator } from "../emulator/index.ts"
+import { objects, startEmulator } from "../emulator/index.ts"
 
 let emu: Emulator
 let seq = 0
@@ -805,6 +805,88 @@ describe("CLI", () => {
   })
 })
 
+describe("CLI options", () => {
+  const main = join(import.meta.dirname, "..", "emulator", "main.ts")
+  it("--crd, --missing-group, --objects (YAML) and --kubeconfig", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "emu-cli-"))
+    const objectsFile = join(dir, "objects.yaml")
+    writeFileSync(
+      objectsFile,
+      [
+        "apiVersion: v1",
+        "kind: Namespace",
+        "metadata: {name: team}",
+        "---",
+        "apiVersion: v1",
+        "kind: Pod",
+        "metadata: {name: preloaded, namespace: team, labels: {app: x}}",
+        "spec: {containers: [{name: c, image: busybox}]}",
+        "status: {phase: Running}",
+        "---",
+        "apiVersion: example.com/v2",
+        "kind: Gizmo",
+        "metadata: {name: gz}",
+        "spec: {n: 1}",
+        ""
+      ].join("\n")
+    )
+    const kc = join(dir, "kubeconfig")
+    const child = spawn(process.execPath, [
+      main,
+      "--crd",
+      "example.com/v2/Gizmo/gizmos/cluster",
+      "--missing-group=discovery.k8s.io",
+      "--objects",
+      objectsFile,
+      "--kubeconfig",
+      kc,
+      "--token",
+      "tk"
+    ], { stdio: ["ignore", "pipe", "pipe"] })
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = ""
+        child.stdout.on("data", (c: Buffer) => {
+          out += c.toString()
+          if (out.includes("\n")) resolve(out.split("\n")[0]!)
+        })
+        child.on("exit", (code) => reject(new Error(`exited ${code}`)))
+      })
+      const { url } = JSON.parse(line) as { url: string }
+      const get = (path: string) => call("GET", `${url}${path}`, undefined, { token: "tk" })
+      const pod = await get("/api/v1/namespaces/team/pods/preloaded")
+      expect(pod.status).toBe(200)
+      expect(pod.json.status).toEqual({ phase: "Running" })
+      expect((await get("/apis/example.com/v2/gizmos/gz")).json.spec).toEqual({ n: 1 })
+      expect((await get("/apis/discovery.k8s.io/v1/endpointslices")).status).toBe(404)
+      const config = readFileSync(kc, "utf8")
+      expect(config).toContain(`server: "${url}"`)
+      expect(config).toContain(`token: "tk"`)
+    } finally {
+      child.kill("SIGTERM")
+    }
+  })
+
+  it.each([
+    [
+      ["--crd", "example.com/v1"],
+      "--crd must be GROUP/VERSION/KIND/PLURAL[/cluster] (e.g. example.com/v1/Gadget/gadgets), got \"example.com/v1\""
+    ],
+    [["--port", "x"], "--port must be an integer from 0 to 65535, got \"x\""],
+    [
+      ["--objects", "/nonexistent.yaml"],
+      "--objects /nonexistent.yaml: ENOENT: no such file or directory, open '/nonexistent.yaml'"
+    ]
+  ])("bad input %j: one line naming the option, exit 2", async (argv, message) => {
+    const child = spawn(process.execPath, [main, ...argv], { stdio: ["ignore", "pipe", "pipe"] })
+    let err = ""
+    child.stderr.on("data", (c: Buffer) => (err += c.toString()))
+    const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)))
+    expect(code).toBe(2)
+    expect(err).toBe(`${message}\n`)
+  })
+})
+
 const kubectl = "/usr/bin/kubectl"
 const hasKubectl = existsSync(kubectl)
 if (!hasKubectl) console.warn(`skipping the kubectl test: ${kubectl} not found`)
@@ -901,4 +983,148 @@ describe("kubectl", () => {
     expect(gone.code).toBe(1)
     expect(gone.err.trim()).toBe(`Error from server (NotFound): leases.coordination.k8s.io "${name}" not found`)
   })
+
+  it.skipIf(!hasKubectl)(
+    "apply a Service, a Job and a Widget from YAML; get -l, --field-selector, endpointslices; get -w sees a change; delete",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "emu-kubectl-"))
+      const kc = join(dir, "kubeconfig")
+      // client-go sends no bearer token over plain http: kubectl is "anonymous" here.
+      emu.writeKubeconfig(kc, "anonymous")
+      const env = { ...process.env, HOME: dir, KUBECONFIG: kc }
+      const base = ["--kubeconfig", kc, "--cache-dir", join(dir, "cache")]
+      const run = (...args: Array<string>) =>
+        new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+          execFile(kubectl, [...base, ...args], { encoding: "utf8", env, timeout: 10_000 }, (e, out, err) => {
+            resolve({ code: e === null ? 0 : typeof e.code === "number" ? e.code : null, out, err })
+          })
+        })
+      const manifests = (targetPort: number) =>
+        [
+          "apiVersion: v1",
+          "kind: Service",
+          "metadata: {name: kweb, labels: {app: kweb}}",
+          "spec:",
+          "  selector: {app: kweb}",
+          "  ports:",
+          `  - {name: http, port: 80, targetPort: ${targetPort}}`,
+          "  - {name: metrics, port: 9090}",
+          "---",
+          "apiVersion: batch/v1",
+          "kind: Job",
+          "metadata: {name: kmigrate}",
+          "spec:",
+          "  template:",
+          "    spec:",
+          "      restartPolicy: Never",
+          "      containers: [{name: m, image: \"busybox:1.36\", command: [sh, -c, \"true\"]}]",
+          "---",
+          "apiVersion: example.com/v1",
+          "kind: Widget",
+          "metadata: {name: kw}",
+          "spec: {size: 3, colors: [red, blue]}",
+          ""
+        ].join("\n")
+      const file = join(dir, "all.yaml")
+      writeFileSync(file, manifests(8080))
+      const applied = await run("apply", "-f", file)
+      expect(applied.err).toBe("")
+      expect(applied.out.trim().split("\n")).toEqual([
+        "service/kweb created",
+        "job.batch/kmigrate created",
+        "widget.example.com/kw created"
+      ])
+      const job = emu.getObject("batch/v1", "Job", "default", "kmigrate")!
+      expect(job["spec"]).toMatchObject({
+        selector: { matchLabels: { "batch.kubernetes.io/controller-uid": job.metadata.uid } }
+      })
+      expect(emu.getObject("example.com/v1", "Widget", "default", "kw")?.["spec"]).toEqual({
+        size: 3,
+        colors: ["red", "blue"]
+      })
+
+      // A second apply patches only what changed (strategic merge for the Service: ports merged by key).
+      writeFileSync(file, manifests(8081))
+      const reapplied = await run("apply", "-f", file)
+      expect(reapplied.out.trim().split("\n")).toEqual([
+        "service/kweb configured",
+        "job.batch/kmigrate unchanged",
+        "widget.example.com/kw unchanged"
+      ])
+      const svc = emu.getObject("v1", "Service", "default", "kweb")!
+      expect((svc["spec"] as { ports: unknown }).ports).toEqual([
+        { name: "http", protocol: "TCP", port: 80, targetPort: 8081 },
+        { name: "metrics", protocol: "TCP", port: 9090, targetPort: 9090 }
+      ])
+
+      emu.putObject(objects.pod({ name: "kx-1", labels: { app: "kx" }, nodeName: "n1", ready: true }))
+      emu.putObject(objects.pod({ name: "kx-2", labels: { app: "kx" } }))
+      emu.putObject(objects.pod({ name: "ky-1", labels: { app: "ky" }, nodeName: "n1" }))
+      expect((await run("get", "pods", "-l", "app=kx", "-o", "name")).out.trim().split("\n")).toEqual([
+        "pod/kx-1",
+        "pod/kx-2"
+      ])
+      expect(
+        (await run("get", "po", "-l", "app in (kx,ky)", "--field-selector", "spec.nodeName=n1", "-o", "name")).out
+          .trim().split("\n")
+      )
+        .toEqual(["pod/kx-1", "pod/ky-1"])
+      const slice = emu.putObject(
+        objects.endpointSlice({ service: "kweb", name: "kweb-x1", endpoints: [{ ip: "10.244.0.7", pod: "kx-1" }] })
+      )
+      const slices = await run("get", "endpointslices")
+      expect(slices.code).toBe(0)
+      expect(slices.out).toMatch(/^NAME\b/)
+      expect(slices.out).toContain("kweb-x1")
+
+      // get -w: the first row, then the row of a change made while watching.
+      const watcher = spawn(kubectl, [
+        ...base,
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=kweb",
+        "-w",
+        "--no-headers",
+        "-o",
+        "custom-columns=NAME:.metadata.name,READY:.endpoints[*].conditions.ready"
+      ], { env, stdio: ["ignore", "pipe", "pipe"] })
+      const killer = setTimeout(() => watcher.kill("SIGKILL"), 10_000)
+      const rows: Array<string> = []
+      let partial = ""
+      watcher.stdout.on("data", (c: Buffer) => {
+        const lines = (partial + c.toString()).split("\n")
+        partial = lines.pop()!
+        rows.push(...lines.map((r) => r.trim()).filter((r) => r !== ""))
+      })
+      const waitRow = (want: RegExp) =>
+        new Promise<void>((resolve, reject) => {
+          const check = () => rows.some((r) => want.test(r)) && resolve()
+          watcher.stdout.on("data", check)
+          watcher.on("exit", () => reject(new Error(`kubectl get -w exited; rows ${JSON.stringify(rows)}`)))
+          check()
+        })
+      await waitRow(/^kweb-x1\s+true$/)
+      await emu.watchOpened("anonymous")
+      emu.updateObject("discovery.k8s.io/v1", "EndpointSlice", "default", slice.metadata.name, (o) => {
+        ;(o["endpoints"] as Array<{ conditions: { ready: boolean } }>)[0]!.conditions.ready = false
+      })
+      await waitRow(/^kweb-x1\s+false$/)
+      clearTimeout(killer)
+      watcher.kill("SIGTERM")
+
+      const deleted = await run("delete", "-f", file)
+      expect(deleted.code).toBe(0)
+      expect(deleted.out.trim().split("\n")).toEqual([
+        "service \"kweb\" deleted",
+        "job.batch \"kmigrate\" deleted",
+        "widget.example.com \"kw\" deleted"
+      ])
+      expect((await run("delete", "pod", "kx-2")).out.trim()).toBe("pod \"kx-2\" deleted")
+      const gone = await run("get", "widget", "kw")
+      expect(gone.code).toBe(1)
+      expect(gone.err.trim()).toBe("Error from server (NotFound): widgets.example.com \"kw\" not found")
+      expect(emu.getObject("v1", "Service", "default", "kweb")).toBeUndefined()
+    }
+  )
 })
