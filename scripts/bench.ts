@@ -10,11 +10,12 @@ import type { Emulator } from "../emulator/index.ts"
 import { lives, overlaps, readRecords } from "../harness/lives.ts"
 import type { Replica } from "../harness/replica.ts"
 import { eventually, nodeBin, root, startReplica, wrapperPath } from "../harness/replica.ts"
+import { measureTracing, tracingTable } from "./bench-tracing.ts"
 
 const shChild = join(root, "harness/recording-child.sh")
 
 const quick = process.argv.includes("--quick")
-/** --only cold,steady,handover,crash: measure only these (the others print as "-"). */
+/** --only cold,steady,handover,crash,tracing: measure only these (the others print as "-"). */
 const only = (() => {
   const i = process.argv.indexOf("--only")
   return i === -1 ? undefined : new Set((process.argv[i + 1] ?? "").split(","))
@@ -220,6 +221,9 @@ for (const mode of modes) {
     rssMb: { idleFollower: steady.followerRssMb, leader: steady.leaderRssMb }
   }
 }
+const tracing = wanted("tracing")
+  ? await measureTracing(emu, dir, { coldStarts: quick ? 10 : 20, rssRuns: quick ? 2 : 3, log })
+  : undefined
 await emu.close()
 
 const row = (label: string, f: (r: any) => string) =>
@@ -245,11 +249,12 @@ const table = [
   row("children overlapping", (r) => `${r.gracefulHandoverMs.overlaps}`)
 ].join("\n")
 console.log(table)
+if (tracing !== undefined) console.log(`\n${tracingTable(tracing)}`)
 mkdirSync(join(root, "bench"), { recursive: true })
 if (only === undefined) {
   writeFileSync(
     join(root, "bench", "results.json"),
-    `${JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, results }, null, 2)}\n`
+    `${JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, results, tracing }, null, 2)}\n`
   )
 }
 if (only === undefined) console.log(`\nwritten to bench/results.json`)
