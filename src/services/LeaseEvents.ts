@@ -22,7 +22,7 @@ export interface LeaseEventsConfig {
 }
 
 /** client-go's record.EventRecorder fields for a leader election event (tools/record/event.go makeEvent). */
-export const eventFor = (c: LeaseEventsConfig, t: Transition, nowMs: number, seq: number) => {
+const eventFor = (c: LeaseEventsConfig, t: Transition, nowMs: number, seq: number) => {
   const action = t.to === "Leader" ? "became leader" : "stopped leading"
   const stamp = new Date(Math.floor(nowMs / 1000) * 1000).toISOString().replace(".000Z", "Z")
   return {
@@ -55,7 +55,7 @@ export const eventFor = (c: LeaseEventsConfig, t: Transition, nowMs: number, seq
 }
 
 /** Only leadership changes make an Event. */
-export const isLeadershipChange = (t: Transition) => t.to === "Leader" || t.from === "Leader"
+const isLeadershipChange = (t: Transition) => t.to === "Leader" || t.from === "Leader"
 
 export class LeaseEvents extends Context.Service<LeaseEvents, {
   /** Record the Event a transition calls for, if any; never fails. */

@@ -18,9 +18,9 @@ const states: ReadonlyArray<StateTag> = ["Follower", "Acquiring", "Leader", "Rel
 
 const seconds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-export const isLeader = Metric.gauge("just_one_init_is_leader", { description: "1 while this replica leads, else 0" })
-export const stateGauge = Metric.gauge("just_one_init_state", { description: "1 for the elector's current state" })
-export const transitionsTotal = Metric.counter("just_one_init_transitions_total", {
+const isLeader = Metric.gauge("just_one_init_is_leader", { description: "1 while this replica leads, else 0" })
+const stateGauge = Metric.gauge("just_one_init_state", { description: "1 for the elector's current state" })
+const transitionsTotal = Metric.counter("just_one_init_transitions_total", {
   description: "Elector state transitions, by from, to and reason code",
   incremental: true
 })
@@ -40,7 +40,7 @@ export const childStopDuration = Metric.histogram("just_one_init_child_stop_dura
   description: "From asking the child to stop until it and everything it started were gone",
   boundaries: Metric.boundariesFromIterable([...seconds, 20, 40])
 })
-export const leaseObservedAge = Metric.gauge("just_one_init_lease_observed_age_seconds", {
+const leaseObservedAge = Metric.gauge("just_one_init_lease_observed_age_seconds", {
   description: "Time since this replica last saw the lease change (its own renews included)"
 })
 
@@ -85,7 +85,7 @@ export interface Page {
   readonly body: string
 }
 
-export const historyLength = 100
+const historyLength = 100
 
 interface State {
   readonly history: ReadonlyArray<Transition>
