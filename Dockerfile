@@ -39,7 +39,7 @@ LABEL org.opencontainers.image.title="just-one-init" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.source="https://github.com/example/just-one-init"
-# All of dist/: the entry, the bundle it imports (main.mjs) and the reaper addon.
+# All of dist/: the entry, the bundle it imports (main.mjs and its chunks) and the reaper addon.
 COPY --from=build /src/dist/ /usr/local/lib/just-one-init/
 # Symlinks, not a shell wrapper: the kernel runs env, env execs node, so node itself is
 # PID 1 and gets the signals. Node resolves the link, so ./main.mjs is found beside the entry.
