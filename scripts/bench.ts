@@ -12,11 +12,12 @@ import type { Replica } from "../harness/replica.ts"
 import { eventually, nodeBin, root, startReplica, wrapperPath } from "../harness/replica.ts"
 import { misbehaviourTable, requestRates } from "./bench-misbehaviour.ts"
 import { measureStartup, releasedLease, startupTable } from "./bench-startup.ts"
+import { measureTracing, tracingTable } from "./bench-tracing.ts"
 
 const shChild = join(root, "harness/recording-child.sh")
 
 const quick = process.argv.includes("--quick")
-/** --only cold,steady,handover,crash,misbehaviour,startup: measure only these (the others print as "-"). */
+/** --only cold,steady,handover,crash,misbehaviour,startup,tracing: measure only these (the others print as "-"). */
 const only = (() => {
   const i = process.argv.indexOf("--only")
   return i === -1 ? undefined : new Set((process.argv[i + 1] ?? "").split(","))
@@ -228,6 +229,9 @@ for (const mode of modes) {
 const misbehaviour = wanted("misbehaviour") ? await requestRates(emu, dir, steadyMs, log) : undefined
 // The single executable beside the bundle: cold start, idle memory, size.
 const startup = wanted("startup") ? await measureStartup(emu, dir, coldStarts, log) : undefined
+const tracing = wanted("tracing")
+  ? await measureTracing(emu, dir, { coldStarts: quick ? 10 : 20, rssRuns: quick ? 2 : 3, log })
+  : undefined
 await emu.close()
 
 const row = (label: string, f: (r: any) => string) =>
@@ -255,13 +259,14 @@ const table = [
 console.log(table)
 if (misbehaviour !== undefined) console.log(`\n${misbehaviourTable(misbehaviour)}`)
 if (startup !== undefined) console.log(`\n${startupTable(startup)}`)
+if (tracing !== undefined) console.log(`\n${tracingTable(tracing)}`)
 mkdirSync(join(root, "bench"), { recursive: true })
 if (only === undefined) {
   writeFileSync(
     join(root, "bench", "results.json"),
     `${
       JSON.stringify(
-        { date: new Date().toISOString(), quick, node: process.version, results, misbehaviour, startup },
+        { date: new Date().toISOString(), quick, node: process.version, results, misbehaviour, startup, tracing },
         null,
         2
       )

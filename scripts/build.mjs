@@ -1,13 +1,26 @@
-// Bundles src/main.ts into one ES module, dist/main.mjs (options shared with the single executable in
-// scripts/bundle.mjs), and writes the entry dist/just-one-init.mjs, which turns on V8's compile cache first.
+// Bundles src/main.ts into ES modules, dist/main.mjs and its chunks (options shared with the single
+// executable in scripts/bundle.mjs), and writes the entry dist/just-one-init.mjs, which turns on V8's
+// compile cache first.
 import { build } from "esbuild"
-import { copyFileSync, existsSync, writeFileSync } from "node:fs"
+import { copyFileSync, existsSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { builtinsViaRequire, bundleOptions, clientNodeSideEffectFree } from "./bundle.mjs"
+
+// Chunks of earlier builds would pile up beside the new ones.
+for (const f of existsSync("dist") ? readdirSync("dist") : []) {
+  if (/^[A-Za-z]+-[A-Z0-9]{8}\.mjs$/.test(f)) rmSync(`dist/${f}`)
+}
 
 await build({
   entryPoints: ["src/main.ts"],
-  outfile: "dist/main.mjs",
   ...bundleOptions,
+  // dist/main.mjs and chunks beside it: what only some runs need (the timeline, the OTLP exporter,
+  // the Prometheus text format) is imported dynamically and so never loaded by the others. The chunks
+  // stay flat beside main.mjs: the reaper addon is found relative to the module that loads it.
+  outdir: "dist",
+  entryNames: "main",
+  chunkNames: "[name]-[hash]",
+  outExtension: { ".js": ".mjs" },
+  splitting: true,
   format: "esm",
   plugins: [builtinsViaRequire, clientNodeSideEffectFree],
   // Some bundled CommonJS (ws, via client-node) calls require() for Node built-ins.

@@ -1,13 +1,15 @@
 // npm run demo: three replicas of just-one-init on a local Kubernetes-API-compatible
 // lease server, a graceful handover (SIGTERM) and a crash takeover (SIGKILL of the
-// leader's whole tree), printed as a timeline. Needs no cluster; ends by itself.
-import { mkdtempSync } from "node:fs"
+// leader's whole tree), then the replicas' own logs merged by `just-one-init timeline`.
+// Needs no cluster; ends by itself.
+import { spawnSync } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startEmulator } from "../emulator/index.ts"
-import { followRecords, lives, overlaps, readRecords } from "../harness/lives.ts"
+import { lives, overlaps, readRecords } from "../harness/lives.ts"
 import type { Replica } from "../harness/replica.ts"
-import { eventually, root, startReplica } from "../harness/replica.ts"
+import { eventually, nodeBin, root, startReplica, wrapperPath } from "../harness/replica.ts"
 
 // A shell child that records its own start and stop: it starts in a millisecond, so the
 // handover figure below is the wrapper's, not a child's boot time.
@@ -27,20 +29,12 @@ say(
   `Kubernetes API emulator on ${emu.url}; lease default/demo, duration 5s, renew deadline 3s, retry 1s, stop grace 1s`
 )
 
-// Print the children's own records as they appear.
-const unfollow = followRecords(childLog, (r) => {
-  if (r.event === "start") say(r.id, `child started (pid ${r.pid})`)
-  if (r.event === "stop") say(r.id, `child stopped (${r.reason}, exit ${r.code})`)
-})
-
 const replicas: Array<Replica> = ["replica-1", "replica-2", "replica-3"].map((id) => {
   const kubeconfig = join(dir, `${id}.kubeconfig`)
   emu.writeKubeconfig(kubeconfig, id, "default")
   const r = startReplica({ id, kubeconfig, leaseName: "demo", childLog, timings, command: demoChild })
   r.onLine = (l) => {
-    if (l.message === "transition") {
-      say(id, `${l.annotations["from"]} → ${l.annotations["to"]} (${l.annotations["reason"]})`)
-    } else if (l.level === "WARN" || l.level === "ERROR") say(id, l.message)
+    if (l.level === "WARN" || l.level === "ERROR") say(id, l.message)
   }
   return r
 })
@@ -77,13 +71,21 @@ await pause(1500)
 say("demo", "SIGTERM → every replica")
 for (const r of replicas) if (r.exitCode === undefined) r.signal("SIGTERM")
 await Promise.all(replicas.map((r) => r.exited))
-await pause(50)
-unfollow()
 await emu.close()
+
+// The timeline, as an operator would get it from the replicas' logs.
+const logs = replicas.map((r) => {
+  const file = join(dir, `${r.id}.log`)
+  writeFileSync(file, r.stderr)
+  return file
+})
+console.log(`\n$ just-one-init timeline ${replicas.map((r) => `${r.id}.log`).join(" ")}`)
+const timeline = spawnSync(nodeBin, [wrapperPath, "timeline", ...logs], { encoding: "utf8" })
+process.stdout.write(timeline.stdout + timeline.stderr)
 
 // The SIGKILLed child wrote no stop line: it ended when its tree was killed.
 const found = overlaps(lives(readRecords(childLog), { kills: [{ id: second.id, t: killedAt }] }))
-console.log("")
+console.log("\nthe children's own records:")
 console.log(`graceful handover: old child stopped → new child started in ${start2.t - stop1.t} ms`)
 console.log(
   `crash takeover:    new child started ${

@@ -10,10 +10,12 @@
 import { Cause, Effect, Exit, Result } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
+import { otelPlan } from "./domain/Otel.ts"
 import type { Settings } from "./domain/Settings.ts"
 import { parseInvocation, usage } from "./domain/Settings.ts"
 import { direct, electing } from "./layers/Live.ts"
 import { logging } from "./layers/Logging.ts"
+import { tracing } from "./layers/Tracing.ts"
 import { forwardedSignals } from "./services/ChildSupervisor.ts"
 import { Direct } from "./services/Direct.ts"
 import { Elector } from "./services/Elector.ts"
@@ -60,11 +62,18 @@ export const main = async (
       process.stdout.write(`${version}\n`)
       return 0
     case "Timeline":
-      return fail("timeline: not available in this build", 2)
+      return (await import("./Timeline.ts")).timeline(invocation.success.files)
     case "Run": {
       const settings = invocation.success.settings
+      const traces = otelPlan(env, { serviceVersion: version, instance: settings.identity })
+      if (traces._tag === "Invalid") return fail(traces.message, 2)
       const exit = await Effect.runPromiseExit(
-        run(settings, signals).pipe(Effect.provide(logging(settings.log, process.stderr.isTTY === true)))
+        run(settings, signals).pipe(
+          Effect.provide(tracing(traces)),
+          // Every line names its replica, so that the logs of several can be merged (just-one-init timeline).
+          Effect.annotateLogs({ identity: settings.identity }),
+          Effect.provide(logging(settings.log, process.stderr.isTTY === true))
+        )
       )
       if (Exit.isSuccess(exit)) return exit.value
       const error = Cause.squash(exit.cause)

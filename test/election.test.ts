@@ -11,6 +11,7 @@ import type { Command, Event, Machine, Timing } from "../src/domain/Election.ts"
 import { deadlineOf, initial, start, step } from "../src/domain/Election.ts"
 import type { LeaseView } from "../src/domain/Lease.ts"
 import { takeableAt } from "../src/domain/Lease.ts"
+import { reasonCode } from "../src/domain/Reasons.ts"
 
 const timing: Timing = {
   identity: "me",
@@ -110,6 +111,8 @@ const apply = (w: World, e: Event, now: number): Array<string> => {
   const before = w.machine.state._tag
   const r = step(w.machine, e, now, w.t)
   const problems: Array<string> = []
+  // Metrics label transitions by these codes: every reason the machine gives must have one.
+  if (reasonCode(r.reason) === "other") problems.push(`reason ${JSON.stringify(r.reason)} has no code`)
   if (before === "Releasing" && r.machine.state._tag !== "Releasing" && r.machine.state._tag !== "Follower") {
     problems.push(`Releasing went to ${r.machine.state._tag}`)
   }

@@ -14,6 +14,7 @@ import { Elector } from "../src/services/Elector.ts"
 import { Leadership } from "../src/services/Leadership.ts"
 import { Signals } from "../src/services/Signals.ts"
 import { StatusBoard } from "../src/services/StatusBoard.ts"
+import { Telemetry } from "../src/services/Telemetry.ts"
 
 /** Small seeded PRNG so a failing schedule can be replayed from its seed. */
 const mulberry32 = (seed: number) => () => {
@@ -86,6 +87,7 @@ describe("cluster model", () => {
               leaseStoreMemory(lease, link, requestTimeoutMs),
               Leadership.layer.pipe(Layer.provide(childSupervisorRecording(r.id, log, () => rng() * stopGraceMs))),
               StatusBoard.layer,
+              Telemetry.layer,
               Layer.succeed(Signals, Signals.of({ next: Effect.never }))
             ))
           )

@@ -19,6 +19,7 @@ import { Reaper } from "../src/services/Reaper.ts"
 import type { StopSignal } from "../src/services/Signals.ts"
 import { Signals } from "../src/services/Signals.ts"
 import { StatusBoard } from "../src/services/StatusBoard.ts"
+import { Telemetry } from "../src/services/Telemetry.ts"
 
 const stopGraceMs = 1_000
 
@@ -43,6 +44,7 @@ describe("a stop that is stuck", () => {
         // A child whose stop takes an hour: stuck, as far as the probes can tell.
         Leadership.layer.pipe(Layer.provide(childSupervisorRecording("a", log, () => 3_600_000))),
         StatusBoard.layer,
+        Telemetry.layer,
         Layer.succeed(Signals, Signals.of({ next: Queue.take(signals) }))
       )))
       const elector = yield* Effect.provide(Elector, layer)

@@ -15,12 +15,14 @@ import { HelperProcesses } from "../services/HelperProcesses.ts"
 import { KubeClient } from "../services/KubeClient.ts"
 import { Leadership } from "../services/Leadership.ts"
 import { LeaseCommands } from "../services/LeaseCommands.ts"
+import { LeaseEvents } from "../services/LeaseEvents.ts"
 import { LeaseStore } from "../services/LeaseStore.ts"
 import { LeaseWatch } from "../services/LeaseWatch.ts"
 import { ProcessTree } from "../services/ProcessTree.ts"
 import { Reaper } from "../services/Reaper.ts"
 import type { Signals } from "../services/Signals.ts"
 import { StatusBoard } from "../services/StatusBoard.ts"
+import { Telemetry } from "../services/Telemetry.ts"
 
 /** Every API call is bounded; a hung call gives up well inside the renew deadline. */
 export const requestTimeoutMs = (e: Election) => Math.min(5000, Math.max(250, Math.floor(e.renewDeadlineMs / 2)))
@@ -50,7 +52,7 @@ const foundation = (signals: Layer.Layer<Signals>) =>
 /** What every run has: the status board and its health server, the child's supervision. */
 const supervision = (s: Settings) => {
   const leadership = Leadership.layer.pipe(Layer.provide(ChildSupervisor.layer({ stopGraceMs: s.stopGraceMs })))
-  const board = StatusBoard.layer
+  const board = Layer.merge(StatusBoard.layer, Telemetry.layer)
   return Layer.mergeAll(leadership, HealthServer.layer(s.listen, s.statusStyle).pipe(Layer.provide(board)), board)
 }
 
@@ -59,7 +61,7 @@ const supervision = (s: Settings) => {
  * the health server, so that an unusable configuration is one line and nothing else.
  */
 export const electing = (s: Settings, e: Election, incarnation: string, signals: Layer.Layer<Signals>) =>
-  electorStack(electorConfig(s, e, incarnation)).pipe(
+  Layer.merge(electorStack(electorConfig(s, e, incarnation)), events(s, e)).pipe(
     Layer.provide(
       LeaseStore.layer({ namespace: s.namespace, name: e.leaseName, requestTimeoutMs: requestTimeoutMs(e) })
     ),
@@ -67,6 +69,18 @@ export const electing = (s: Settings, e: Election, incarnation: string, signals:
     Layer.provideMerge(KubeClient.layer),
     Layer.provideMerge(foundation(signals))
   )
+
+/** Kubernetes Events on the Lease, with --events. */
+const events = (s: Settings, e: Election) =>
+  s.events
+    ? LeaseEvents.layer({
+      namespace: s.namespace,
+      leaseName: e.leaseName,
+      identity: s.identity,
+      nodeName: s.nodeName,
+      requestTimeoutMs: requestTimeoutMs(e)
+    })
+    : Layer.empty
 
 /** The election off: the command alone, supervised. */
 export const direct = (s: Settings, signals: Layer.Layer<Signals>) =>

@@ -15,6 +15,7 @@ import { LeaseCommands } from "./LeaseCommands.ts"
 import { LeaseWatch } from "./LeaseWatch.ts"
 import { Signals } from "./Signals.ts"
 import { StatusBoard } from "./StatusBoard.ts"
+import { Telemetry } from "./Telemetry.ts"
 
 export interface ElectorConfig extends Timing {
   readonly namespace: string
@@ -56,6 +57,7 @@ export class Elector extends Context.Service<Elector, {
         const leadership = yield* Leadership
         const signals = yield* Signals
         const board = yield* StatusBoard
+        const telemetry = yield* Telemetry
         const snapshot = yield* Ref.make<Snapshot>({ machine: initial, lease: undefined, term: undefined })
 
         const status = Effect.gen(function*() {
@@ -125,10 +127,11 @@ export class Elector extends Context.Service<Elector, {
           }
 
           yield* board.show(Effect.map(status, (elector) => ({ phase: "election", elector })))
+          yield* telemetry.electing
           if (!config.baseline) yield* fork(watch.run(post))
           yield* fork(Effect.forever(Effect.flatMap(signals.next, (signal) => post({ _tag: "Signal", signal }))))
           for (const c of start) yield* execute(c)
-          return yield* loop(events, snapshot, config, execute)
+          return yield* loop(events, snapshot, config, execute, telemetry)
         }).pipe(Effect.scoped, Effect.withSpan("Elector.run"))
 
         return Elector.of({ run, status })
@@ -143,7 +146,8 @@ const loop = (
   events: Queue.Queue<Event>,
   snapshot: Ref.Ref<Snapshot>,
   config: ElectorConfig,
-  execute: (c: Command) => Effect.Effect<unknown>
+  execute: (c: Command) => Effect.Effect<unknown>,
+  telemetry: Telemetry["Service"]
 ) =>
   Effect.gen(function*() {
     let machine = initial
@@ -154,21 +158,21 @@ const loop = (
         ? Option.some(yield* Queue.take(events))
         : yield* Queue.take(events).pipe(Effect.timeoutOption(waitMs))
       const event: Event = Option.isSome(next) ? next.value : { _tag: "Wake" }
-      const result = step(machine, event, yield* monotonicMs, config, Math.random())
-      const from = machine.state._tag
+      const now = yield* monotonicMs
+      const result = step(machine, event, now, config, Math.random())
+      const before = machine
       machine = result.machine
       wake = result.wakeAt
       const seen = leaseOf(event)
       const { lease } = yield* Ref.updateAndGet(snapshot, (s) => ({ ...s, machine, lease: seen ?? s.lease }))
-      if (from !== machine.state._tag) {
-        yield* Effect.logInfo("transition").pipe(Effect.annotateLogs({
-          from,
-          to: machine.state._tag,
-          reason: result.reason,
-          lease: `${config.namespace}/${config.leaseName}`,
-          resourceVersion: lease?.resourceVersion ?? null
-        }))
-      }
+      yield* telemetry.stepped({
+        before,
+        after: machine,
+        reason: result.reason,
+        lease: `${config.namespace}/${config.leaseName}`,
+        seen: lease,
+        now
+      })
       for (const c of result.commands) {
         if (c._tag === "Exit") return c.exitCode
         yield* execute(c)

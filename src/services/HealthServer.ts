@@ -6,6 +6,7 @@
  *                           (the original just-one-init's readiness and liveness probes)
  *   GET /healthz            200 in every healthy state, 500 when the wrapper is stuck
  *   GET /status             what the wrapper is doing, as JSON
+ *   GET /metrics            Prometheus text; GET /debug/transitions: the last 100 transitions (Telemetry.ts)
  *
  * With k8s-await-election's status endpoint, every other path answers as it did:
  * 200 {"status": "ok"} while healthy, 500 {"status": "expired"} when not.
@@ -16,6 +17,7 @@ import type { Server } from "node:http"
 import type { ListenAddress, Settings } from "../domain/Settings.ts"
 import type { WrapperStatus } from "./StatusBoard.ts"
 import { StatusBoard } from "./StatusBoard.ts"
+import { Telemetry } from "./Telemetry.ts"
 
 export type StatusStyle = Settings["statusStyle"]
 
@@ -32,9 +34,19 @@ export class HealthServer extends Context.Service<HealthServer, {
       HealthServer,
       Effect.gen(function*() {
         const board = yield* StatusBoard
+        const telemetry = yield* Telemetry
         const status = () => Effect.runSync(board.current)
-        const server = createServer((req, res) => {
+        const server = createServer(async (req, res) => {
           const path = (req.url ?? "/").split("?")[0]
+          // Asynchronous: the first scrape of /metrics loads the Prometheus formatter.
+          const page = req.method === "GET" ? await Effect.runPromise(telemetry.page(path ?? "/")) : undefined
+          if (page !== undefined) {
+            res.writeHead(page.status, {
+              "content-type": page.contentType,
+              "content-length": Buffer.byteLength(page.body)
+            })
+            return void res.end(page.body)
+          }
           const [code, body] = req.method !== "GET" && req.method !== "HEAD"
             ? [405, { status: "error", error: "method not allowed" }]
             : route(path, status(), style)

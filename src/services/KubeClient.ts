@@ -6,12 +6,13 @@
  * reading the body, so a hung plugin or a hung or trickling server cannot hold
  * a caller past it.
  */
-import { Context, Effect, Layer, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Metric, Schema, Stream } from "effect"
 import type { Scope } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
 import { makeExecCredentials } from "./ExecCredentials.ts"
 import { KubeConfigError, loadKubeConfig } from "./KubeConfigSource.ts"
+import { apiRequests } from "./Telemetry.ts"
 
 export { inClusterNamespace, KubeConfigError } from "./KubeConfigSource.ts"
 
@@ -32,7 +33,16 @@ export interface KubeRequest {
   readonly path: string
   readonly body?: unknown
   readonly timeoutMs: number
+  /** The API verb, for the request metric (default: from the method; a GET of a collection should say "list"). */
+  readonly verb?: string
 }
+
+const verbOf = (req: KubeRequest) =>
+  req.verb ?? { GET: "get", POST: "create", PUT: "update", DELETE: "delete" }[req.method]
+
+/** One more request in just_one_init_api_requests_total; `code` is the HTTP status, or <error> when none came. */
+const counted = (verb: string, code: number | undefined) =>
+  Metric.update(Metric.withAttributes(apiRequests, { verb, code: code === undefined ? "<error>" : String(code) }), 1)
 
 export class KubeClient extends Context.Service<KubeClient, {
   readonly server: string
@@ -146,6 +156,11 @@ export class KubeClient extends Context.Service<KubeClient, {
 
       const request = Effect.fn("KubeClient.request")(function*(req: KubeRequest) {
         const body = req.body === undefined ? undefined : JSON.stringify(req.body)
+        yield* Effect.annotateCurrentSpan({
+          "http.request.method": req.method,
+          "url.path": req.path,
+          "k8s.verb": verbOf(req)
+        })
         // One deadline for credentials, connecting, the answer and its whole body: a trickling body cannot outlast it.
         return yield* authorized(`${req.method} ${req.path}`, req.timeoutMs, async (headers, deadline) => {
           const res = await open(req.method, req.path, headers, deadline, body)
@@ -158,7 +173,15 @@ export class KubeClient extends Context.Service<KubeClient, {
             text: Buffer.concat(chunks).toString("utf8"),
             retryAfterMs: retryAfter(typeof header === "string" ? header : null)
           }
-        })
+        }).pipe(
+          Effect.tap((res) =>
+            Effect.andThen(
+              counted(verbOf(req), res.status),
+              Effect.annotateCurrentSpan("http.response.status_code", res.status)
+            )
+          ),
+          Effect.tapError(() => counted(verbOf(req), undefined))
+        )
       })
 
       const lines = Effect.fn("KubeClient.lines")(function*(path: string, idleTimeoutMs: number, timeoutMs: number) {
@@ -171,7 +194,10 @@ export class KubeClient extends Context.Service<KubeClient, {
           return open("GET", path, headers, controller.signal).finally(() =>
             deadline.removeEventListener("abort", onDeadline)
           )
-        })
+        }).pipe(
+          Effect.tap((res) => counted("watch", res.statusCode)),
+          Effect.tapError(() => counted("watch", undefined))
+        )
         if (res.statusCode !== 200) {
           res.resume()
           return yield* new KubeUnreachable({ message: `watch: HTTP ${res.statusCode}` })

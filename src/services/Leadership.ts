@@ -5,9 +5,10 @@
  * first (its own exit, or a stop that finds it still running); what that
  * means for the wrapper is the pure machine's rule (Election.ts, ChildEnded).
  */
-import { Clock, Context, Deferred, Effect, Exit, Layer, Scope } from "effect"
+import { Clock, Context, Deferred, Effect, Exit, Layer, Metric, Scope } from "effect"
 import type { ChildExit, RunningChild } from "./ChildSupervisor.ts"
 import { ChildSupervisor } from "./ChildSupervisor.ts"
+import { childStarts, childStopDuration } from "./Telemetry.ts"
 
 export interface Ending {
   readonly exit: ChildExit
@@ -42,7 +43,10 @@ export class Leadership extends Context.Service<Leadership, {
           yield* Effect.logError(`cannot start ${JSON.stringify(command[0])}: ${exit.startError}`)
         } else {
           yield* Effect.logInfo("child started").pipe(Effect.annotateLogs({ pid: child.pid }))
+          yield* Metric.update(childStarts, 1)
         }
+        // The child's whole life is one span, ended with how it ended.
+        const span = yield* Effect.makeSpan("Leadership.term", { attributes: { pid: child.pid, command: command[0] } })
         const firstCause = yield* Deferred.make<"self" | "stop">()
         const ending = yield* Deferred.make<Ending>()
         const finish = (cause: "self" | "stop") =>
@@ -52,15 +56,19 @@ export class Leadership extends Context.Service<Leadership, {
             yield* Scope.close(scope, Exit.void)
             const exit = yield* child.exit
             const result: Ending = { exit, byItself: cause === "self", stopMs: (yield* Clock.currentTimeMillis) - t0 }
-            if (child.pid !== -1) {
-              yield* Effect.logInfo("child ended").pipe(Effect.annotateLogs({
-                pid: child.pid,
-                exitCode: exit.code,
-                signal: exit.signal,
-                byItself: result.byItself,
-                stopMs: result.stopMs
-              }))
+            const fields = {
+              pid: child.pid,
+              exitCode: exit.code,
+              signal: exit.signal,
+              byItself: result.byItself,
+              stopMs: result.stopMs
             }
+            if (child.pid !== -1) {
+              yield* Effect.logInfo("child ended").pipe(Effect.annotateLogs(fields))
+              if (!result.byItself) yield* Metric.update(childStopDuration, result.stopMs / 1000)
+            }
+            for (const [k, v] of Object.entries(fields)) if (v !== null) span.attribute(k, v)
+            span.end(yield* Clock.currentTimeNanos, Exit.void)
             yield* Deferred.succeed(ending, result)
             return result
           }))

@@ -4,14 +4,25 @@
  * spec functions of Lease.ts; a conflict is followed by one read, so the
  * machine decides with the current version in hand.
  */
-import { Clock, Context, Effect, Layer, Option, Ref, Schedule } from "effect"
+import { Clock, Context, Effect, Layer, Metric, Option, Ref, Schedule } from "effect"
 import type { ApiFailure, Event } from "../domain/Election.ts"
 import type { LeaseView, Writer } from "../domain/Lease.ts"
 import { acquireSpec, isOurs, releaseSpec, renewSpec, withSpec } from "../domain/Lease.ts"
 import { LeaseApiError, LeaseStore } from "./LeaseStore.ts"
+import { renewDuration } from "./Telemetry.ts"
+
+/** A failed call's fields for its log line and span. */
+export const apiFields = (e: LeaseApiError) => ({
+  verb: e.verb ?? null,
+  status: e.status ?? null,
+  reason: e.reason ?? null,
+  kind: e.kind
+})
 
 export interface LeaseCommandsConfig {
   readonly identity: string
+  readonly namespace: string
+  readonly leaseName: string
   readonly incarnation: string
   readonly leaseDurationMs: number
   readonly retryPeriodMs: number
@@ -37,10 +48,17 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
           durationSeconds: config.leaseDurationMs / 1000
         }
         const lastProblem = yield* Ref.make("")
-        /** Log an API failure once until a call succeeds again, so a missing Role does not flood the log. */
+        /**
+         * Every failed call gets a line with its verb, HTTP status and reason; a warning only once until a call
+         * succeeds again (repeats are debug lines), so a missing Role does not flood the log.
+         */
         const report = (e: LeaseApiError) =>
           Ref.getAndSet(lastProblem, e.message).pipe(
-            Effect.flatMap((last) => last === e.message ? Effect.void : Effect.logWarning(e.message))
+            Effect.flatMap((last) =>
+              (last === e.message ? Effect.logDebug(e.message) : Effect.logWarning(e.message)).pipe(
+                Effect.annotateLogs(apiFields(e))
+              )
+            )
           )
         const recovered = Ref.set(lastProblem, "")
 
@@ -50,13 +68,32 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
           make: (failure: ApiFailure, current?: LeaseView | undefined) => A
         ): Effect.Effect<A> =>
           e.kind === "conflict"
-            ? store.get.pipe(
+            ? Effect.logDebug(e.message).pipe(Effect.annotateLogs(apiFields(e)), Effect.andThen(store.get)).pipe(
               Effect.map((current) => make(e.failure, current)),
               Effect.catch(() => Effect.succeed(make({ kind: "transient", message: "conflict, then the read failed" })))
             )
             : Effect.as(report(e), make(e.failure))
 
         const monotonicMs = Effect.map(Clock.monotonicTimeNanos, (n) => Number(n / 1_000_000n))
+        const leaseName = `${config.namespace}/${config.leaseName}`
+        /** The span's attributes: the lease the write is based on. */
+        const annotateBase = (base: LeaseView | undefined) =>
+          Effect.annotateCurrentSpan({
+            lease: leaseName,
+            identity: config.identity,
+            "lease.base.resourceVersion": base?.resourceVersion ?? "",
+            "lease.base.holder": base?.holder ?? "",
+            "lease.transitions": base?.transitions ?? 0
+          })
+        /** And what came of it: the machine's event, the failure, the version written. */
+        const annotateOutcome = (e: Event) =>
+          Effect.annotateCurrentSpan({
+            outcome: e._tag,
+            ...("failure" in e ? { "failure.kind": e.failure.kind, "failure.message": e.failure.message } : {}),
+            ...("lease" in e && e.lease !== undefined
+              ? { "lease.resourceVersion": e.lease.resourceVersion, "lease.holder": e.lease.holder }
+              : {})
+          })
 
         const read = store.get.pipe(
           Effect.tap(() => recovered),
@@ -65,6 +102,7 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
         )
 
         const acquire = Effect.fn("LeaseCommands.acquire")(function*(base: LeaseView | undefined) {
+          yield* annotateBase(base)
           const sentAt = yield* monotonicMs
           const spec = acquireSpec(base, writer, yield* Clock.currentTimeMillis)
           return yield* (base === undefined
@@ -74,7 +112,8 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
               Effect.map((lease): Event => ({ _tag: "Acquired", lease, sentAt })),
               Effect.catch((e: LeaseApiError) =>
                 failed(e, (failure, current): Event => ({ _tag: "AcquireFailed", failure, current }))
-              )
+              ),
+              Effect.tap(annotateOutcome)
             )
         })
 
@@ -89,6 +128,7 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
             : Effect.succeed(base)
 
         const renew = Effect.fn("LeaseCommands.renew")(function*(base: LeaseView) {
+          yield* annotateBase(base)
           const sentAt = yield* monotonicMs
           return yield* current(base).pipe(
             Effect.flatMap((on) =>
@@ -102,7 +142,9 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
             ),
             Effect.catch((e: LeaseApiError) =>
               failed(e, (failure, current): Event => ({ _tag: "RenewFailed", failure, current }))
-            )
+            ),
+            Effect.tap(annotateOutcome),
+            Effect.tap(() => Effect.flatMap(monotonicMs, (now) => Metric.update(renewDuration, (now - sentAt) / 1000)))
           )
         })
 
@@ -130,7 +172,16 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
             onSome: (next) => versions < 2 ? releaseFrom(next, versions + 1) : Effect.void
           })))
         const release = (base: LeaseView) =>
-          releaseFrom(base, 0).pipe(Effect.ignore, Effect.withSpan("LeaseCommands.release"))
+          annotateBase(base).pipe(
+            Effect.andThen(releaseFrom(base, 0)),
+            Effect.tapError((e) =>
+              Effect.annotateCurrentSpan(
+                Object.fromEntries(Object.entries(apiFields(e)).filter(([, v]) => v !== null))
+              )
+            ),
+            Effect.ignore,
+            Effect.withSpan("LeaseCommands.release")
+          )
 
         return LeaseCommands.of({ read, acquire, renew, release })
       })

@@ -6,6 +6,7 @@
  */
 import { Context, Effect, Layer, Option, Ref, Schema, Stream } from "effect"
 import type { Scope } from "effect"
+import { STATUS_CODES } from "node:http"
 import type { ApiFailure } from "../domain/Election.ts"
 import type { LeaseView, SpecFields } from "../domain/Lease.ts"
 import { fromJson, incarnationAnnotation } from "../domain/Lease.ts"
@@ -15,7 +16,11 @@ import { KubeClient } from "./KubeClient.ts"
 export class LeaseApiError extends Schema.TaggedError<LeaseApiError>()("LeaseApiError", {
   kind: Schema.Literals(["conflict", "transient", "denied", "invalid"]),
   message: Schema.String,
-  retryAfterMs: Schema.optional(Schema.Number)
+  retryAfterMs: Schema.optional(Schema.Number),
+  /** For the log line: the API verb, the HTTP status (none: no answer) and the Status reason. */
+  verb: Schema.optional(Schema.String),
+  status: Schema.optional(Schema.Number),
+  reason: Schema.optional(Schema.String)
 }) {
   get failure(): ApiFailure {
     return { kind: this.kind, message: this.message, retryAfterMs: this.retryAfterMs }
@@ -63,8 +68,10 @@ export class LeaseStore extends Context.Service<LeaseStore, {
           path: string,
           body?: unknown
         ) =>
-          kube.request({ method, path, body, timeoutMs: requestTimeoutMs }).pipe(
-            Effect.mapError((e) => new LeaseApiError({ kind: "transient", message: e.message })),
+          kube.request({ method, path, body, timeoutMs: requestTimeoutMs, verb }).pipe(
+            Effect.mapError((e) =>
+              new LeaseApiError({ kind: "transient", message: e.message, verb, reason: "NoAnswer" })
+            ),
             Effect.flatMap((res) => {
               if (res.status >= 200 && res.status < 300) {
                 const lease = fromJson(Option.getOrUndefined(parseJson(res.text)))
@@ -72,7 +79,10 @@ export class LeaseStore extends Context.Service<LeaseStore, {
                   ? Effect.fail(
                     new LeaseApiError({
                       kind: "transient",
-                      message: `${verb} lease: HTTP ${res.status} with a body that is not a Lease`
+                      message: `${verb} lease: HTTP ${res.status} with a body that is not a Lease`,
+                      verb,
+                      status: res.status,
+                      reason: "NotALease"
                     })
                   )
                   : Effect.succeed(lease)
@@ -186,21 +196,32 @@ export const classify = (
   text: string,
   retryAfterMs: number | undefined
 ): LeaseApiError => {
+  const reason = Option.getOrUndefined(decodeStatusText(text))?.reason ?? STATUS_CODES[status] ?? "Unknown"
+  return new LeaseApiError({ ...classifyKind(verb, target, status, text, retryAfterMs), verb, status, reason })
+}
+
+const classifyKind = (
+  verb: "get" | "create" | "update",
+  target: Pick<LeaseTarget, "namespace" | "name">,
+  status: number,
+  text: string,
+  retryAfterMs: number | undefined
+): Pick<LeaseApiError, "kind" | "message" | "retryAfterMs"> => {
   const body = Option.getOrUndefined(decodeStatusText(text))
   const serverMessage = body?.message !== undefined
     ? body.message.slice(0, 300)
     : text.slice(0, 120).replace(/\s+/g, " ")
   const lease = `lease ${target.namespace}/${target.name}`
-  if (status === 409) return new LeaseApiError({ kind: "conflict", message: `${verb} ${lease}: conflict` })
+  if (status === 409) return ({ kind: "conflict", message: `${verb} ${lease}: conflict` })
   if (status === 401) {
-    return new LeaseApiError({
+    return ({
       kind: "denied",
       message:
         `the API server rejected our credentials (401 Unauthorized); check KUBECONFIG or the service account token`
     })
   }
   if (status === 403) {
-    return new LeaseApiError({
+    return ({
       kind: "denied",
       message:
         `forbidden to ${verb} ${lease} (403): the Role bound to this service account needs get, create and update on leases.coordination.k8s.io (${serverMessage})`
@@ -208,19 +229,19 @@ export const classify = (
   }
   if (status === 404) {
     if (body?.details?.kind === "namespaces") {
-      return new LeaseApiError({
+      return ({
         kind: "denied",
         message: `namespace ${JSON.stringify(target.namespace)} does not exist (404); set --namespace or POD_NAMESPACE`
       })
     }
-    return new LeaseApiError({ kind: "invalid", message: notFoundMarker })
+    return ({ kind: "invalid", message: notFoundMarker })
   }
   if (status === 429 || status >= 500) {
-    return new LeaseApiError({
+    return ({
       kind: "transient",
       message: `${verb} ${lease}: HTTP ${status} ${serverMessage}`,
       ...(retryAfterMs === undefined ? {} : { retryAfterMs })
     })
   }
-  return new LeaseApiError({ kind: "invalid", message: `${verb} ${lease}: HTTP ${status} ${serverMessage}` })
+  return ({ kind: "invalid", message: `${verb} ${lease}: HTTP ${status} ${serverMessage}` })
 }

@@ -31,7 +31,9 @@ export class LeaseWatch extends Context.Service<LeaseWatch, {
           const position = yield* Ref.make("")
           const session = Effect.gen(function*() {
             const began = yield* Clock.currentTimeMillis
-            const stream = yield* store.watch(yield* Ref.get(position))
+            const from = yield* Ref.get(position)
+            yield* Effect.annotateCurrentSpan({ "watch.resourceVersion": from })
+            const stream = yield* store.watch(from)
             yield* post({ _tag: "WatchChanged", watching: true })
             yield* Stream.runForEach(stream, (e): Effect.Effect<void, SessionFailed> => {
               switch (e._tag) {
@@ -56,7 +58,10 @@ export class LeaseWatch extends Context.Service<LeaseWatch, {
           }).pipe(
             Effect.scoped,
             Effect.ensuring(post({ _tag: "WatchChanged", watching: false })),
-            Effect.tapError((e) => Effect.logDebug(`lease watch: ${e.message}`))
+            Effect.tapError((e) =>
+              Effect.logDebug(`lease watch: ${e.message}`).pipe(Effect.annotateLogs({ verb: "watch" }))
+            ),
+            Effect.withSpan("LeaseWatch.session")
           )
           return yield* session.pipe(
             Effect.retry(Schedule.min([Schedule.exponential(config.retryPeriodMs), Schedule.spaced(maxBackoffMs)])),

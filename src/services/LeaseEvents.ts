@@ -1,0 +1,115 @@
+/**
+ * Kubernetes Events on the Lease (--events), as client-go's leader election
+ * records them through its event recorder: "<identity> became leader" and
+ * "<identity> stopped leading", reason LeaderElection, type Normal, on the
+ * Lease. Fire and forget: events are taken from Telemetry's bounded feed by
+ * one fiber of their own, so a slow, failing or forbidden API never holds up
+ * the election; a failure is a warning once (a 403 names the missing rule),
+ * then debug lines until a write succeeds again.
+ */
+import { Clock, Context, Effect, Layer, Option, PubSub, Ref } from "effect"
+import { decodeStatusText } from "../domain/Wire.ts"
+import { KubeClient } from "./KubeClient.ts"
+import type { Transition } from "./Telemetry.ts"
+import { Telemetry } from "./Telemetry.ts"
+
+export interface LeaseEventsConfig {
+  readonly namespace: string
+  readonly leaseName: string
+  readonly identity: string
+  readonly nodeName: string | null
+  readonly requestTimeoutMs: number
+}
+
+/** client-go's record.EventRecorder fields for a leader election event (tools/record/event.go makeEvent). */
+const eventFor = (c: LeaseEventsConfig, t: Transition, nowMs: number, seq: number) => {
+  const action = t.to === "Leader" ? "became leader" : "stopped leading"
+  const stamp = new Date(Math.floor(nowMs / 1000) * 1000).toISOString().replace(".000Z", "Z")
+  return {
+    apiVersion: "v1",
+    kind: "Event",
+    metadata: {
+      // client-go: "<object name>.<UnixNano in hex>"; seq keeps two events of one millisecond apart.
+      name: `${c.leaseName}.${(BigInt(nowMs) * 1_000_000n + BigInt(seq % 1_000_000)).toString(16)}`,
+      namespace: c.namespace,
+      annotations: { "just-one-init/reason": t.reason.slice(0, 1000), "just-one-init/reason-code": t.reasonCode }
+    },
+    involvedObject: {
+      kind: "Lease",
+      namespace: c.namespace,
+      name: c.leaseName,
+      apiVersion: "coordination.k8s.io/v1",
+      ...(t.leaseUid === null ? {} : { uid: t.leaseUid }),
+      ...(t.resourceVersion === null ? {} : { resourceVersion: t.resourceVersion })
+    },
+    reason: "LeaderElection",
+    message: `${c.identity} ${action}`,
+    source: { component: "just-one-init", ...(c.nodeName === null ? {} : { host: c.nodeName }) },
+    firstTimestamp: stamp,
+    lastTimestamp: stamp,
+    count: 1,
+    type: "Normal",
+    reportingComponent: "just-one-init",
+    reportingInstance: c.identity
+  }
+}
+
+/** Only leadership changes make an Event. */
+const isLeadershipChange = (t: Transition) => t.to === "Leader" || t.from === "Leader"
+
+export class LeaseEvents extends Context.Service<LeaseEvents, {
+  /** Record the Event a transition calls for, if any; never fails. */
+  record(t: Transition): Effect.Effect<void>
+}>()("just-one-init/LeaseEvents") {
+  static readonly layer = (config: LeaseEventsConfig) =>
+    Layer.effect(
+      LeaseEvents,
+      Effect.gen(function*() {
+        const kube = yield* KubeClient
+        const telemetry = yield* Telemetry
+        const path = `/api/v1/namespaces/${config.namespace}/events`
+        const lastProblem = yield* Ref.make("")
+        const seq = yield* Ref.make(0)
+        const problem = (message: string, fields: Record<string, unknown>) =>
+          Ref.getAndSet(lastProblem, message).pipe(
+            Effect.flatMap((last) =>
+              (last === message ? Effect.logDebug(message) : Effect.logWarning(message)).pipe(
+                Effect.annotateLogs({ verb: "create", ...fields })
+              )
+            )
+          )
+
+        const record = (t: Transition) =>
+          Effect.gen(function*() {
+            if (!isLeadershipChange(t)) return
+            const body = eventFor(config, t, yield* Clock.currentTimeMillis, yield* Ref.getAndUpdate(seq, (n) => n + 1))
+            const res = yield* kube.request({ method: "POST", path, body, timeoutMs: config.requestTimeoutMs })
+            if (res.status >= 200 && res.status < 300) return yield* Ref.set(lastProblem, "")
+            const message = res.status === 403
+              ? `forbidden to create events in namespace ${config.namespace} (403): --events needs create on events in the Role (see k8s/role.yaml); the election is not affected`
+              : `cannot record an event on lease ${config.namespace}/${config.leaseName}: HTTP ${res.status}`
+            yield* problem(message, {
+              status: res.status,
+              reason: Option.getOrUndefined(decodeStatusText(res.text))?.reason ?? null
+            })
+          }).pipe(
+            Effect.catch((e) => problem(`cannot record an event: ${e.message}`, { status: null, reason: "NoAnswer" })),
+            Effect.withSpan("LeaseEvents.record")
+          )
+
+        const feed = yield* telemetry.subscribe
+        // On the way out, "stopped leading" is still recorded: an event being written is finished (its request
+        // has a deadline), then what is left in the feed, all within one request deadline more.
+        yield* Effect.addFinalizer(() =>
+          PubSub.takeUpTo(feed, 16).pipe(
+            Effect.flatMap((left) => Effect.forEach(left, record, { discard: true })),
+            Effect.timeoutOption(config.requestTimeoutMs)
+          )
+        )
+        yield* Effect.forkScoped(
+          Effect.forever(Effect.flatMap(PubSub.take(feed), (t) => Effect.uninterruptible(record(t))))
+        )
+        return LeaseEvents.of({ record })
+      })
+    )
+}
