@@ -66,8 +66,9 @@ const endpoints = (s: Settings, e: Election) =>
   })
 
 /**
- * The election on: the Kubernetes client, the Lease, the Service's endpoints when asked for, and the elector. The client is built before
- * the health server, so that an unusable configuration is one line and nothing else.
+ * The election on: the Kubernetes client, the Lease, the Service's endpoints when asked for, and the
+ * elector. The client is built before the health server, so that an unusable configuration is one
+ * line and nothing else.
  */
 export const electing = (s: Settings, e: Election, incarnation: string, signals: Layer.Layer<Signals>) =>
   electorStack(electorConfig(s, e, incarnation)).pipe(
