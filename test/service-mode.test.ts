@@ -148,6 +148,16 @@ describe("service mode", () => {
     neverTwoAddresses()
   })
 
+  it("a child that exits by itself: the address goes before the lease is released, and its code is the wrapper's", async () => {
+    const a = replica("a", { env: { CHILD_EXIT_AFTER_MS: "800", CHILD_EXIT_CODE: "3" } })
+    expect((await a.exited).code).toBe(3)
+    const removed = indexOf((c) => c.kind === "slice" && c.type === "DELETED")
+    expect(indexOf((c) => c.kind === "slice" && c.type === "ADDED")).toBeGreaterThanOrEqual(0)
+    expect(removed).toBeGreaterThanOrEqual(0)
+    expect(removed).toBeLessThan(indexOf((c) => c.kind === "lease" && c.holder === ""))
+    expect(slice()).toBeUndefined()
+  })
+
   it("a crashed leader's slice is replaced in place by the next leader", async () => {
     const { a } = await pair()
     const { uid } = slice()!.metadata
