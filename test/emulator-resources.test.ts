@@ -338,6 +338,31 @@ describe("what the server sets", () => {
     })).json
     expect(more.metadata.generation).toBe(2)
   })
+
+  it("EndpointSlice: a PUT without resourceVersion replaces it, uid kept; a PUT of a missing one is 404", async () => {
+    // kube-apiserver's endpointSliceStrategy: AllowUnconditionalUpdate true, AllowCreateOnUpdate false.
+    const name = uniq("eps")
+    const path = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+    const body = (ip: string) => ({
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: { name },
+      addressType: "IPv4",
+      endpoints: [{ addresses: [ip], conditions: { ready: true } }],
+      ports: [{ name: "http", port: 8080 }]
+    })
+    const missing = await call("PUT", `${path}/${name}`, body("10.1.0.1"))
+    expect(missing.status).toBe(404)
+    expect(missing.json.message).toBe(`endpointslices.discovery.k8s.io "${name}" not found`)
+    const created = (await call("POST", path, body("10.1.0.1"))).json
+    const replaced = await call("PUT", `${path}/${name}`, body("10.1.0.2"))
+    expect(replaced.status).toBe(200)
+    expect(replaced.json.metadata.uid).toBe(created.metadata.uid)
+    expect(replaced.json.endpoints[0].addresses).toEqual(["10.1.0.2"])
+    // The same object again is a no-op: same resourceVersion.
+    const again = await call("PUT", `${path}/${name}`, body("10.1.0.2"))
+    expect(again.json.metadata.resourceVersion).toBe(replaced.json.metadata.resourceVersion)
+  })
 })
 
 describe("validation: 422 Invalid with the real bodies", () => {

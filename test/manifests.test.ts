@@ -2,8 +2,10 @@
  * The deployment files keep the README's promises: a minimal namespaced Role on the one
  * Lease, probes that work when followers answer 404, identity from the downward API, a
  * grace period longer than the child's stop grace, a rollout strategy that does not stall
- * when only the leader is Ready, and a non-root image with an exec-form entrypoint.
- * The k8s/ checks read what `kubectl kustomize k8s` renders, so they skip without kubectl.
+ * when only the leader is Ready, and a non-root image with an exec-form entrypoint. The
+ * service-mode example grants writes to its one EndpointSlice and nothing more, has every
+ * replica Ready, and rolls out with a warm follower of the new version.
+ * The k8s/ checks read what `kubectl kustomize` renders, so they skip without kubectl.
  */
 import * as yaml from "js-yaml"
 import { execFileSync } from "node:child_process"
@@ -12,6 +14,7 @@ import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { root } from "../harness/replica.ts"
 import { args, runtime, stages } from "./support/dockerfile.ts"
+import { electionOf } from "./support/settings.ts"
 
 const kubectl = "/usr/bin/kubectl"
 const hasKubectl = existsSync(kubectl)
@@ -35,29 +38,37 @@ type Rule = {
 }
 type EnvVar = { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }
 
-let rendered: Array<Doc> | undefined
-const docs = (): Array<
-  Doc
-> => (rendered ??=
-  (yaml.loadAll(execFileSync(kubectl, ["kustomize", join(root, "k8s")], { encoding: "utf8" })) as Array<Doc | null>)
-    .filter((d): d is Doc => d !== null))
-const one = (kind: string): Doc => {
-  const found = docs().filter((d) => d.kind === kind)
+/** The example to render: k8s (the leader alone is Ready) or k8s/service-mode. */
+type Example = "k8s" | "k8s/service-mode"
+const rendered = new Map<Example, Array<Doc>>()
+const docs = (dir: Example = "k8s"): Array<Doc> => {
+  const found = rendered.get(dir)
+  if (found !== undefined) return found
+  const all = (yaml.loadAll(execFileSync(kubectl, ["kustomize", join(root, dir)], { encoding: "utf8" })) as Array<
+    Doc | null
+  >).filter((d): d is Doc => d !== null)
+  rendered.set(dir, all)
+  return all
+}
+const one = (kind: string, dir: Example = "k8s"): Doc => {
+  const found = docs(dir).filter((d) => d.kind === kind)
   expect(found.map((d) => d.kind), `exactly one ${kind}`).toEqual([kind])
   return found[0]!
 }
-const podSpec = () => one("Deployment")["spec"].template.spec
-const container = () => {
-  const cs = podSpec().containers
+const podSpec = (dir: Example = "k8s") => one("Deployment", dir)["spec"].template.spec
+const container = (dir: Example = "k8s") => {
+  const cs = podSpec(dir).containers
   expect(cs).toHaveLength(1)
   return cs[0]
 }
-const env = (name: string): EnvVar | undefined => (container().env as Array<EnvVar>).find((e) => e.name === name)
+const env = (name: string, dir: Example = "k8s"): EnvVar | undefined =>
+  (container(dir).env as Array<EnvVar>).find((e) => e.name === name)
 /** A probe's or Service's port, by number or by the container's port name. */
-const portNumber = (port: number | string): number =>
+const portNumber = (port: number | string, dir: Example = "k8s"): number =>
   typeof port === "number"
     ? port
-    : (container().ports as Array<{ name?: string; containerPort: number }>).find((p) => p.name === port)!.containerPort
+    : (container(dir).ports as Array<{ name?: string; containerPort: number }>).find((p) => p.name === port)!
+      .containerPort
 
 /** Go-style durations as just-one-init takes them: "4s", "500ms", "1m30s". */
 const seconds = (d: string): number => {
@@ -66,18 +77,22 @@ const seconds = (d: string): number => {
   const unitSeconds: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 }
   return parts.reduce((sum, [, n, unit]) => sum + Number(n) * unitSeconds[unit!]!, 0)
 }
-const timing = (name: string, fallback: string) => seconds(env(name)?.value ?? fallback)
+const timing = (name: string, fallback: string, dir: Example = "k8s") => seconds(env(name, dir)?.value ?? fallback)
+
+type Strategy = { type?: string; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } }
 
 /**
  * The Deployment controller's RollingUpdate arithmetic (pkg/controller/deployment/rolling.go:
  * reconcileNewReplicaSet, cleanupUnhealthyReplicas, scaleDownOldReplicaSetsForRollingUpdate)
- * against pods of which only the Lease holder is Ready. Returns whether the rollout ends.
+ * against pods of which only the Lease holder is Ready, or (service mode) all. Returns whether
+ * the rollout ends, and whether a Ready pod of the new version was there when the last old pod went.
  */
-const rolloutCompletes = (
+const rollout = (
   replicas: number,
-  strategy: { type?: string; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } }
-): boolean => {
-  if (strategy.type === "Recreate") return true // all old pods go, then the new ones start
+  strategy: Strategy,
+  ready: "leader" | "all" = "leader"
+): { completes: boolean; warmNewFollower: boolean } => {
+  if (strategy.type === "Recreate") return { completes: true, warmNewFollower: false } // all old pods go, then the new ones start
   const resolve = (v: number | string | undefined, fallback: string, roundUp: boolean) => {
     const x = v ?? fallback
     if (typeof x === "number") return x
@@ -90,9 +105,11 @@ const rolloutCompletes = (
   const minAvailable = replicas - unavailable
   // Pods of each ReplicaSet; `leader` says which set's pod holds the Lease (the only Ready pod).
   const world = { old: replicas, new: 0, leader: "old" as "old" | "new" | undefined }
-  const available = (rs: "old" | "new") => (world.leader === rs ? 1 : 0)
+  const available = (rs: "old" | "new") => (ready === "all" ? world[rs] : world.leader === rs ? 1 : 0)
+  let warmNewFollower = false
   for (let step = 0; step < 100; step++) {
     const before = JSON.stringify(world)
+    const newReady = available("new")
     if (world.new < replicas) {
       world.new += Math.max(0, Math.min(replicas + surge - world.old - world.new, replicas - world.new))
     }
@@ -103,13 +120,17 @@ const rolloutCompletes = (
         world.old -= Math.min(world.old, Math.max(0, available("old") + available("new") - minAvailable))
       }
     }
-    if (world.leader === "old" && world.old === 0) world.leader = undefined // SIGTERM: the child stops and the Lease is released
+    if (world.leader === "old" && world.old === 0) {
+      world.leader = undefined // SIGTERM: the child stops and the Lease is released
+      warmNewFollower = newReady > 0
+    }
     if (world.leader === undefined && world.old + world.new > 0) world.leader = world.old > 0 ? "old" : "new"
-    if (world.old === 0 && world.new === replicas && world.leader === "new") return true
-    if (JSON.stringify(world) === before) return false
+    if (world.old === 0 && world.new === replicas && world.leader === "new") return { completes: true, warmNewFollower }
+    if (JSON.stringify(world) === before) return { completes: false, warmNewFollower }
   }
-  return false
+  return { completes: false, warmNewFollower }
 }
+const rolloutCompletes = (replicas: number, strategy: Strategy) => rollout(replicas, strategy).completes
 
 describe("rollout model", () => {
   it("stalls with the strategies that wait for new pods to be Ready, and ends with the ones that do not", () => {
@@ -119,6 +140,19 @@ describe("rollout model", () => {
     expect(rolloutCompletes(1, { rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } })).toBe(true)
     expect(rolloutCompletes(3, { rollingUpdate: { maxSurge: 0, maxUnavailable: "100%" } })).toBe(true)
     expect(rolloutCompletes(3, { type: "Recreate" })).toBe(true)
+  })
+
+  it("with every replica Ready (service mode), the default keeps a warm follower of the new version", () => {
+    expect(rollout(3, {}, "all")).toEqual({ completes: true, warmNewFollower: true })
+    expect(rollout(3, { rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } }, "all")).toEqual({
+      completes: true,
+      warmNewFollower: true
+    })
+    // The leader-only example's strategy ends, but stops every old pod before a new one is Ready.
+    expect(rollout(3, { rollingUpdate: { maxSurge: 0, maxUnavailable: "100%" } }, "all")).toEqual({
+      completes: true,
+      warmNewFollower: false
+    })
   })
 })
 
@@ -229,6 +263,115 @@ describe("k8s manifests (kubectl kustomize k8s)", () => {
       JSON.parse(args(runtime(), "CMD").at(-1)!)
     )
   })
+})
+
+describe("service mode example (kubectl kustomize k8s/service-mode)", () => {
+  const dir = "k8s/service-mode" as const
+  const envValue = (name: string) => env(name, dir)?.value
+  const sliceName = () => `${envValue("LEADER_SERVICE")}-just-one-init`
+
+  it.skipIf(!hasKubectl)(
+    `grants the Lease as k8s/ does and create, update, delete on the one EndpointSlice, nothing more${skipNote}`,
+    () => {
+      const all = docs(dir)
+      expect(all.filter((d) => ["ClusterRole", "ClusterRoleBinding"].includes(d.kind)).map((d) => d.kind)).toEqual([])
+      const ns = one("Namespace", dir).metadata.name
+      for (const d of all.filter((d) => d.kind !== "Namespace")) expect(d.metadata.namespace, d.kind).toBe(ns)
+      const rules = one("Role", dir)["rules"] as Array<Rule>
+      for (const r of rules) expect(r.nonResourceURLs).toBeUndefined()
+      const leases = rules.filter((r) => r.resources?.includes("leases"))
+      const slices = rules.filter((r) => r.resources?.includes("endpointslices"))
+      expect(leases.length + slices.length).toBe(rules.length)
+      for (const r of leases) expect([r.apiGroups, r.resources]).toEqual([["coordination.k8s.io"], ["leases"]])
+      for (const r of slices) expect([r.apiGroups, r.resources]).toEqual([["discovery.k8s.io"], ["endpointslices"]])
+      expect(leases.flatMap((r) => r.verbs).sort()).toEqual(["create", "get", "list", "update", "watch"])
+      expect(leases.filter((r) => r.resourceNames === undefined).flatMap((r) => r.verbs)).toEqual(["create"])
+      for (const r of leases.filter((r) => r.resourceNames !== undefined)) {
+        expect(r.resourceNames).toEqual([envValue("LEASE_NAME")])
+      }
+      // No get, list, watch or patch: the slice is never read, only written whole and deleted on preconditions.
+      expect(slices.flatMap((r) => r.verbs).sort()).toEqual(["create", "delete", "update"])
+      expect(slices.filter((r) => r.resourceNames === undefined).flatMap((r) => r.verbs)).toEqual(["create"])
+      for (const r of slices.filter((r) => r.resourceNames !== undefined)) {
+        expect(r.resourceNames).toEqual([sliceName()])
+      }
+      expect(one("RoleBinding", dir)["roleRef"]).toMatchObject({ kind: "Role", name: one("Role", dir).metadata.name })
+      expect(one("RoleBinding", dir)["subjects"]).toEqual([{
+        kind: "ServiceAccount",
+        name: one("ServiceAccount", dir).metadata.name,
+        namespace: ns
+      }])
+      expect(podSpec(dir).serviceAccountName).toBe(one("ServiceAccount", dir).metadata.name)
+    }
+  )
+
+  it.skipIf(!hasKubectl)(
+    `a selector-less Service whose ports the leader's slice names, with the pod's IP and node from the downward API${skipNote}`,
+    () => {
+      const svc = one("Service", dir)
+      expect(svc.metadata.name).toBe(envValue("LEADER_SERVICE"))
+      expect(svc["spec"].selector).toBeUndefined()
+      const slicePorts = JSON.parse(envValue("LEADER_SERVICE_PORTS")!) as Array<{ name?: string; port: number }>
+      // kube-proxy pairs a Service port with the slice's port of the same name.
+      for (const p of svc["spec"].ports as Array<{ name?: string }>) {
+        expect(slicePorts.map((q) => q.name ?? "")).toContain(p.name ?? "")
+      }
+      const containerPorts = (container(dir).ports as Array<{ containerPort: number }>).map((p) => p.containerPort)
+      for (const p of slicePorts) expect(containerPorts).toContain(p.port)
+      expect(env("POD_IP", dir)?.valueFrom?.fieldRef?.fieldPath).toBe("status.podIP")
+      expect(env("NODE_NAME", dir)?.valueFrom?.fieldRef?.fieldPath).toBe("spec.nodeName")
+      expect(env("POD_NAME", dir)?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name")
+      expect(env("POD_NAMESPACE", dir)?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.namespace")
+      // What just-one-init makes of this environment, with the downward API filled in.
+      const values: Record<string, string> = {
+        "metadata.name": "demo-0",
+        "metadata.namespace": one("Namespace", dir).metadata.name,
+        "status.podIP": "10.244.1.7",
+        "spec.nodeName": "node-1"
+      }
+      const given = Object.fromEntries(
+        (container(dir).env as Array<EnvVar>).map((e) => [e.name, e.value ?? values[e.valueFrom!.fieldRef!.fieldPath]!])
+      )
+      const election = electionOf(["--", ...container(dir).args], given)
+      expect(election.service).toEqual({
+        name: svc.metadata.name,
+        namespace: one("Namespace", dir).metadata.name,
+        ports: slicePorts,
+        podIp: "10.244.1.7",
+        nodeName: "node-1"
+      })
+    }
+  )
+
+  it.skipIf(!hasKubectl)(
+    `every replica is Ready (/healthz), and an ordinary RollingUpdate ends with a warm follower of the new version${skipNote}`,
+    () => {
+      const c = container(dir)
+      for (const probe of ["readinessProbe", "livenessProbe", "startupProbe"] as const) {
+        expect(c[probe]?.httpGet?.path, probe).toBe("/healthz")
+        expect(portNumber(c[probe].httpGet.port, dir), `${probe} port`).toBe(5047)
+      }
+      const spec = one("Deployment", dir)["spec"]
+      expect(spec.replicas).toBe(3)
+      expect(spec.strategy?.type ?? "RollingUpdate").toBe("RollingUpdate")
+      expect(rollout(spec.replicas, spec.strategy ?? {}, "all")).toEqual({ completes: true, warmNewFollower: true })
+      // With every replica Ready a budget counts them all, so a drain always leaves a follower.
+      const pdb = one("PodDisruptionBudget", dir)["spec"]
+      expect(pdb.selector.matchLabels).toEqual(spec.selector.matchLabels)
+      expect(pdb.maxUnavailable).toBe(1)
+      const [lease, renew, stopGrace] = [
+        timing("LEASE_DURATION", "15s", dir),
+        timing("RENEW_DEADLINE", "10s", dir),
+        timing("STOP_GRACE", "4s", dir)
+      ]
+      expect(renew + stopGrace).toBeLessThan(lease)
+      expect(podSpec(dir).terminationGracePeriodSeconds ?? 30).toBeGreaterThanOrEqual(stopGrace + 5)
+      expect(c.image).toBe(container().image)
+      expect(c.args).toEqual(container().args)
+      expect(podSpec(dir).securityContext).toEqual(podSpec().securityContext)
+      expect(c.securityContext).toEqual(container().securityContext)
+    }
+  )
 })
 
 // --- Dockerfile -----------------------------------------------------------------------

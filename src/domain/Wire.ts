@@ -1,6 +1,6 @@
 /**
- * What the API server sends, as schemas: Lease objects, watch lines and
- * `Status` bodies. Other writers may leave anything in a Lease (missing
+ * What the API server sends, as schemas: Lease objects, watch lines,
+ * `Status` bodies, and the identity of an object just written. Other writers may leave anything in a Lease (missing
  * fields, nulls, odd times, huge numbers), so every spec field decodes
  * leniently: a field that does not fit is read as absent, and what absence
  * means is decided in Lease.ts, always on the conservative side.
@@ -38,6 +38,11 @@ export const LeaseWire = Schema.Struct({
 })
 export type LeaseWire = typeof LeaseWire.Type
 
+/** What a write of any object answers that a later precondition needs: its uid and resourceVersion. */
+export const WrittenWire = Schema.Struct({
+  metadata: Schema.Struct({ uid: Schema.String, resourceVersion: Schema.String })
+})
+
 /** One line of a watch stream. */
 export const WatchLine = Schema.fromJsonString(Schema.Struct({
   type: Schema.Literals(["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]),
@@ -62,6 +67,7 @@ export const StatusWire = Schema.Struct({
 export type StatusWire = typeof StatusWire.Type
 
 export const decodeLease = Schema.decodeUnknownOption(LeaseWire)
+export const decodeWrittenText = Schema.decodeUnknownOption(Schema.fromJsonString(WrittenWire))
 export const decodeWatchLine = Schema.decodeUnknownOption(WatchLine)
 export const decodeBookmark = Schema.decodeUnknownOption(BookmarkObject)
 export const decodeStatus = Schema.decodeUnknownOption(StatusWire)

@@ -20,6 +20,7 @@ import { LeaseStore } from "../services/LeaseStore.ts"
 import { LeaseWatch } from "../services/LeaseWatch.ts"
 import { ProcessTree } from "../services/ProcessTree.ts"
 import { Reaper } from "../services/Reaper.ts"
+import { ServiceEndpoints } from "../services/ServiceEndpoints.ts"
 import type { Signals } from "../services/Signals.ts"
 import { StatusBoard } from "../services/StatusBoard.ts"
 import { Telemetry } from "../services/Telemetry.ts"
@@ -56,15 +57,27 @@ const supervision = (s: Settings) => {
   return Layer.mergeAll(leadership, HealthServer.layer(s.listen, s.statusStyle).pipe(Layer.provide(board)), board)
 }
 
+/** Service mode's endpoints, only when a Service is named; the elector publishes them in each term. */
+const endpoints = (s: Settings, e: Election) =>
+  e.service === null ? Layer.empty : ServiceEndpoints.layer({
+    service: e.service,
+    podName: s.podName,
+    podNamespace: s.namespace,
+    retryPeriodMs: e.retryPeriodMs,
+    requestTimeoutMs: requestTimeoutMs(e)
+  })
+
 /**
- * The election on: the Kubernetes client, the Lease, and the elector. The client is built before
- * the health server, so that an unusable configuration is one line and nothing else.
+ * The election on: the Kubernetes client, the Lease, the Service's endpoints when asked for, and the
+ * elector. The client is built before the health server, so that an unusable configuration is one
+ * line and nothing else.
  */
 export const electing = (s: Settings, e: Election, incarnation: string, signals: Layer.Layer<Signals>) =>
   Layer.merge(electorStack(electorConfig(s, e, incarnation)), events(s, e)).pipe(
-    Layer.provide(
-      LeaseStore.layer({ namespace: s.namespace, name: e.leaseName, requestTimeoutMs: requestTimeoutMs(e) })
-    ),
+    Layer.provide(Layer.mergeAll(
+      LeaseStore.layer({ namespace: s.namespace, name: e.leaseName, requestTimeoutMs: requestTimeoutMs(e) }),
+      endpoints(s, e)
+    )),
     Layer.provideMerge(supervision(s)),
     Layer.provideMerge(KubeClient.layer),
     Layer.provideMerge(foundation(signals))

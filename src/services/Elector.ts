@@ -13,6 +13,7 @@ import type { Term } from "./Leadership.ts"
 import { Leadership } from "./Leadership.ts"
 import { LeaseCommands } from "./LeaseCommands.ts"
 import { LeaseWatch } from "./LeaseWatch.ts"
+import { ServiceEndpoints } from "./ServiceEndpoints.ts"
 import { Signals } from "./Signals.ts"
 import { StatusBoard } from "./StatusBoard.ts"
 import { Telemetry } from "./Telemetry.ts"
@@ -58,6 +59,10 @@ export class Elector extends Context.Service<Elector, {
         const signals = yield* Signals
         const board = yield* StatusBoard
         const telemetry = yield* Telemetry
+        // Service mode: the Service's endpoints follow the leader, published as part of each term.
+        const alongside = Option.getOrUndefined(
+          Option.map(yield* Effect.serviceOption(ServiceEndpoints), (e) => e.publish)
+        )
         const snapshot = yield* Ref.make<Snapshot>({ machine: initial, lease: undefined, term: undefined })
 
         const status = Effect.gen(function*() {
@@ -99,7 +104,7 @@ export class Elector extends Context.Service<Elector, {
                 return answer(commands.renew(command.base))
               case "StartChild":
                 return Effect.gen(function*() {
-                  const term = yield* leadership.begin(config.command).pipe(Scope.provide(work))
+                  const term = yield* leadership.begin(config.command, alongside).pipe(Scope.provide(work))
                   yield* Ref.update(snapshot, (s) => ({ ...s, term }))
                   yield* fork(term.ended.pipe(Effect.flatMap((ending) =>
                     Ref.update(snapshot, (s) => ({ ...s, term: undefined })).pipe(

@@ -4,6 +4,9 @@
  * ended by itself or was stopped is decided here once, by whichever comes
  * first (its own exit, or a stop that finds it still running); what that
  * means for the wrapper is the pure machine's rule (Election.ts, ChildEnded).
+ * What runs alongside the child (service mode's endpoints) lives in a scope
+ * of its own in the term's, and ends with it, concurrently with the child's
+ * stop and before the ending is reported.
  */
 import { Clock, Context, Deferred, Effect, Exit, Layer, Metric, Scope } from "effect"
 import type { ChildExit, RunningChild } from "./ChildSupervisor.ts"
@@ -27,23 +30,42 @@ export interface Term {
 }
 
 export class Leadership extends Context.Service<Leadership, {
-  /** Start a term; it lives in a scope forked from the caller's, so closing that scope ends it too. */
-  begin(command: ReadonlyArray<string>): Effect.Effect<Term, never, Scope.Scope>
+  /**
+   * Start a term; it lives in a scope forked from the caller's, so closing that scope ends it too.
+   * `alongside` is acquired in the term once the child has started; it must not wait (fork what takes time).
+   */
+  begin(
+    command: ReadonlyArray<string>,
+    alongside?: Effect.Effect<void, never, Scope.Scope>
+  ): Effect.Effect<Term, never, Scope.Scope>
 }>()("just-one-init/Leadership") {
   static readonly layer = Layer.effect(
     Leadership,
     Effect.gen(function*() {
       const supervisor = yield* ChildSupervisor
-      const begin = Effect.fn("Leadership.begin")(function*(command: ReadonlyArray<string>) {
+      const begin = Effect.fn("Leadership.begin")(function*(
+        command: ReadonlyArray<string>,
+        alongside?: Effect.Effect<void, never, Scope.Scope>
+      ) {
         const parent = yield* Effect.scope
-        const scope = yield* Scope.fork(parent)
-        const child = yield* supervisor.start(command).pipe(Scope.provide(scope))
+        // Closed in parallel: an API call alongside (up to a request deadline) must never delay the child's stop,
+        // which the lease's timing counts on.
+        const scope = yield* Scope.fork(parent, "parallel")
+        const childScope = yield* Scope.fork(scope)
+        // Runs last in the child's scope: when everything the child started is gone, whatever else the term still does.
+        const childGone = yield* Deferred.make<number>()
+        yield* Scope.addFinalizer(
+          childScope,
+          Effect.flatMap(Clock.currentTimeMillis, (t) => Deferred.succeed(childGone, t))
+        )
+        const child = yield* supervisor.start(command).pipe(Scope.provide(childScope))
         if (child.pid === -1) {
           const exit = yield* child.exit
           yield* Effect.logError(`cannot start ${JSON.stringify(command[0])}: ${exit.startError}`)
         } else {
           yield* Effect.logInfo("child started").pipe(Effect.annotateLogs({ pid: child.pid }))
           yield* Metric.update(childStarts, 1)
+          if (alongside !== undefined) yield* alongside.pipe(Scope.provide(yield* Scope.fork(scope)))
         }
         // The child's whole life is one span, ended with how it ended.
         const span = yield* Effect.makeSpan("Leadership.term", { attributes: { pid: child.pid, command: command[0] } })
@@ -55,7 +77,7 @@ export class Leadership extends Context.Service<Leadership, {
             const t0 = yield* Clock.currentTimeMillis
             yield* Scope.close(scope, Exit.void)
             const exit = yield* child.exit
-            const result: Ending = { exit, byItself: cause === "self", stopMs: (yield* Clock.currentTimeMillis) - t0 }
+            const result: Ending = { exit, byItself: cause === "self", stopMs: (yield* Deferred.await(childGone)) - t0 }
             const fields = {
               pid: child.pid,
               exitCode: exit.code,
