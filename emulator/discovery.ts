@@ -55,6 +55,13 @@ const aggregatedResources = (types: ReadonlyArray<ResourceType>) =>
 
 const aggregatedType = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
+/** An aggregated discovery answer (apidiscovery.k8s.io/v2) with these groups. */
+const aggregatedList = (items: ReadonlyArray<unknown>) => ({
+  code: 200,
+  headers: { "content-type": aggregatedType },
+  body: { kind: "APIGroupDiscoveryList", apiVersion: "apidiscovery.k8s.io/v2", metadata: {}, items }
+})
+
 /** Does the Accept header ask for aggregated discovery v2? */
 const wantsAggregated = (accept: string | undefined) =>
   (accept ?? "").split(",").some((a) =>
@@ -131,19 +138,10 @@ export const discovery = (
       return { code: 200, body: "ok" }
     case "/api":
       if (aggregated) {
-        return {
-          code: 200,
-          headers: { "content-type": aggregatedType },
-          body: {
-            kind: "APIGroupDiscoveryList",
-            apiVersion: "apidiscovery.k8s.io/v2",
-            metadata: {},
-            items: [{
-              metadata: { creationTimestamp: null },
-              versions: [{ version: "v1", resources: aggregatedResources(gv("", "v1")), freshness: "Current" }]
-            }]
-          }
-        }
+        return aggregatedList([{
+          metadata: { creationTimestamp: null },
+          versions: [{ version: "v1", resources: aggregatedResources(gv("", "v1")), freshness: "Current" }]
+        }])
       }
       return {
         code: 200,
@@ -157,23 +155,16 @@ export const discovery = (
       return { code: 200, body: { kind: "APIResourceList", groupVersion: "v1", resources: apiResources(gv("", "v1")) } }
     case "/apis":
       if (aggregated) {
-        return {
-          code: 200,
-          headers: { "content-type": aggregatedType },
-          body: {
-            kind: "APIGroupDiscoveryList",
-            apiVersion: "apidiscovery.k8s.io/v2",
-            metadata: {},
-            items: registry.groups().map((g) => ({
-              metadata: { name: g.name, creationTimestamp: null },
-              versions: g.versions.map((v) => ({
-                version: v,
-                resources: aggregatedResources(gv(g.name, v)),
-                freshness: "Current"
-              }))
+        return aggregatedList(
+          registry.groups().map((g) => ({
+            metadata: { name: g.name, creationTimestamp: null },
+            versions: g.versions.map((v) => ({
+              version: v,
+              resources: aggregatedResources(gv(g.name, v)),
+              freshness: "Current"
             }))
-          }
-        }
+          }))
+        )
       }
       return {
         code: 200,

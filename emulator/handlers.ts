@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { Reply } from "./http.ts"
 import { parseJson, readBody } from "./http.ts"
+import { metaOrder } from "./meta.ts"
 import { jsonPatch, mergePatch, PatchFailed, strategicMerge } from "./patch.ts"
 import type { ResourceType } from "./resources.ts"
 import { fieldSelector, labelSelector } from "./selectors.ts"
@@ -143,23 +144,7 @@ export class Handlers {
     if (c.url.searchParams.get("fieldValidation") !== "Strict") return
     const known = c.rt.hooks.fields
     if (known === undefined) return
-    const metaKnown = [
-      "name",
-      "generateName",
-      "namespace",
-      "selfLink",
-      "uid",
-      "resourceVersion",
-      "generation",
-      "creationTimestamp",
-      "deletionTimestamp",
-      "deletionGracePeriodSeconds",
-      "labels",
-      "annotations",
-      "ownerReferences",
-      "finalizers",
-      "managedFields"
-    ]
+    const metaKnown = [...metaOrder, "selfLink"]
     const unknown = Object.keys(body).filter((k) => !["kind", "apiVersion", "metadata", ...known].includes(k))
     if (isRecord(body["metadata"])) {
       unknown.push(...Object.keys(body["metadata"]).filter((k) => !metaKnown.includes(k)).map((k) => `metadata.${k}`))

@@ -99,7 +99,8 @@ export const checkName = (rt: ResourceType, name: string) => {
   if (causes.length > 0) throw invalidFor(rt.kind, rt.group, name, causes)
 }
 
-const metaOrder = [
+/** ObjectMeta's fields, in its struct order. */
+export const metaOrder = [
   "name",
   "generateName",
   "namespace",
