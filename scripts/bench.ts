@@ -10,12 +10,13 @@ import type { Emulator } from "../emulator/index.ts"
 import { lives, overlaps, readRecords } from "../harness/lives.ts"
 import type { Replica } from "../harness/replica.ts"
 import { eventually, nodeBin, root, startReplica, wrapperPath } from "../harness/replica.ts"
+import { gatesTable, measureGates } from "./bench-gates.ts"
 import { measureStartup, startupTable } from "./bench-startup.ts"
 
 const shChild = join(root, "harness/recording-child.sh")
 
 const quick = process.argv.includes("--quick")
-/** --only cold,steady,handover,crash,startup: measure only these (the others print as "-"). */
+/** --only cold,steady,handover,crash,startup,gates: measure only these (the others print as "-"). */
 const only = (() => {
   const i = process.argv.indexOf("--only")
   return i === -1 ? undefined : new Set((process.argv[i + 1] ?? "").split(","))
@@ -223,6 +224,8 @@ for (const mode of modes) {
 }
 // The single executable beside the bundle: cold start, idle memory, size.
 const startup = wanted("startup") ? await measureStartup(emu, dir, coldStarts, log) : undefined
+// How soon the child starts after its last gate passes: a Kubernetes gate and a TCP gate.
+const gates = wanted("gates") ? await measureGates(emu, dir, quick ? 5 : 10, log) : undefined
 await emu.close()
 
 const row = (label: string, f: (r: any) => string) =>
@@ -249,11 +252,14 @@ const table = [
 ].join("\n")
 console.log(table)
 if (startup !== undefined) console.log(`\n${startupTable(startup)}`)
+if (gates !== undefined) console.log(`\n${gatesTable(gates)}`)
 mkdirSync(join(root, "bench"), { recursive: true })
 if (only === undefined) {
   writeFileSync(
     join(root, "bench", "results.json"),
-    `${JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, results, startup }, null, 2)}\n`
+    `${
+      JSON.stringify({ date: new Date().toISOString(), quick, node: process.version, results, startup, gates }, null, 2)
+    }\n`
   )
 }
 if (only === undefined) console.log(`\nwritten to bench/results.json`)
