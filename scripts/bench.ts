@@ -10,6 +10,7 @@ import type { Emulator } from "../emulator/index.ts"
 import { lives, overlaps, readRecords } from "../harness/lives.ts"
 import type { Replica } from "../harness/replica.ts"
 import { eventually, nodeBin, root, startReplica, wrapperPath } from "../harness/replica.ts"
+import { gatesTable, measureGates } from "./bench-gates.ts"
 import { misbehaviourTable, requestRates } from "./bench-misbehaviour.ts"
 import { measureStartup, releasedLease, startupTable } from "./bench-startup.ts"
 import { measureTracing, tracingTable } from "./bench-tracing.ts"
@@ -17,7 +18,7 @@ import { measureTracing, tracingTable } from "./bench-tracing.ts"
 const shChild = join(root, "harness/recording-child.sh")
 
 const quick = process.argv.includes("--quick")
-/** --only cold,steady,handover,crash,misbehaviour,startup,tracing: measure only these (the others print as "-"). */
+/** --only cold,steady,handover,crash,misbehaviour,startup,tracing,gates: measure only these (the others print as "-"). */
 const only = (() => {
   const i = process.argv.indexOf("--only")
   return i === -1 ? undefined : new Set((process.argv[i + 1] ?? "").split(","))
@@ -232,6 +233,8 @@ const startup = wanted("startup") ? await measureStartup(emu, dir, coldStarts, l
 const tracing = wanted("tracing")
   ? await measureTracing(emu, dir, { coldStarts: quick ? 10 : 20, rssRuns: quick ? 2 : 3, log })
   : undefined
+// How soon the child starts after its last gate passes: a Kubernetes gate and a TCP gate.
+const gates = wanted("gates") ? await measureGates(emu, dir, quick ? 5 : 10, log) : undefined
 await emu.close()
 
 const row = (label: string, f: (r: any) => string) =>
@@ -260,13 +263,23 @@ console.log(table)
 if (misbehaviour !== undefined) console.log(`\n${misbehaviourTable(misbehaviour)}`)
 if (startup !== undefined) console.log(`\n${startupTable(startup)}`)
 if (tracing !== undefined) console.log(`\n${tracingTable(tracing)}`)
+if (gates !== undefined) console.log(`\n${gatesTable(gates)}`)
 mkdirSync(join(root, "bench"), { recursive: true })
 if (only === undefined) {
   writeFileSync(
     join(root, "bench", "results.json"),
     `${
       JSON.stringify(
-        { date: new Date().toISOString(), quick, node: process.version, results, misbehaviour, startup, tracing },
+        {
+          date: new Date().toISOString(),
+          quick,
+          node: process.version,
+          results,
+          misbehaviour,
+          startup,
+          tracing,
+          gates
+        },
         null,
         2
       )

@@ -1,9 +1,9 @@
 /**
  * just-one-init [options] -- <command> [args...]
  *
- * Parse settings (one line and exit 2 when bad), bring up the health server
- * and the elector (or the command alone, with the election off), run until
- * it says exit, and answer its code. `main` reads nothing at import time, so
+ * Parse settings (one line and exit 2 when bad), bring up the health server,
+ * wait for the gates, then run the elector (or the command alone, with the
+ * election off) until it says exit, and answer its code. `main` reads nothing at import time, so
  * a bundle (or a startup snapshot) can load this module before the process's
  * own argv and environment exist.
  */
@@ -19,6 +19,7 @@ import { tracing } from "./layers/Tracing.ts"
 import { forwardedSignals } from "./services/ChildSupervisor.ts"
 import { Direct } from "./services/Direct.ts"
 import { Elector } from "./services/Elector.ts"
+import { Gates, waitTimeoutExitCode } from "./services/Gates.ts"
 import { inClusterNamespace } from "./services/KubeClient.ts"
 import { Signals } from "./services/Signals.ts"
 
@@ -30,16 +31,23 @@ const fail = (line: string, code: number): number => {
   return code
 }
 
-/** The run itself, on the layers its settings call for. */
+/** The run itself, on the layers its settings call for: the gates first, then the election or the command. */
 const run = (settings: Settings, signals: ReturnType<typeof Signals.install>) => {
   const { command, election } = settings
-  if (command.length === 0) return Effect.succeed(0)
-  if (election === null) {
-    return Effect.flatMap(Direct, (d) => d.run(command)).pipe(Effect.provide(direct(settings, signals)))
+  /** `next` once every gate has passed; 0 after a stop signal, or with no command (an init container). */
+  const gated = <R>(next: Effect.Effect<number, never, R>) =>
+    Effect.flatMap(Gates, (g) => g.wait).pipe(
+      Effect.flatMap((outcome) => (outcome === "Stopped" || command.length === 0 ? Effect.succeed(0) : next)),
+      Effect.catchTag("GatesTimedOut", (e) => Effect.sync(() => fail(e.message, waitTimeoutExitCode)))
+    )
+  if (election === null || command.length === 0) {
+    return gated(Effect.flatMap(Direct, (d) => d.run(command))).pipe(Effect.provide(direct(settings, signals)))
   }
   // This process's incarnation: what tells it apart from another process with the same identity.
   const incarnation = randomUUID()
-  return Effect.flatMap(Elector, (e) => e.run).pipe(Effect.provide(electing(settings, election, incarnation, signals)))
+  return gated(Effect.flatMap(Elector, (e) => e.run)).pipe(
+    Effect.provide(electing(settings, election, incarnation, signals))
+  )
 }
 
 /** Run the wrapper; resolves with the process's exit code. */

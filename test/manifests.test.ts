@@ -4,17 +4,20 @@
  * grace period longer than the child's stop grace, a rollout strategy that does not stall
  * when only the leader is Ready, and a non-root image with an exec-form entrypoint. The
  * service-mode example grants writes to its one EndpointSlice and nothing more, has every
- * replica Ready, and rolls out with a warm follower of the new version.
+ * replica Ready, and rolls out with a warm follower of the new version. The gates component's
+ * Role grants what its gates read, and nothing more.
  * The k8s/ checks read what `kubectl kustomize` renders, so they skip without kubectl.
  */
 import * as yaml from "js-yaml"
 import { execFileSync } from "node:child_process"
-import { existsSync, readFileSync } from "node:fs"
-import { join } from "node:path"
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, relative } from "node:path"
 import { describe, expect, it } from "vitest"
 import { root } from "../harness/replica.ts"
+import type { Gate } from "../src/domain/Gates.ts"
 import { args, runtime, stages } from "./support/dockerfile.ts"
-import { electionOf } from "./support/settings.ts"
+import { electionOf, settingsOf } from "./support/settings.ts"
 
 const kubectl = "/usr/bin/kubectl"
 const hasKubectl = existsSync(kubectl)
@@ -370,6 +373,124 @@ describe("service mode example (kubectl kustomize k8s/service-mode)", () => {
       expect(c.args).toEqual(container().args)
       expect(podSpec(dir).securityContext).toEqual(podSpec().securityContext)
       expect(c.securityContext).toEqual(container().securityContext)
+    }
+  )
+})
+
+// --- k8s/gates ----------------------------------------------------------------------------
+
+/** k8s with the gates component, as an overlay of one's own renders it (a component cannot be built alone). */
+let renderedGates: Array<Doc> | undefined
+const gateDocs = (): Array<Doc> => {
+  if (renderedGates !== undefined) return renderedGates
+  const dir = mkdtempSync(join(tmpdir(), "joi-overlay-"))
+  try {
+    const base = relative(dir, join(root, "k8s"))
+    writeFileSync(join(dir, "kustomization.yaml"), `resources: [${base}]\ncomponents: [${base}/gates]\n`)
+    const text = execFileSync(kubectl, ["kustomize", dir], { encoding: "utf8" })
+    return renderedGates = (yaml.loadAll(text) as Array<Doc | null>).filter((d): d is Doc => d !== null)
+  } finally {
+    rmSync(dir, { recursive: true })
+  }
+}
+const named = (kind: string, name: string) => {
+  const found = gateDocs().filter((d) => d.kind === kind && d.metadata.name === name)
+  expect(found, `${kind} ${name}`).toHaveLength(1)
+  return found[0]!
+}
+/** A container's environment as the pod would see it, downward API fields filled with examples. */
+const envOf = (c: { env?: Array<EnvVar> }, ns: string): Record<string, string> =>
+  Object.fromEntries((c.env ?? []).map((e) => {
+    const field = e.valueFrom?.fieldRef?.fieldPath
+    return [e.name, e.value ?? (field === "metadata.namespace" ? ns : field === "metadata.name" ? "web-0" : "")]
+  }))
+
+/** What README and k8s/gates/role.yaml say each kind of gate needs: list and watch, on a name where it asks for one. */
+const access = (g: Gate): Array<{ group: string; resource: string; name?: string }> => {
+  switch (g._tag) {
+    case "Service":
+      return [{ group: "discovery.k8s.io", resource: "endpointslices" }]
+    case "Job":
+      return [{ group: "batch", resource: "jobs", name: g.name }]
+    case "JobSelector":
+      return [{ group: "batch", resource: "jobs" }]
+    case "DaemonSet":
+      return [{ group: "apps", resource: "daemonsets", name: g.name }, { group: "", resource: "pods" }]
+    case "Container":
+      return [{ group: "", resource: "pods", name: g.pod }]
+    case "Pod":
+      return [{ group: "", resource: "pods" }]
+    case "CustomResource":
+      throw new Error("not in the example")
+    default:
+      return []
+  }
+}
+
+describe("k8s/gates (the component, from an overlay)", () => {
+  it.skipIf(!hasKubectl)(`its Role grants what the Deployment's gates need and nothing more${skipNote}`, () => {
+    const deployment = named("Deployment", "just-one-init-demo")
+    const ns = deployment.metadata.namespace!
+    const app = deployment["spec"].template.spec.containers[0]
+    const settings = settingsOf(["--", ...app.args], envOf(app, ns))
+    expect(settings.gates.map((g) => g.label)).toEqual([
+      "job just-one-init-demo/just-one-init-demo-migrate",
+      "dns kubernetes.default.svc"
+    ])
+    expect(settings.waitTimeoutMs).toBe(600_000)
+
+    const role = named("Role", "just-one-init-demo-gates")
+    const granted = (role["rules"] as Array<Rule>).flatMap((r) =>
+      r.apiGroups!.flatMap((group) =>
+        r.resources!.flatMap((resource) =>
+          (r.resourceNames ?? [undefined]).map((name) => ({ group, resource, name, verbs: [...r.verbs].sort() }))
+        )
+      )
+    )
+    const needed = settings.gates.flatMap(access).map((a) => ({ ...a, name: a.name, verbs: ["list", "watch"] }))
+    expect(granted).toEqual(needed)
+    expect(gateDocs().filter((d) => ["ClusterRole", "ClusterRoleBinding"].includes(d.kind))).toEqual([])
+    // The lease's Role is untouched.
+    expect((named("Role", "just-one-init-demo")["rules"] as Array<Rule>).flatMap((r) => r.resources)).toEqual([
+      "leases",
+      "leases"
+    ])
+
+    const binding = named("RoleBinding", "just-one-init-demo-gates")
+    expect(binding["roleRef"]).toEqual({
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "Role",
+      name: role.metadata.name
+    })
+    expect(binding["subjects"]).toEqual([{
+      kind: "ServiceAccount",
+      name: deployment["spec"].template.spec.serviceAccountName,
+      namespace: ns
+    }])
+    for (const d of gateDocs().filter((d) => d.kind !== "Namespace")) expect(d.metadata.namespace).toBe(ns)
+  })
+
+  it.skipIf(!hasKubectl)(
+    `the Job it waits for runs the image with the election off, under the restricted policy${skipNote}`,
+    () => {
+      const job = named("Job", "just-one-init-demo-migrate")
+      const pod = job["spec"].template.spec
+      const [c] = pod.containers
+      expect(c.image).toBe(`ghcr.io/example/just-one-init:${packageVersion}`)
+      expect(c.command).toBeUndefined()
+      const settings = settingsOf(["--", ...c.args], envOf(c, job.metadata.namespace!))
+      expect(settings.election).toBeNull()
+      expect(settings.command).toEqual(c.args)
+      expect(pod.securityContext.runAsNonRoot).toBe(true)
+      expect(pod.securityContext.runAsUser).toBe(dockerfileUid())
+      expect(pod.securityContext.seccompProfile).toEqual({ type: "RuntimeDefault" })
+      expect(c.securityContext).toEqual({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ["ALL"] }
+      })
+      expect(c.volumeMounts).toEqual([{ name: "tmp", mountPath: "/tmp" }])
+      expect(pod.automountServiceAccountToken).toBe(false)
     }
   )
 })

@@ -8,7 +8,7 @@
 import { Effect, Option, Schema } from "effect"
 
 /** A field that decodes as absent when it does not fit, instead of failing the whole object. */
-const lenient = <S extends Schema.Top>(schema: S) =>
+export const lenient = <S extends Schema.Top>(schema: S) =>
   Schema.optionalKey(schema.pipe(Schema.catchDecoding(() => Effect.succeedNone)))
 
 const Int32 = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 2_147_483_646 }))
@@ -72,3 +72,9 @@ export const decodeWatchLine = Schema.decodeUnknownOption(WatchLine)
 export const decodeBookmark = Schema.decodeUnknownOption(BookmarkObject)
 export const decodeStatus = Schema.decodeUnknownOption(StatusWire)
 export const decodeStatusText = Schema.decodeUnknownOption(Schema.fromJsonString(StatusWire))
+
+/** The server's own words about a refusal: its Status message, else the start of the body on one line. */
+export const serverMessage = (text: string): string => {
+  const message = Option.getOrUndefined(decodeStatusText(text))?.message
+  return message !== undefined ? message.slice(0, 300) : text.slice(0, 120).replace(/\s+/g, " ").trim()
+}

@@ -1,15 +1,17 @@
 /**
  * Wiring for a real run. What is built depends on the settings: the Kubernetes
- * client only when something needs the API (the election), the elector only
- * with the election on; the child's supervision, the status board and the
- * health server always.
+ * client only when something needs the API (the election, or a gate), the
+ * elector only with the election on; the gates, the child's supervision, the
+ * status board and the health server always.
  */
 import { Layer } from "effect"
+import { needsApi } from "../domain/GateRules.ts"
 import type { Election, Settings } from "../domain/Settings.ts"
 import { ChildSupervisor } from "../services/ChildSupervisor.ts"
 import { Direct } from "../services/Direct.ts"
 import type { ElectorConfig } from "../services/Elector.ts"
 import { Elector } from "../services/Elector.ts"
+import { Gates } from "../services/Gates.ts"
 import { HealthServer } from "../services/HealthServer.ts"
 import { HelperProcesses } from "../services/HelperProcesses.ts"
 import { KubeClient } from "../services/KubeClient.ts"
@@ -67,13 +69,22 @@ const endpoints = (s: Settings, e: Election) =>
     requestTimeoutMs: requestTimeoutMs(e)
   })
 
+/** The gates, checked through the Kubernetes client when the wiring provides one. */
+const gating = (s: Settings, requestTimeoutMs: number) =>
+  Gates.layer({
+    gates: s.gates,
+    waitTimeoutMs: s.waitTimeoutMs,
+    self: { namespace: s.namespace, podName: s.podName, nodeName: s.nodeName },
+    requestTimeoutMs
+  })
+
 /**
- * The election on: the Kubernetes client, the Lease, the Service's endpoints when asked for, and the
- * elector. The client is built before the health server, so that an unusable configuration is one
- * line and nothing else.
+ * The election on: the Kubernetes client, the Lease, the gates, the Service's endpoints when asked
+ * for, and the elector. The client is built before the health server, so that an unusable
+ * configuration is one line and nothing else.
  */
 export const electing = (s: Settings, e: Election, incarnation: string, signals: Layer.Layer<Signals>) =>
-  Layer.merge(electorStack(electorConfig(s, e, incarnation)), events(s, e)).pipe(
+  Layer.mergeAll(electorStack(electorConfig(s, e, incarnation)), events(s, e), gating(s, requestTimeoutMs(e))).pipe(
     Layer.provide(Layer.mergeAll(
       LeaseStore.layer({ namespace: s.namespace, name: e.leaseName, requestTimeoutMs: requestTimeoutMs(e) }),
       endpoints(s, e)
@@ -95,6 +106,13 @@ const events = (s: Settings, e: Election) =>
     })
     : Layer.empty
 
-/** The election off: the command alone, supervised. */
+/**
+ * The election off (or no command): the gates, then the command alone, supervised. The Kubernetes
+ * client only when a gate needs it, built before the health server as above.
+ */
 export const direct = (s: Settings, signals: Layer.Layer<Signals>) =>
-  Direct.layer.pipe(Layer.provideMerge(supervision(s)), Layer.provideMerge(foundation(signals)))
+  Layer.merge(Direct.layer, gating(s, 5000)).pipe(
+    Layer.provideMerge(supervision(s)),
+    Layer.provideMerge(s.gates.some(needsApi) ? KubeClient.layer : Layer.empty),
+    Layer.provideMerge(foundation(signals))
+  )

@@ -28,6 +28,13 @@ export class KubeUnreachable extends Schema.TaggedError<KubeUnreachable>()("Kube
   message: Schema.String
 }) {}
 
+/** A watch answered with another status than 200: the status and the body, for whoever explains it. */
+export class KubeWatchRefused extends Schema.TaggedError<KubeWatchRefused>()("KubeWatchRefused", {
+  status: Schema.Number,
+  text: Schema.String,
+  message: Schema.String
+}) {}
+
 export interface KubeRequest {
   readonly method: "GET" | "POST" | "PUT" | "DELETE"
   readonly path: string
@@ -55,7 +62,7 @@ export class KubeClient extends Context.Service<KubeClient, {
     path: string,
     idleTimeoutMs: number,
     timeoutMs: number
-  ): Effect.Effect<Stream.Stream<string, KubeUnreachable>, KubeUnreachable, Scope.Scope>
+  ): Effect.Effect<Stream.Stream<string, KubeUnreachable>, KubeUnreachable | KubeWatchRefused, Scope.Scope>
 }>()("just-one-init/KubeClient") {
   static readonly layer = Layer.effect(
     KubeClient,
@@ -188,19 +195,29 @@ export class KubeClient extends Context.Service<KubeClient, {
         // The stream lives as long as the caller's scope; the deadline only bounds getting the headers.
         const controller = new AbortController()
         yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort(new Error("watch closed"))))
-        const res = yield* authorized("watch", timeoutMs, (headers, deadline) => {
+        const { refused, res } = yield* authorized("watch", timeoutMs, async (headers, deadline) => {
           const onDeadline = () => controller.abort(deadline.reason)
           deadline.addEventListener("abort", onDeadline, { once: true })
-          return open("GET", path, headers, controller.signal).finally(() =>
+          try {
+            const res = await open("GET", path, headers, controller.signal)
+            if (res.statusCode === 200) return { res, refused: undefined }
+            // A refusal's body (a Status) says why; it is read under the same deadline.
+            const chunks: Array<Buffer> = []
+            for await (const chunk of res) chunks.push(chunk as Buffer)
+            return { res, refused: Buffer.concat(chunks).toString("utf8") }
+          } finally {
             deadline.removeEventListener("abort", onDeadline)
-          )
+          }
         }).pipe(
-          Effect.tap((res) => counted("watch", res.statusCode)),
+          Effect.tap(({ res }) => counted("watch", res.statusCode)),
           Effect.tapError(() => counted("watch", undefined))
         )
-        if (res.statusCode !== 200) {
-          res.resume()
-          return yield* new KubeUnreachable({ message: `watch: HTTP ${res.statusCode}` })
+        if (refused !== undefined) {
+          return yield* new KubeWatchRefused({
+            status: res.statusCode ?? 0,
+            text: refused,
+            message: `watch: HTTP ${res.statusCode}`
+          })
         }
         return Stream.fromAsyncIterable(
           res as AsyncIterable<Buffer>,

@@ -1,0 +1,151 @@
+/**
+ * The dependency gates: what the app needs before this replica contends for
+ * the lease (or, with the election off, runs the command). Every gate is
+ * checked at once, each until it passes; a passed gate is not checked again.
+ * While waiting, the status board shows each gate with its state and reason,
+ * and the log has one line as waiting starts, one as each gate passes, and
+ * every 10 s the gates still pending with their reasons. A stop signal ends
+ * the wait (no child, no lease: exit 0); `--wait-timeout` ends it with
+ * GatesTimedOut, naming every gate still pending.
+ */
+import { Clock, Context, Effect, Layer, Option, Ref, Schema } from "effect"
+import { needsApi } from "../domain/GateRules.ts"
+import type { Gate } from "../domain/Gates.ts"
+import { formatDuration } from "../domain/Values.ts"
+import type { Self } from "./GatesKube.ts"
+import { checkApiGate } from "./GatesKube.ts"
+import { checkLocalGate } from "./GatesLocal.ts"
+import { KubeClient } from "./KubeClient.ts"
+import type { Progress } from "./KubeCollection.ts"
+import type { StopSignal } from "./Signals.ts"
+import { Signals } from "./Signals.ts"
+import type { GateStatus } from "./StatusBoard.ts"
+import { StatusBoard } from "./StatusBoard.ts"
+
+/** `--wait-timeout` ran out: the message names every gate still pending, with its reason. */
+export class GatesTimedOut extends Schema.TaggedError<GatesTimedOut>()("GatesTimedOut", {
+  message: Schema.String
+}) {}
+
+/** The exit code when `--wait-timeout` runs out: GNU timeout's, and used by nothing else here. */
+export const waitTimeoutExitCode = 124
+
+/** How often the gates still pending are logged. */
+const summaryEveryMs = 10_000
+
+export interface GatesConfig {
+  readonly gates: ReadonlyArray<Gate>
+  /** null: wait for ever. */
+  readonly waitTimeoutMs: number | null
+  /** This pod, for gates bound to it or to its node. */
+  readonly self: Self
+  /** Deadline of each API request. */
+  readonly requestTimeoutMs: number
+}
+
+export class Gates extends Context.Service<Gates, {
+  /** Wait until every gate has passed ("Passed") or a stop signal came ("Stopped"). */
+  readonly wait: Effect.Effect<"Passed" | "Stopped", GatesTimedOut>
+}>()("just-one-init/Gates") {
+  /** The API gates use the KubeClient, which the wiring provides exactly when one of them needs it. */
+  static readonly layer = (config: GatesConfig) =>
+    Layer.effect(
+      Gates,
+      Effect.gen(function*() {
+        const board = yield* StatusBoard
+        const signals = yield* Signals
+        const kube = yield* Effect.serviceOption(KubeClient)
+        const checkApi = Option.map(kube, (k) =>
+          checkApiGate({ kube: k, requestTimeoutMs: config.requestTimeoutMs }, config.self))
+        const check = (gate: Gate, progress: Progress): Effect.Effect<void> =>
+          !needsApi(gate)
+            ? checkLocalGate(gate, progress)
+            : Option.match(checkApi, {
+              onNone: () =>
+                Effect.die(new Error(`${gate.label}: no Kubernetes client was built for an API gate`)),
+              onSome: (c) => c(gate, progress)
+            })
+
+        const wait = Effect.gen(function*() {
+          const { gates, waitTimeoutMs } = config
+          if (gates.length === 0) return "Passed" as const
+          const started = yield* Clock.currentTimeMillis
+          const states = yield* Ref.make<ReadonlyArray<GateStatus>>(
+            gates.map((g) => ({ gate: g.label, passed: false, reason: null }))
+          )
+          const warned = yield* Ref.make<ReadonlySet<string>>(new Set())
+          const stop = yield* Ref.make<StopSignal | null>(null)
+          const update = (i: number, f: (s: GateStatus) => GateStatus) =>
+            Ref.update(states, (all) => all.map((s, j) => (j === i ? f(s) : s)))
+          const progress = (i: number, gate: Gate): Progress => ({
+            pending: (reason) => update(i, (s) => ({ ...s, reason })),
+            warn: (key, message) =>
+              Ref.modify(warned, (seen): [boolean, ReadonlySet<string>] => {
+                const k = `${i} ${key}`
+                return seen.has(k) ? [false, seen] : [true, new Set([...seen, k])]
+              }).pipe(Effect.flatMap((first) =>
+                first ? Effect.logWarning(message).pipe(Effect.annotateLogs({ gate: gate.label })) : Effect.void
+              ))
+          })
+          const pending = Effect.map(
+            Ref.get(states),
+            (all) => all.filter((s) => !s.passed).map((s) => (s.reason === null ? s.gate : `${s.gate}: ${s.reason}`))
+          )
+          const sinceStart = Effect.map(Clock.currentTimeMillis, (now) => now - started)
+
+          yield* board.show(Effect.map(Ref.get(states), (all) => ({ phase: "waiting", gates: all })))
+          yield* Effect.logInfo("waiting for gates").pipe(Effect.annotateLogs({
+            gates: gates.map((g) => g.label),
+            timeout: waitTimeoutMs === null ? null : formatDuration(waitTimeoutMs)
+          }))
+          yield* Effect.forkScoped(
+            pending.pipe(
+              Effect.flatMap((still) => Effect.logInfo("gates pending").pipe(Effect.annotateLogs({ pending: still }))),
+              Effect.delay(summaryEveryMs),
+              Effect.forever
+            )
+          )
+
+          const one = (gate: Gate, i: number) =>
+            check(gate, progress(i, gate)).pipe(
+              Effect.andThen(update(i, (s) => ({ ...s, passed: true, reason: null }))),
+              Effect.andThen(sinceStart),
+              Effect.flatMap((afterMs) =>
+                Effect.logInfo("gate passed").pipe(Effect.annotateLogs({ gate: gate.label, afterMs }))
+              ),
+              Effect.withSpan(`Gate.${gate._tag}`, {
+                attributes: { "gate.label": gate.label, "gate.source": gate.source }
+              })
+            )
+          const all = Effect.forEach(gates, one, { concurrency: "unbounded", discard: true })
+          const bounded = waitTimeoutMs === null ? all : all.pipe(Effect.timeoutOrElse({
+            duration: waitTimeoutMs,
+            orElse: () =>
+              Effect.flatMap(pending, (still) =>
+                Effect.fail(
+                  new GatesTimedOut({
+                    message: `--wait-timeout (${formatDuration(waitTimeoutMs)}) ran out; still pending: ${
+                      still.join("; ")
+                    }`
+                  })
+                ))
+          }))
+          // A signal taken from the queue is recorded before anything may interrupt, so none is lost in a tie.
+          const stopped = Effect.uninterruptibleMask((restore) =>
+            Effect.flatMap(restore(signals.next), (signal) => Ref.set(stop, signal))
+          )
+          yield* Effect.raceFirst(bounded, stopped)
+
+          const signal = yield* Ref.get(stop)
+          if (signal !== null) {
+            yield* Effect.logInfo("stopped while waiting for gates").pipe(Effect.annotateLogs({ signal }))
+            return "Stopped" as const
+          }
+          yield* Effect.logInfo("gates passed").pipe(Effect.annotateLogs({ afterMs: yield* sinceStart }))
+          return "Passed" as const
+        }).pipe(Effect.scoped, Effect.withSpan("Gates.wait"))
+
+        return Gates.of({ wait })
+      })
+    )
+}
