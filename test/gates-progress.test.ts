@@ -61,7 +61,9 @@ describe("gate progress", () => {
       // The check backs off to once every 2 s.
       for (let i = 0; i < 3 && (yield* said("gate passed")).length === 0; i++) yield* second
       assert.strictEqual(yield* Fiber.join(waiting), "Passed")
-      assert.deepStrictEqual((yield* said("gate passed")).map((l) => l.annotations["gate"]), [`file ${path}`])
+      const [passed] = yield* said("gate passed")
+      assert.deepStrictEqual([passed?.annotations["gate"], passed?.annotations["kind"]], [`file ${path}`, "File"])
+      assert.isAtLeast(passed?.annotations["waitedMs"] as number, 25_000)
       assert.strictEqual((yield* said("gates passed")).length, 1)
       assert.strictEqual((yield* said("gates pending")).length, 2)
       rmSync(dir, { recursive: true })

@@ -21,6 +21,7 @@ import type { StopSignal } from "./Signals.ts"
 import { Signals } from "./Signals.ts"
 import type { GateStatus } from "./StatusBoard.ts"
 import { StatusBoard } from "./StatusBoard.ts"
+import { gateSpan } from "./Telemetry.ts"
 
 /** `--wait-timeout` ran out: the message names every gate still pending, with its reason. */
 export class GatesTimedOut extends Schema.TaggedError<GatesTimedOut>()("GatesTimedOut", {
@@ -110,12 +111,12 @@ export class Gates extends Context.Service<Gates, {
             check(gate, progress(i, gate)).pipe(
               Effect.andThen(update(i, (s) => ({ ...s, passed: true, reason: null }))),
               Effect.andThen(sinceStart),
-              Effect.flatMap((afterMs) =>
-                Effect.logInfo("gate passed").pipe(Effect.annotateLogs({ gate: gate.label, afterMs }))
+              Effect.flatMap((waitedMs) =>
+                Effect.logInfo("gate passed").pipe(
+                  Effect.annotateLogs({ gate: gate.label, kind: gate._tag, waitedMs })
+                )
               ),
-              Effect.withSpan(`Gate.${gate._tag}`, {
-                attributes: { "gate.label": gate.label, "gate.source": gate.source }
-              })
+              gateSpan(gate.label, gate._tag)
             )
           const all = Effect.forEach(gates, one, { concurrency: "unbounded", discard: true })
           const bounded = waitTimeoutMs === null ? all : all.pipe(Effect.timeoutOrElse({
@@ -141,7 +142,7 @@ export class Gates extends Context.Service<Gates, {
             yield* Effect.logInfo("stopped while waiting for gates").pipe(Effect.annotateLogs({ signal }))
             return "Stopped" as const
           }
-          yield* Effect.logInfo("gates passed").pipe(Effect.annotateLogs({ afterMs: yield* sinceStart }))
+          yield* Effect.logInfo("gates passed").pipe(Effect.annotateLogs({ waitedMs: yield* sinceStart }))
           return "Passed" as const
         }).pipe(Effect.scoped, Effect.withSpan("Gates.wait"))
 

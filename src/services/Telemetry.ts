@@ -44,10 +44,7 @@ const leaseObservedAge = Metric.gauge("just_one_init_lease_observed_age_seconds"
   description: "Time since this replica last saw the lease change (its own renews included)"
 })
 
-/**
- * Convention for the dependency gates: wrap each gate's wait in `gateSpan(gate, kind)` and, when it
- * passes, log "gate passed" with the annotations gate, kind and waitedMs (the timeline shows those lines).
- */
+/** Each dependency gate's wait is one span, named the same for every kind so that one query finds them all. */
 export const gateSpan = (gate: string, kind: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.withSpan(self, "Gate.wait", { attributes: { gate, "gate.kind": kind } })
 
