@@ -105,6 +105,8 @@ describe("gates before the election", () => {
     await r.waitFor(passedGate("service default/db"), "service gate passed")
     expect(starts()).toEqual([])
     expect(writes).toEqual([])
+    // Not even read: the election has not begun.
+    expect(Object.values(sb.emu.requests("a", "leases")).every((n) => n === 0)).toBe(true)
 
     const lastGate = Date.now()
     sb.emu.putObject(objects.job({ name: "migrate", succeeded: 1 }))
@@ -116,6 +118,7 @@ describe("gates before the election", () => {
     expect(writes.length).toBeGreaterThan(0)
     expect(writes.every((w) => w.t >= lastGate)).toBe(true)
     expect(writes[0]!.holder).toBe("a")
+    expect(Object.values(sb.emu.requests("a", "leases")).some((n) => n > 0)).toBe(true)
   })
 
   it("--wait-timeout exits 124 naming every gate still pending, with no child and no lease", async () => {
