@@ -6,6 +6,7 @@
  */
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
+import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 
 export const root = fileURLToPath(new URL("..", import.meta.url))
@@ -186,4 +187,13 @@ export const eventually = async <A>(check: () => A | undefined, what: string, ti
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 20))
   }
+}
+
+/** A port nothing listens on (yet): bound once to learn a free one, then closed. */
+export const freePort = async (): Promise<number> => {
+  const probe = createServer()
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", () => r()))
+  const port = (probe.address() as { port: number }).port
+  await new Promise((r) => probe.close(r))
+  return port
 }

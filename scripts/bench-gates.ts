@@ -5,14 +5,12 @@
 // written, the port listening) to the child's exec. `npm run bench` prints it; `node
 // scripts/bench-gates.ts [--runs N]` measures it alone (about a minute).
 import { readFileSync } from "node:fs"
-import { mkdtempSync } from "node:fs"
 import { createServer } from "node:net"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { objects, startEmulator } from "../emulator/index.ts"
+import { objects } from "../emulator/index.ts"
 import type { Emulator } from "../emulator/index.ts"
-import { startReplica } from "../harness/replica.ts"
-import { median, releasedLease } from "./bench-startup.ts"
+import { freePort, startReplica } from "../harness/replica.ts"
+import { median, releasedLease, runAlone } from "./bench-startup.ts"
 
 export interface GateFigures {
   /** "gate passed" line → child exec, per run (ms). */
@@ -22,13 +20,6 @@ export interface GateFigures {
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const freePort = async () => {
-  const probe = createServer()
-  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", () => r()))
-  const port = (probe.address() as { port: number }).port
-  await new Promise((r) => probe.close(r))
-  return port
-}
 
 type Kind = "job" | "tcp"
 
@@ -106,13 +97,5 @@ export const gatesTable = (figures: Record<Kind, GateFigures>): string =>
   ].join("\n")
 
 if (import.meta.main) {
-  const i = process.argv.indexOf("--runs")
-  const runs = i === -1 ? 10 : Number(process.argv[i + 1])
-  const emu = await startEmulator()
-  try {
-    const dir = mkdtempSync(join(tmpdir(), "just-one-init-gates-"))
-    console.log(gatesTable(await measureGates(emu, dir, runs, (s) => process.stderr.write(`${s}\n`))))
-  } finally {
-    await emu.close()
-  }
+  await runAlone("gates", async (emu, dir, runs, log) => gatesTable(await measureGates(emu, dir, runs, log)))
 }

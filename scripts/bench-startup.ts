@@ -155,14 +155,25 @@ export const startupTable = (figures: Awaited<ReturnType<typeof measureStartup>>
     `| single executable's size | ${figures.binaryMb.toFixed(1)} MB | |`
   ].join("\n")
 
-if (import.meta.main) {
+/**
+ * Run one part of the benchmark alone (`node scripts/bench-<part>.ts [--runs N]`): a fresh emulator
+ * and directory, progress on stderr, the table on stdout.
+ */
+export const runAlone = async (
+  part: string,
+  measure: (emu: Emulator, dir: string, runs: number, log: (s: string) => void) => Promise<string>
+) => {
   const i = process.argv.indexOf("--runs")
   const runs = i === -1 ? 10 : Number(process.argv[i + 1])
   const emu = await startEmulator()
   try {
-    const dir = mkdtempSync(join(tmpdir(), "just-one-init-startup-"))
-    console.log(startupTable(await measureStartup(emu, dir, runs, (s) => process.stderr.write(`${s}\n`))))
+    const dir = mkdtempSync(join(tmpdir(), `just-one-init-${part}-`))
+    console.log(await measure(emu, dir, runs, (s) => process.stderr.write(`${s}\n`)))
   } finally {
     await emu.close()
   }
+}
+
+if (import.meta.main) {
+  await runAlone("startup", async (emu, dir, runs, log) => startupTable(await measureStartup(emu, dir, runs, log)))
 }

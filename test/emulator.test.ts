@@ -12,6 +12,8 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Emulator, Lease } from "../emulator/index.ts"
 import { objects, startEmulator } from "../emulator/index.ts"
+import type { CallOptions } from "./support/kube-http.ts"
+import { kubeCall, openWatch as openWatchAt } from "./support/kube-http.ts"
 
 let emu: Emulator
 let seq = 0
@@ -26,38 +28,8 @@ afterAll(async () => {
 
 const leases = (ns = "default") => `${emu.url}/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`
 
-interface Res {
-  status: number
-  headers: Headers
-  text: string
-  json: any
-}
-
-const call = async (
-  method: string,
-  path: string,
-  body?: unknown,
-  o: { token?: string | null; type?: string; signal?: AbortSignal } = {}
-): Promise<Res> => {
-  const headers: Record<string, string> = {}
-  const token = o.token === undefined ? "t1" : o.token
-  if (token !== null) headers["authorization"] = `Bearer ${token}`
-  if (body !== undefined) headers["content-type"] = o.type ?? "application/json"
-  const r = await fetch(path.startsWith("http") ? path : `${leases()}${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
-    ...(o.signal === undefined ? {} : { signal: o.signal })
-  })
-  const text = await r.text()
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  return { status: r.status, headers: r.headers, text, json }
-}
+const call = (method: string, path: string, body?: unknown, o: CallOptions = {}) =>
+  kubeCall(method, path.startsWith("http") ? path : `${leases()}${path}`, body, o)
 
 const micro = (ms = Date.now()) => new Date(ms).toISOString().replace("Z", "000Z")
 const spec = (holder = "a") => ({
@@ -84,69 +56,12 @@ const failure = (code: number, reason: string, message: string, d?: object) => (
   code
 })
 
-/** A raw watch stream read line by line. */
-const openWatch = async (query: string, token = "t1", ns: string | undefined = "default") => {
-  const ac = new AbortController()
-  const base = ns === undefined ? `${emu.url}/apis/coordination.k8s.io/v1/leases` : leases(ns)
-  const r = await fetch(`${base}?watch=true&${query}`, {
-    headers: { authorization: `Bearer ${token}` },
-    signal: ac.signal
-  })
-  const reader = r.body!.getReader()
-  const decoder = new TextDecoder()
-  let buf = ""
-  const queue: Array<any> = []
-  let ended = false
-  let wake: (() => void) | undefined
-  const pump = (async () => {
-    try {
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done) break
-        buf += decoder.decode(value, { stream: true })
-        let i: number
-        while ((i = buf.indexOf("\n")) >= 0) {
-          queue.push(JSON.parse(buf.slice(0, i)))
-          buf = buf.slice(i + 1)
-          wake?.()
-        }
-      }
-    } catch {
-      // aborted
-    }
-    ended = true
-    wake?.()
-  })()
-  const next = async (timeoutMs = 3000): Promise<any> => {
-    const deadline = Date.now() + timeoutMs
-    while (queue.length === 0) {
-      if (ended) return undefined
-      if (Date.now() > deadline) throw new Error("no watch event in time")
-      await new Promise<void>((resolve) => {
-        wake = resolve
-        setTimeout(resolve, 50)
-      })
-    }
-    return queue.shift()
-  }
-  const nextOf = async (type: string) => {
-    for (;;) {
-      const e = await next()
-      if (e === undefined || e.type === type) return e
-    }
-  }
-  return {
-    status: r.status,
-    contentType: r.headers.get("content-type"),
-    next,
-    nextOf,
-    end: pump,
-    close: () => ac.abort(),
-    get ended() {
-      return ended
-    }
-  }
-}
+/** A raw watch stream of leases, in a namespace or (ns undefined) in all. */
+const openWatch = (query: string, token = "t1", ns: string | undefined = "default") =>
+  openWatchAt(
+    `${ns === undefined ? `${emu.url}/apis/coordination.k8s.io/v1/leases` : leases(ns)}?watch=true&${query}`,
+    token
+  )
 
 describe("status codes and Status bodies", () => {
   it("GET of a missing lease is 404 NotFound with the exact body and headers", async () => {
@@ -530,15 +445,15 @@ describe("watch", () => {
     const b = await openWatch("", "keepme")
     expect(emu.openWatches("dropme")).toBe(1)
     emu.dropWatches("dropme")
-    await a.end
-    expect(a.ended).toBe(true)
-    expect(b.ended).toBe(false)
+    await a.ended
+    expect(a.done).toBe(true)
+    expect(b.done).toBe(false)
     emu.expireWatches("keepme")
     expect((await b.nextOf("ERROR")).object.code).toBe(410)
-    await b.end
+    await b.ended
     const t0 = Date.now()
     const t = await openWatch("timeoutSeconds=1")
-    await t.end
+    await t.ended
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900)
     const bm = await openWatch(`allowWatchBookmarks=true&resourceVersion=${emu.resourceVersion}`)
     const mark = await bm.nextOf("BOOKMARK")
@@ -680,7 +595,7 @@ describe("restart, counting, auth", () => {
     const port = emu.port
     const w = await openWatch(`resourceVersion=${l.metadata.resourceVersion}`)
     await emu.restart({ loseState: true, downMs: 50 })
-    await w.end
+    await w.ended
     expect(emu.port).toBe(port)
     expect((await call("GET", `/${name}`)).status).toBe(404)
     const again = await create(name)

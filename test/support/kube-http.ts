@@ -13,6 +13,7 @@ export interface CallOptions {
   /** Content-Type of the body (default application/json). */
   type?: string
   accept?: string
+  signal?: AbortSignal
 }
 
 export const kubeCall = async (method: string, url: string, body?: unknown, o: CallOptions = {}): Promise<Res> => {
@@ -24,7 +25,8 @@ export const kubeCall = async (method: string, url: string, body?: unknown, o: C
   const r = await fetch(url, {
     method,
     headers,
-    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) })
+    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+    ...(o.signal === undefined ? {} : { signal: o.signal })
   })
   const text = await r.text()
   let json: unknown
@@ -38,12 +40,15 @@ export const kubeCall = async (method: string, url: string, body?: unknown, o: C
 
 export interface WatchStream {
   readonly status: number
+  readonly contentType: string | null
   /** The next event; undefined once the stream has ended. Rejects after timeoutMs without one. */
   next(timeoutMs?: number): Promise<any>
   /** Skip to the next event of this type. */
   nextOf(type: string): Promise<any>
   /** Resolves when the server ends the stream. */
   readonly ended: Promise<void>
+  /** Whether it has ended. */
+  readonly done: boolean
   close(): void
 }
 
@@ -94,6 +99,7 @@ export const openWatch = async (url: string, token = "t1"): Promise<WatchStream>
   }
   return {
     status: r.status,
+    contentType: r.headers.get("content-type"),
     next,
     nextOf: async (type) => {
       for (;;) {
@@ -102,6 +108,9 @@ export const openWatch = async (url: string, token = "t1"): Promise<WatchStream>
       }
     },
     ended,
+    get done() {
+      return done
+    },
     close: () => ac.abort()
   }
 }
