@@ -4,11 +4,13 @@
  * every fault kind, restarts, counting, auth, the CLI, and kubectl.
  */
 import { CoordinationV1Api, KubeConfig, Watch } from "@kubernetes/client-node"
+import type { ChildProcessByStdio } from "node:child_process"
 import { execFile, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { request as httpRequest } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import type { Readable } from "node:stream"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Emulator, Lease } from "../emulator/index.ts"
 import { objects, startEmulator } from "../emulator/index.ts"
@@ -55,6 +57,17 @@ const failure = (code: number, reason: string, message: string, d?: object) => (
   ...(d === undefined ? {} : { details: d }),
   code
 })
+
+/** The first line the emulator's CLI prints (its address, as JSON). */
+const firstLine = (child: ChildProcessByStdio<null, Readable, Readable>) =>
+  new Promise<string>((resolve, reject) => {
+    let out = ""
+    child.stdout.on("data", (c: Buffer) => {
+      out += c.toString()
+      if (out.includes("\n")) resolve(out.split("\n")[0]!)
+    })
+    child.on("exit", (code) => reject(new Error(`exited ${code}`)))
+  })
 
 /** A raw watch stream of leases, in a namespace or (ns undefined) in all. */
 const openWatch = (query: string, token = "t1", ns: string | undefined = "default") =>
@@ -693,14 +706,7 @@ describe("CLI", () => {
       "--namespace",
       "ns1"
     ], { stdio: ["ignore", "pipe", "pipe"] })
-    const line = await new Promise<string>((resolve, reject) => {
-      let out = ""
-      child.stdout.on("data", (c: Buffer) => {
-        out += c.toString()
-        if (out.includes("\n")) resolve(out.split("\n")[0]!)
-      })
-      child.on("exit", (code) => reject(new Error(`exited ${code}`)))
-    })
+    const line = await firstLine(child)
     const { url } = JSON.parse(line) as { url: string }
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     const r = await call("POST", `${url}/apis/coordination.k8s.io/v1/namespaces/ns1/leases`, {
@@ -759,14 +765,7 @@ describe("CLI options", () => {
       "tk"
     ], { stdio: ["ignore", "pipe", "pipe"] })
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        let out = ""
-        child.stdout.on("data", (c: Buffer) => {
-          out += c.toString()
-          if (out.includes("\n")) resolve(out.split("\n")[0]!)
-        })
-        child.on("exit", (code) => reject(new Error(`exited ${code}`)))
-      })
+      const line = await firstLine(child)
       const { url } = JSON.parse(line) as { url: string }
       const get = (path: string) => call("GET", `${url}${path}`, undefined, { token: "tk" })
       const pod = await get("/api/v1/namespaces/team/pods/preloaded")
