@@ -47,8 +47,10 @@ const loadedText = (log: string) =>
 const otlpMarker = "OTel-OTLP-Exporter-JavaScript"
 
 describe("traces", () => {
-  it("exports the spans of an acquire-renew-release cycle, with the machine's fields, over OTLP/HTTP JSON", async () => {
+  it("exports the spans of a gate's wait and an acquire-renew-release cycle, with the machine's fields, over OTLP/HTTP JSON", async () => {
+    // A gate that passes at once, so that its wait has its spans too.
     const r = sb.replica("a", {
+      args: ["--wait-for", `file:${sb.dir}`],
       env: {
         OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
         OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
@@ -90,6 +92,8 @@ describe("traces", () => {
     expect(typeof child?.attributes["pid"]).toBe("number")
     expect(typeof child?.attributes["stopMs"]).toBe("number")
     expect(named("LeaseWatch.session").length).toBeGreaterThanOrEqual(1)
+    expect(named("Gates.wait")).toHaveLength(1)
+    expect(named("Gate.wait").map((s) => s.attributes)).toEqual([{ gate: `file ${sb.dir}`, "gate.kind": "File" }])
     expect(named("KubeClient.request").some((s) => s.attributes["http.response.status_code"] === 200)).toBe(true)
     // One trace: the calls are children of the elector's run.
     const run = named("Elector.run")[0]!
