@@ -35,7 +35,8 @@ const hostile = [
 
 describe("just-one-init timeline", () => {
   it("merges three replicas' logs in order and reports each handover gap", async () => {
-    const [a, b, c] = ["a", "b", "c"].map((id) => sb.replica(id))
+    // Each waits for a gate first, which passes at once: its line is on the timeline too.
+    const [a, b, c] = ["a", "b", "c"].map((id) => sb.replica(id, { args: ["--wait-for", `file:${sb.dir}`] }))
     const leader = async (candidates: ReadonlyArray<Replica>, after = 0) => {
       const r = await eventually(
         () => candidates.find((r) => r.lines.slice(after).some((l) => l.annotations["to"] === "Leader")),
@@ -73,7 +74,9 @@ describe("just-one-init timeline", () => {
 
     // Every transition and child line of the three logs, once, in time order.
     const ours = [a!, b!, c!].flatMap((r) =>
-      r.lines.filter((l) => ["transition", "child started", "child ended"].includes(l.message)).map((l) => ({ r, l }))
+      r.lines.filter((l) => ["transition", "child started", "child ended", "gate passed"].includes(l.message)).map((
+        l
+      ) => ({ r, l }))
     )
     const body = out.slice(1, out.indexOf(""))
     expect(body).toHaveLength(ours.length)
@@ -84,6 +87,7 @@ describe("just-one-init timeline", () => {
       expect(mine).toHaveLength(ours.filter((o) => o.r === r).length)
     }
     expect(body.filter((l) => l.includes("Leader → Releasing (signal SIGTERM)"))).toHaveLength(3)
+    expect(body.filter((l) => l.includes(`gate passed: file ${sb.dir}`))).toHaveLength(3)
 
     // The handovers: old child ended → new child started, as the wrappers logged them.
     const ended = (r: Replica) => at(r.lines.find((l) => l.message === "child ended")!)
