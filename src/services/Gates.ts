@@ -8,7 +8,7 @@
  * the wait (no child, no lease: exit 0); `--wait-timeout` ends it with
  * GatesTimedOut, naming every gate still pending.
  */
-import { Clock, Context, Effect, Layer, Option, Ref, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Option, Ref, Schedule, Schema } from "effect"
 import { needsApi } from "../domain/GateRules.ts"
 import type { Gate } from "../domain/Gates.ts"
 import { formatDuration } from "../domain/Values.ts"
@@ -102,8 +102,7 @@ export class Gates extends Context.Service<Gates, {
           yield* Effect.forkScoped(
             pending.pipe(
               Effect.flatMap((still) => Effect.logInfo("gates pending").pipe(Effect.annotateLogs({ pending: still }))),
-              Effect.delay(summaryEveryMs),
-              Effect.forever
+              Effect.schedule(Schedule.spaced(summaryEveryMs))
             )
           )
 
