@@ -458,4 +458,29 @@ describe("review findings, as rules of the machine", () => {
     ])
     assert.strictEqual(gap.wakeAt, 17_000)
   })
+
+  it("a lease absent before and after a spell of blindness is timed again from after it", () => {
+    // Found by the soak: r1 waited out an absent lease; meanwhile r2 created it, unseen by r1 (its
+    // watch was down), and the API server lost its state again. r1's next reading was absent as
+    // before, and it created the lease at the end of its first wait, while r2 was still stopping.
+    const waiting = run({ ...initial, watching: true }, [[{ _tag: "LeaseSeen", lease: undefined }, 0]])
+    assert.strictEqual(waiting.wakeAt, 15_000)
+    for (
+      const blinding of [{ _tag: "WatchChanged", watching: false }, {
+        _tag: "ReadFailed",
+        failure: { kind: "transient", message: "connection refused" }
+      }] as const
+    ) {
+      // Seen absent again with nothing missed since: the clock runs on from 3 500.
+      const again = run(waiting.machine, [[blinding, 3_000], [{ _tag: "LeaseSeen", lease: undefined }, 3_500], [{
+        _tag: "LeaseSeen",
+        lease: undefined
+      }, 4_000]])
+      const acquires = (at: number) =>
+        step(again.machine, { _tag: "Wake" }, at, timing).commands.some((c) => c._tag === "Acquire")
+      assert.isFalse(acquires(15_000), blinding._tag)
+      assert.isFalse(acquires(18_499), blinding._tag)
+      assert.isTrue(acquires(18_500), blinding._tag)
+    }
+  })
 })

@@ -51,7 +51,7 @@ export type State =
     readonly retryAt: number
     /** The backoff waits for news, not for time: a new version of the lease lifts it. */
     readonly retryUntilChange: boolean
-    /** Changes may have been missed (never read, or reads failed): a lease found absent is waited out. */
+    /** Changes may have been missed (never read, reads failed, or the watch went down): a lease found absent is waited out from then. */
     readonly blind: boolean
   }
   | {
@@ -247,10 +247,13 @@ const transition = (m: Machine, e: Event, now: number, t: Ctx): Result => {
   const s = m.state
   if (e._tag === "WatchChanged") {
     const next = { ...m, watching: e.watching }
+    // Without a watch, changes may be missed (a lease created and lost again): blind until the next reading.
+    const blind = s._tag === "Follower" && (s.blind || !e.watching)
     if (s._tag === "Follower" && !s.reading) {
       const nextReadAt = e.watching ? undefined : Math.max(now, s.lastReadAt + t.retryPeriodMs)
-      return [{ ...next, state: { ...s, nextReadAt } }, [], e.watching ? "watch up" : "watch down, polling"]
+      return [{ ...next, state: { ...s, blind, nextReadAt } }, [], e.watching ? "watch up" : "watch down, polling"]
     }
+    if (s._tag === "Follower") return [{ ...next, state: { ...s, blind } }, [], e.watching ? "watch up" : "watch down"]
     return [next, [], e.watching ? "watch up" : "watch down"]
   }
   switch (s._tag) {
@@ -280,7 +283,7 @@ const follower = (m: Machine, s: Extract<State, { _tag: "Follower" }>, e: Event,
       const observation = observe(s.observation, e.lease, now, s.blind)
       const news = s.observation === undefined || observation.observedAt !== s.observation.observedAt
       const lifted = s.retryUntilChange && news ? noBackoff : backoff
-      return follow(m, observation, now, t, "lease seen", lifted, s.lastReadAt, s.blind && e.lease === undefined)
+      return follow(m, observation, now, t, "lease seen", lifted, s.lastReadAt, false)
     }
     case "ReadFailed":
       return [

@@ -163,9 +163,10 @@ export const unknownHolder = "<unknown holder>"
 
 /**
  * A new reading folded into what we knew: the clock restarts only when the record changed.
- * `blind`: this replica may have missed changes since `prev` (it never read the lease, or its reads
- * failed). A lease then found absent may have been held a moment ago (deleted by hand, or an API
- * server that lost its state) by a leader that has not noticed yet, so it is waited out like a held one.
+ * `blind`: this replica may have missed changes since `prev` (it never read the lease, its reads
+ * failed, or its watch was down). A lease then found absent may have been held a moment ago (deleted
+ * by hand, or an API server that lost its state, perhaps again since it was last found absent) by a
+ * leader that has not noticed yet, so it is waited out like a held one, from now.
  */
 export const observe = (
   prev: Observation | undefined,
@@ -173,7 +174,7 @@ export const observe = (
   now: number,
   blind = false
 ): Observation => {
-  if (prev !== undefined && sameVersion(prev.lease, lease)) return { ...prev, lease }
+  if (prev !== undefined && sameVersion(prev.lease, lease) && !(blind && lease === undefined)) return { ...prev, lease }
   const lastHolder = lease !== undefined
     ? lease.holder
     : blind && (prev?.lastHolder ?? "") === ""
