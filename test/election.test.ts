@@ -459,6 +459,31 @@ describe("review findings, as rules of the machine", () => {
     assert.strictEqual(gap.wakeAt, 17_000)
   })
 
+  it("a create that failed is not retried on the old reading: the lease is read again, and absent is waited out", () => {
+    // Found by the soak: r1's creates kept timing out (a partition, lost answers, 503s) while r2 took a
+    // lease created meanwhile; the API server lost it, and r1's next create, still on its reading of
+    // seconds before, succeeded while r2's child ran.
+    const waiting = run({ ...initial, watching: true }, [[{ _tag: "LeaseSeen", lease: undefined }, 0]])
+    const creating = step(waiting.machine, { _tag: "Wake" }, 15_000, timing)
+    assert.deepStrictEqual(creating.commands, [{ _tag: "Acquire", base: undefined }])
+    const failed = step(
+      creating.machine,
+      {
+        _tag: "AcquireFailed",
+        failure: { kind: "transient", message: "timed out after 1250ms" }
+      },
+      16_250,
+      timing
+    )
+    assert.deepStrictEqual(failed.commands, [{ _tag: "Read" }])
+    const absent = step(failed.machine, { _tag: "LeaseSeen", lease: undefined }, 16_300, timing)
+    const acquires = (at: number) =>
+      step(absent.machine, { _tag: "Wake" }, at, timing).commands.some((c) => c._tag === "Acquire")
+    assert.isFalse(acquires(17_250))
+    assert.isFalse(acquires(31_299))
+    assert.isTrue(acquires(31_300))
+  })
+
   it("a lease absent before and after a spell of blindness is timed again from after it", () => {
     // Found by the soak: r1 waited out an absent lease; meanwhile r2 created it, unseen by r1 (its
     // watch was down), and the API server lost its state again. r1's next reading was absent as

@@ -331,7 +331,10 @@ const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Even
     case "AcquireFailed": {
       if (e.failure.kind !== "conflict") {
         const backoff = { retryAt: now + backoffMs(e.failure, t), retryUntilChange: false }
-        return follow(m, s.observation, now, t, `acquire failed: ${e.failure.message}`, backoff)
+        // A failed create says nothing of the lease since it was read absent: it may have been created
+        // and lost again (an API server that lost its state). Read it again; absent is waited out anew.
+        const observation = s.base === undefined ? undefined : s.observation
+        return follow(m, observation, now, t, `acquire failed: ${e.failure.message}`, backoff)
       }
       // Someone else wrote first: follow the fresh reading, never retry blindly. Judge the news
       // against the version we wrote on: the watch may have told us of the winner meanwhile.
