@@ -7,6 +7,7 @@ import { createServer } from "node:http"
 import { join } from "node:path"
 import type { Emulator } from "../emulator/index.ts"
 import { eventually, nodeBin, wrapperPath } from "../harness/replica.ts"
+import { median, releasedLease } from "./bench-startup.ts"
 
 export interface TracingCost {
   readonly mode: string
@@ -14,10 +15,6 @@ export interface TracingCost {
   readonly leaderRssMb: { readonly median: number; readonly n: number }
 }
 
-const median = (xs: ReadonlyArray<number>) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]!
-}
 const rssMb = (pid: number) =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024
 
@@ -45,18 +42,22 @@ export const measureTracing = async (
   const kubeconfig = join(dir, "tracing.kubeconfig")
   emu.writeKubeconfig(kubeconfig, "tracing", "default")
   let lease = 0
-  const wrapper = (env: Record<string, string>, command: ReadonlyArray<string>) =>
-    spawn(nodeBin, [wrapperPath, "--", ...command], {
+  const wrapper = (env: Record<string, string>, command: ReadonlyArray<string>) => {
+    // A released lease: one never seen would be waited out first, and this measures start-up.
+    const name = `tracing-${lease++}`
+    emu.setLease("default", name, releasedLease)
+    return spawn(nodeBin, [wrapperPath, "--", ...command], {
       stdio: "ignore",
       env: {
         PATH: process.env["PATH"] ?? "",
         KUBECONFIG: kubeconfig,
-        LEASE_NAME: `tracing-${lease++}`,
+        LEASE_NAME: name,
         POD_NAME: "tracing",
         LISTEN_ADDR: "127.0.0.1:0",
         ...env
       }
     })
+  }
 
   const cold = modes.map(() => [] as Array<number>)
   const rss = modes.map(() => [] as Array<number>)
