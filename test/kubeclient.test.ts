@@ -376,6 +376,45 @@ describe("the built wrapper", () => {
     expect(sb.emu.getLease("default", sb.leaseName)?.spec.holderIdentity).toBe("plain")
   })
 
+  it("a legacy gcp or azure auth-provider is refused in one line, exit 2, before its command can run", () => {
+    // client-node runs their cmd-path with execSync: a hung one would freeze every timer, the renew deadline's too.
+    for (const provider of ["gcp", "azure"]) {
+      const token = `  user:\n    token: ${JSON.stringify(provider)}\n`
+      const text = sb.emu.kubeconfig(provider)
+      expect(text).toContain(token)
+      const ran = join(sb.dir, `${provider}-ran`)
+      const path = join(sb.dir, `${provider}.kubeconfig`)
+      writeFileSync(
+        path,
+        text.replace(
+          token,
+          [
+            "  user:",
+            "    auth-provider:",
+            `      name: ${provider}`,
+            "      config:",
+            "        access-token: expired",
+            "        expiry: 2000-01-01T00:00:00Z",
+            "        expires-on: '946684800'",
+            "        cmd-path: /bin/sh",
+            `        cmd-args: -c 'touch ${ran}; sleep 60'`,
+            ""
+          ].join("\n")
+        )
+      )
+      const res = spawnSync(nodeBin, [wrapperPath, "--", "true"], {
+        env: { PATH: process.env["PATH"] ?? "", KUBECONFIG: path, LEASE_NAME: "x", LISTEN_ADDR: "127.0.0.1:0" },
+        encoding: "utf8",
+        timeout: 20_000
+      })
+      expect(res.status, res.stderr).toBe(2)
+      const lines = res.stderr.trim().split("\n")
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toContain(`auth-provider "${provider}"`)
+      expect(existsSync(ran)).toBe(false)
+    }
+  })
+
   it("no configuration anywhere: one line naming the three places it looked, exit 2, nothing started", () => {
     const serviceAccountToken = "/var/run/secrets/kubernetes.io/serviceaccount/token"
     // This test is about a machine outside a pod.

@@ -50,6 +50,15 @@ export const loadKubeConfig: Effect.Effect<{ kc: KubeConfig; exec: ExecConfig | 
     // client-node's createAgent refuses an http:// server unless skipTLSVerify is set, which means nothing
     // without TLS: set it for plain http (kubectl proxy), so that the scheme alone decides.
     kc.clusters = kc.clusters.map((c) => (c.server.startsWith("http:") ? { ...c, skipTLSVerify: true } : c))
+    // client-node runs these providers' cmd-path with execSync: a command that hangs would freeze every
+    // timer of the wrapper, the renew deadline's included. kubectl dropped them too (1.26).
+    const provider = kc.getCurrentUser()?.authProvider?.name
+    if (provider === "gcp" || provider === "azure") {
+      return yield* new KubeConfigError({
+        message: `KUBECONFIG: the user's auth-provider "${provider}" is not supported (its command would run `
+          + `synchronously, without a deadline); use an exec credential plugin (users[].user.exec) instead`
+      })
+    }
     const exec = yield* takeExecPlugin(kc).pipe(
       Effect.mapError((e) => new KubeConfigError({ message: `KUBECONFIG: ${e.message}` }))
     )
