@@ -65,7 +65,16 @@ export interface LifeOptions {
  * replica and pid and begins at its start line.
  */
 export const lives = (records: ReadonlyArray<ChildRecordLine>, options: LifeOptions = {}): Array<Life> => {
-  type Open = { id: string; pid: number; episode: number; role: string; start: number; last: number; stop?: number }
+  type Open = {
+    id: string
+    pid: number
+    episode: number
+    role: string
+    start: number
+    last: number
+    beats: boolean
+    stop?: number
+  }
   const open = new Map<string, Open>()
   const all: Array<Open> = []
   for (const r of records) {
@@ -77,7 +86,8 @@ export const lives = (records: ReadonlyArray<ChildRecordLine>, options: LifeOpti
         episode: r.episode ?? r.pid,
         role: r.role ?? "child",
         start: r.t,
-        last: r.t
+        last: r.t,
+        beats: false
       }
       open.set(key, life)
       all.push(life)
@@ -86,14 +96,18 @@ export const lives = (records: ReadonlyArray<ChildRecordLine>, options: LifeOpti
     const life = open.get(key)
     if (life === undefined) continue
     life.last = Math.max(life.last, r.t)
+    if (r.event === "beat") life.beats = true
     if (r.event === "stop") life.stop = r.t
   }
   return all.map((l) => {
-    // Without a stop line a process died after its last beat and before the next one, or at its replica's
-    // kill if that came sooner.
-    const killed = options.kills?.find((k) => k.id === l.id && k.t >= l.start)
+    // Without a stop line a process that beats died after its last beat and before the next one, or at its
+    // replica's kill if that came sooner. One that does not beat (the shell child) died at its kill.
+    const killed = options.kills?.find((k) => k.id === l.id && k.t >= l.start)?.t
     const running = l.stop === undefined && options.running?.has(l.pid) === true
-    const end = running ? undefined : l.stop ?? Math.min(killed?.t ?? Number.POSITIVE_INFINITY, l.last + beatSlackMs)
+    const unseen = l.beats
+      ? Math.min(killed ?? Number.POSITIVE_INFINITY, l.last + beatSlackMs)
+      : killed ?? l.last + beatSlackMs
+    const end = running ? undefined : l.stop ?? unseen
     return { id: l.id, pid: l.pid, episode: l.episode, role: l.role, start: l.start, end }
   }).sort((a, b) => a.start - b.start)
 }

@@ -1,0 +1,32 @@
+/**
+ * The overlap checker the tests, the demo, the benchmark and the soak rely on: a process that beats is
+ * known dead within a beat of its last one; one that does not beat (the benchmark's shell child) only by
+ * its stop line or its replica's kill.
+ */
+import { describe, expect, it } from "vitest"
+import type { ChildRecordLine } from "../harness/lives.ts"
+import { lives, overlaps } from "../harness/lives.ts"
+
+const record = (id: string, pid: number, event: ChildRecordLine["event"], t: number): ChildRecordLine => ({
+  event,
+  id,
+  pid,
+  t
+})
+
+describe("lives and overlaps", () => {
+  it("a SIGKILLed child that does not beat lives until its kill, and overlaps a child started before it", () => {
+    const records = [record("a", 10, "start", 0), record("b", 20, "start", 500)]
+    const found = overlaps(lives(records, { kills: [{ id: "a", t: 1_000 }], running: new Set([20]) }))
+    expect(found).toEqual(["a/10 (child) [0, 1000) overlaps b/20 (child) from 500"])
+  })
+
+  it("a SIGKILLed child that beats ends within a beat of its last one, or at its kill if sooner", () => {
+    const beating = [record("a", 10, "start", 0), record("a", 10, "beat", 50), record("a", 10, "beat", 100)]
+    expect(lives(beating, { kills: [{ id: "a", t: 1_000 }] })[0]?.end).toBe(150)
+    expect(lives(beating, { kills: [{ id: "a", t: 120 }] })[0]?.end).toBe(120)
+    expect(overlaps(lives([...beating, record("b", 20, "start", 160)], { kills: [{ id: "a", t: 1_000 }] }))).toEqual(
+      []
+    )
+  })
+})
