@@ -94,5 +94,8 @@ describe("Kubernetes Events", () => {
     // The exit waits for the hung write at most one request deadline (1250 ms with these timings), twice.
     expect(Date.now() - stoppedAt).toBeLessThan(4_000)
     expect(a.lines.some((l) => l.message === "transition" && l.annotations["to"] === "Follower")).toBe(true)
+    // An Event was sent and hung: the case this test is about.
+    expect(sb.emu.requests("a", "events").create).toBeGreaterThan(0)
+    expect(events()).toEqual([])
   })
 })

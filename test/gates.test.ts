@@ -58,6 +58,17 @@ const polled = async <A>(get: () => Promise<A>, ok: (a: A) => boolean, timeoutMs
   }
 }
 
+/** The wrapper has judged its gates at least once and found them pending (and so is waiting). */
+const pendingSeen = (r: Replica) =>
+  polled(
+    () => r.http("/status"),
+    (s) => (s.body["gates"] as Array<{ reason: string | null }>).every((g) => g.reason !== null)
+  ).then((s) => {
+    for (const g of s.body["gates"] as Array<{ passed: boolean; reason: string | null }>) {
+      expect([g.passed, g.reason === null]).toEqual([false, false])
+    }
+  })
+
 const timedOut = async (r: Replica) => {
   const { code } = await r.exited
   return { code, last: r.stderr.trim().split("\n").at(-1) ?? "" }
@@ -232,6 +243,8 @@ describe("ways to declare gates", () => {
   it("--no-election with an API gate builds the client, runs the command after it, and passes its exit code", async () => {
     const r = sb.replica("n", { args: ["--no-election", "--wait-for", "job:migrate"], command: ["sh", "-c", "exit 7"] })
     await r.waitFor((l) => l.message === "waiting for gates", "waiting line")
+    await pendingSeen(r)
+    expect(r.exitCode).toBeUndefined()
     sb.emu.putObject(objects.job({ name: "migrate", succeeded: 1 }))
     expect((await r.exited).code).toBe(7)
     expect(leaseRequests("n")).toBe(0)
@@ -240,6 +253,8 @@ describe("ways to declare gates", () => {
   it("gates and no command: an init container waits, then exits 0, with the election never run", async () => {
     const r = sb.replica("i", { command: [], env: { DEPENDENCY_SERVICE: "db" } })
     await r.waitFor(message("waiting for gates"), "waiting line")
+    await pendingSeen(r)
+    expect(r.exitCode).toBeUndefined()
     sb.emu.putObject(objects.endpointSlice({ service: "db", endpoints: [{ ip: "10.0.0.1" }] }))
     expect((await r.exited).code).toBe(0)
     expect(leaseRequests("i")).toBe(0)

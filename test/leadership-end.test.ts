@@ -60,7 +60,7 @@ describe("when leadership ends, every process it started is gone in time", () =>
     const running = new Set(episodePids("b"))
     expect(overlaps(lives(records(), { running }))).toEqual([])
     for (const pid of episodePids("a")) expect(alive(pid), `a's process ${pid}`).toBe(false)
-    expect(next.t).toBeGreaterThan(0)
+    expect(next.id).toBe("b")
     expect(a.exitCode).toBeUndefined()
   })
 
@@ -92,6 +92,14 @@ describe("when leadership ends, every process it started is gone in time", () =>
     const { code } = await exitWithin(r, 15_000)
     expect(code).toBe(7)
     expect(records().filter((x) => x.event === "start" && (x.role ?? "child") === "child")).toHaveLength(1)
+    // The step-down was under way when the child ended: the case this test is about.
+    const stepDown = r.lines.findIndex((l) =>
+      l.message === "transition" && l.annotations["to"] === "Releasing" && l.annotations["reason"] === "re-election due"
+    )
+    const ended = r.lines.findIndex((l) => l.message === "child ended")
+    expect(stepDown).toBeGreaterThanOrEqual(0)
+    expect(ended).toBeGreaterThan(stepDown)
+    expect(r.lines[ended]?.annotations["byItself"]).toBe(true)
   })
 
   it("SIGTERM while the wrapper is still starting (no credentials yet, nothing read) exits 0, as the README says of a follower", async () => {
@@ -161,7 +169,10 @@ describe("two incarnations with one identity", () => {
     await started("a")
     await otherIncarnationTakes()
     await eventually(() => records().find((r) => r.event === "stop" && r.id === "a"), "a's child to stop", 10_000)
+    // Back to Follower: whatever the stop would have released is decided by now.
+    await a.transition("Follower", a.lines.findIndex((l) => l.annotations["to"] === "Leader"))
     expect(lease()!.metadata.annotations?.["just-one-init/incarnation"]).toBe("another-incarnation")
+    expect(lease()!.spec.holderIdentity).toBe("a")
     expect(a.exitCode).toBeUndefined()
   })
 })
