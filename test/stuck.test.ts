@@ -87,7 +87,16 @@ describe("a stop that is stuck", () => {
           reaped: Effect.succeed(0)
         })
         const lines = yield* Ref.make<Array<string>>([])
-        const logger = Logger.make(({ message }) => Effect.runSync(Ref.update(lines, (l) => [...l, String(message)])))
+        const stuckLine = yield* Deferred.make<void>()
+        const logger = Logger.make(({ message }) =>
+          Effect.runSync(
+            Ref.update(lines, (l) => [...l, String(message)]).pipe(
+              Effect.andThen(
+                String(message).includes("survive SIGKILL") ? Deferred.succeed(stuckLine, undefined) : Effect.void
+              )
+            )
+          )
+        )
         const supervisor = yield* Effect.provide(
           ChildSupervisor,
           ChildSupervisor.layer({ stopGraceMs: 200 }).pipe(Layer.provide(Layer.mergeAll(
@@ -103,7 +112,10 @@ describe("a stop that is stuck", () => {
           Scope.close(scope, Exit.void).pipe(Effect.andThen(Deferred.succeed(closed, undefined))),
           { startImmediately: true }
         ).pipe(Effect.provide(Logger.layer([logger])))
-        yield* Effect.sleep(200 + killWaitMs + 300)
+        // The line comes once the kill wait after SIGKILL is over; the stop goes on waiting.
+        yield* Deferred.await(stuckLine).pipe(Effect.timeout(200 + killWaitMs + 3_000))
+        // A window in which the stop must neither finish nor say it again (it re-kills every 200 ms).
+        yield* Effect.sleep(500)
         assert.isFalse(yield* Deferred.isDone(closed))
         const said = (yield* Ref.get(lines)).filter((l) => l.includes("survive SIGKILL"))
         assert.strictEqual(said.length, 1)
