@@ -367,6 +367,21 @@ describe("local gates", () => {
     expect(c.history()).toEqual(["HTTP 503"])
   })
 
+  it("http: credentials in the URL go as basic auth, never into a reason", async () => {
+    const seen: Array<string | undefined> = []
+    const server = createHttpServer((req, res) => {
+      seen.push(req.headers.authorization)
+      res.writeHead(req.headers.authorization === `Basic ${btoa("u:s3cret p")}` ? 200 : 401).end()
+    })
+    servers.push(server)
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+    const url = `http://u:s3cret%20p@127.0.0.1:${(server.address() as { port: number }).port}/ready`
+    const c = start({ _tag: "Http", url, ...common("http://u:***@…/ready") })
+    await c.pass()
+    expect(seen).toEqual([`Basic ${btoa("u:s3cret p")}`])
+    expect(c.reasons.join(" ")).not.toContain("s3cret")
+  })
+
   it("config: renders the template to the path; a missing template is pending with one warning", async () => {
     const template = join(sb.dir, "configmaps", "app.conf", "app.conf")
     const path = join(sb.dir, "etc", "app", "app.conf")

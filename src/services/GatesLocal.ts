@@ -59,7 +59,7 @@ const withDeadline = <A>(attempt: Effect.Effect<A, NotYet>) =>
 
 /** A connection opens (TCP, or a unix socket), and is closed again at once. */
 const connects = (options: NetConnectOpts) =>
-  withDeadline(Effect.callback<void, NotYet>((resume) => {
+  Effect.callback<void, NotYet>((resume) => {
     const socket = connect(options)
     socket.once("connect", () => {
       socket.destroy()
@@ -70,7 +70,7 @@ const connects = (options: NetConnectOpts) =>
       resume(Effect.fail(new NotYet({ reason: describe(e) })))
     })
     return Effect.sync(() => socket.destroy())
-  }))
+  })
 
 const statOf = (path: string) =>
   Effect.tryPromise({ try: () => stat(path), catch: (e) => new NotYet({ reason: describe(e) }) })
@@ -109,8 +109,20 @@ const renderConfig = (gate: Extract<LocalGate, { _tag: "Config" }>) =>
     })
   })
 
-/** One attempt at a local gate. */
-const attempt = (gate: LocalGate): Effect.Effect<void, NotYet> => {
+/** fetch refuses a URL with credentials (and would say so, URL and all): they go as a basic auth header. */
+const basicAuth = (text: string): { url: string; headers: Record<string, string> } => {
+  const url = new URL(text)
+  if (url.username === "" && url.password === "") return { url: text, headers: {} }
+  const user = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
+  url.username = ""
+  url.password = ""
+  return { url: url.href, headers: { authorization: `Basic ${Buffer.from(user).toString("base64")}` } }
+}
+
+/** One attempt at a local gate, under its deadline (a hung mount, a FIFO, a black hole, a silent server). */
+const attempt = (gate: LocalGate): Effect.Effect<void, NotYet> => withDeadline(attemptOnce(gate))
+
+const attemptOnce = (gate: LocalGate): Effect.Effect<void, NotYet> => {
   switch (gate._tag) {
     case "File":
       return Effect.asVoid(statOf(gate.path))
@@ -125,19 +137,20 @@ const attempt = (gate: LocalGate): Effect.Effect<void, NotYet> => {
     case "Tcp":
       return connects({ host: gate.host, port: gate.port })
     case "Dns":
-      return withDeadline(Effect.tryPromise({
+      return Effect.tryPromise({
         try: () => lookup(gate.name, { all: true }),
         catch: (e) => new NotYet({ reason: describe(e) })
-      })).pipe(Effect.asVoid)
+      }).pipe(Effect.asVoid)
     case "Http":
-      return withDeadline(Effect.tryPromise({
+      return Effect.tryPromise({
         try: async (signal) => {
-          const res = await fetch(gate.url, { signal })
+          const { url, headers } = basicAuth(gate.url)
+          const res = await fetch(url, { signal, headers })
           await res.body?.cancel()
           return res.status
         },
         catch: (e) => new NotYet({ reason: describe(e) })
-      })).pipe(
+      }).pipe(
         Effect.flatMap((status) =>
           status >= 200 && status < 300 ? Effect.void : Effect.fail(new NotYet({ reason: `HTTP ${status}` }))
         )
