@@ -14,6 +14,9 @@ export const lenient = <S extends Schema.Top>(schema: S) =>
 const Int32 = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 2_147_483_646 }))
 
 /** The holder we report for a spec that is not an object: held by someone we cannot name, so never "free". */
+/** Any JSON document, or none. */
+export const parseJson = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Unknown))
+
 export const unreadableHolder = "<unreadable spec>"
 
 export const LeaseSpecWire = Schema.Struct({

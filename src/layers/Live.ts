@@ -69,13 +69,17 @@ const endpoints = (s: Settings, e: Election) =>
     requestTimeoutMs: requestTimeoutMs(e)
   })
 
+/** Deadline of each gate's API request, with the election on or off. */
+const gateRequestTimeoutMs = 5000
+
 /** The gates, checked through the Kubernetes client when the wiring provides one. */
-const gating = (s: Settings, requestTimeoutMs: number) =>
+const gating = (s: Settings) =>
   Gates.layer({
     gates: s.gates,
     waitTimeoutMs: s.waitTimeoutMs,
     self: { namespace: s.namespace, podName: s.podName, nodeName: s.nodeName },
-    requestTimeoutMs
+    // Gates come before the election: their lists need not fit in the renew deadline, only not hang.
+    requestTimeoutMs: gateRequestTimeoutMs
   })
 
 /**
@@ -84,7 +88,7 @@ const gating = (s: Settings, requestTimeoutMs: number) =>
  * configuration is one line and nothing else.
  */
 export const electing = (s: Settings, e: Election, incarnation: string, signals: Layer.Layer<Signals>) =>
-  Layer.mergeAll(electorStack(electorConfig(s, e, incarnation)), events(s, e), gating(s, requestTimeoutMs(e))).pipe(
+  Layer.mergeAll(electorStack(electorConfig(s, e, incarnation)), events(s, e), gating(s)).pipe(
     Layer.provide(Layer.mergeAll(
       LeaseStore.layer({ namespace: s.namespace, name: e.leaseName, requestTimeoutMs: requestTimeoutMs(e) }),
       endpoints(s, e)
@@ -111,7 +115,7 @@ const events = (s: Settings, e: Election) =>
  * client only when a gate needs it, built before the health server as above.
  */
 export const direct = (s: Settings, signals: Layer.Layer<Signals>) =>
-  Layer.merge(Direct.layer, gating(s, 5000)).pipe(
+  Layer.merge(Direct.layer, gating(s)).pipe(
     Layer.provideMerge(supervision(s)),
     Layer.provideMerge(s.gates.some(needsApi) ? KubeClient.layer : Layer.empty),
     Layer.provideMerge(foundation(signals))

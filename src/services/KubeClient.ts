@@ -28,6 +28,11 @@ export class KubeUnreachable extends Schema.TaggedError<KubeUnreachable>()("Kube
   message: Schema.String
 }) {}
 
+/** Server-side lifetime of a watch: long enough to cost little, short enough to refresh auth. */
+export const watchTimeoutSeconds = 290
+/** Bookmarks arrive about once a minute; a watch silent for longer is dead. */
+export const watchIdleTimeoutMs = 75_000
+
 /** A watch answered with another status than 200: the status and the body, for whoever explains it. */
 export class KubeWatchRefused extends Schema.TaggedError<KubeWatchRefused>()("KubeWatchRefused", {
   status: Schema.Number,

@@ -12,8 +12,10 @@ import { Clock, Effect, Option, Result, Schedule, Schema, Stream } from "effect"
 import type { Verdict } from "../domain/GateRules.ts"
 import type { Access } from "../domain/GateWire.ts"
 import { ListWire, Named, refusal } from "../domain/GateWire.ts"
-import { decodeWatchLine } from "../domain/Wire.ts"
+import { decodeWatchLine, parseJson } from "../domain/Wire.ts"
 import type { KubeClient } from "./KubeClient.ts"
+import { watchIdleTimeoutMs, watchTimeoutSeconds } from "./KubeClient.ts"
+import { minSessionMs } from "./LeaseWatch.ts"
 
 /** What a check tells the gate's owner as it goes. */
 export interface Progress {
@@ -45,16 +47,9 @@ class AttemptFailed extends Schema.TaggedError<AttemptFailed>()("AttemptFailed",
 
 /** Retries of lists and lookups: quickly at first, then every few seconds at most. */
 const backoff = Schedule.min([Schedule.exponential(250), Schedule.spaced(5000)])
-/** Server-side watch lifetime, as the lease watch's. */
-const watchTimeoutSeconds = 290
-/** Bookmarks come about once a minute: a watch silent for longer is dead. */
-const watchIdleTimeoutMs = 75_000
-/** A watch that ends sooner than this counts as a failure, so a server that ends them at once is not hammered. */
-const minSessionMs = 10_000
 
 const decodeList = Schema.decodeUnknownOption(Schema.fromJsonString(ListWire))
 const decodeNamed = Schema.decodeUnknownOption(Named)
-const parseJson = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Unknown))
 const nameOf = (o: unknown) => Option.getOrUndefined(decodeNamed(o))?.metadata.name
 
 type Objects = ReadonlyMap<string, unknown>
@@ -118,7 +113,12 @@ export const follow = <A>(
       ...extra
     }).toString()
 
-  const list = api.kube.request({ method: "GET", path: `${path}?${query({})}`, timeoutMs: api.requestTimeoutMs }).pipe(
+  const list = api.kube.request({
+    method: "GET",
+    path: `${path}?${query({})}`,
+    verb: "list",
+    timeoutMs: api.requestTimeoutMs
+  }).pipe(
     Effect.mapError((e) => new AttemptFailed({ reason: e.message })),
     Effect.flatMap((res) => {
       if (res.status < 200 || res.status >= 300) {

@@ -10,8 +10,8 @@ import { STATUS_CODES } from "node:http"
 import type { ApiFailure } from "../domain/Election.ts"
 import type { LeaseView, SpecFields } from "../domain/Lease.ts"
 import { fromJson, incarnationAnnotation } from "../domain/Lease.ts"
-import { decodeBookmark, decodeStatus, decodeStatusText, decodeWatchLine } from "../domain/Wire.ts"
-import { KubeClient } from "./KubeClient.ts"
+import { decodeBookmark, decodeStatus, decodeStatusText, decodeWatchLine, parseJson } from "../domain/Wire.ts"
+import { KubeClient, watchIdleTimeoutMs, watchTimeoutSeconds } from "./KubeClient.ts"
 
 export class LeaseApiError extends Schema.TaggedError<LeaseApiError>()("LeaseApiError", {
   kind: Schema.Literals(["conflict", "transient", "denied", "invalid"]),
@@ -153,14 +153,7 @@ export class LeaseStore extends Context.Service<LeaseStore, {
     )
 }
 
-/** Server-side watch lifetime: long enough to cost little, short enough to refresh auth. */
-const watchTimeoutSeconds = 290
-/** Bookmarks arrive about once a minute; silence longer than this means a dead connection. */
-const watchIdleTimeoutMs = 75_000
-
 const notFoundMarker = "lease not found"
-
-const parseJson = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Unknown))
 
 const parseWatchLine = (line: string): WatchEvent | undefined => {
   const decoded = decodeWatchLine(line)
