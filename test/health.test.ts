@@ -3,10 +3,13 @@
  * a leader with a running child, 404 for a follower, 503 while shutting down; `/healthz` fails
  * only when the elector is wedged; `/status` tells everything.
  */
+import { Context, Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
 import type { ElectorStatus } from "../src/services/Elector.ts"
-import { route as routeOf } from "../src/services/HealthServer.ts"
+import { HealthServer, route as routeOf } from "../src/services/HealthServer.ts"
 import type { WrapperStatus } from "../src/services/StatusBoard.ts"
+import { StatusBoard } from "../src/services/StatusBoard.ts"
+import { Telemetry } from "../src/services/Telemetry.ts"
 
 const route = (path: string, elector: ElectorStatus) => routeOf(path, { phase: "election", elector })
 
@@ -86,5 +89,26 @@ describe("health routes", () => {
       ])
     }
     expect(routeOf("/status", follower, "k8s-await-election")[0]).toBe(200)
+  })
+})
+
+describe("the health server itself", () => {
+  it("a page that fails answers 500, and the server goes on answering", async () => {
+    // Telemetry whose /metrics dies: HealthServer reads nothing else of it.
+    const telemetry = {
+      page: (path: string) => (path === "/metrics" ? Effect.die(new Error("boom")) : Effect.succeed(undefined))
+    } as unknown as Telemetry["Service"]
+    const layer = HealthServer.layer({ host: "127.0.0.1", port: 0, fallbackHost: null }, "just-one-init").pipe(
+      Layer.provide(Layer.mergeAll(StatusBoard.layer, Layer.succeed(Telemetry, telemetry)))
+    )
+    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const { address } = Context.get(yield* Layer.build(layer), HealthServer)
+      const get = (path: string) =>
+        Effect.promise(() =>
+          fetch(`http://127.0.0.1:${address.port}${path}`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.status)
+        )
+      expect(yield* get("/metrics")).toBe(500)
+      expect(yield* get("/healthz")).toBe(200)
+    })))
   })
 })

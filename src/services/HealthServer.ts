@@ -38,8 +38,21 @@ export class HealthServer extends Context.Service<HealthServer, {
         const status = () => Effect.runSync(board.current)
         const server = createServer(async (req, res) => {
           const path = (req.url ?? "/").split("?")[0]
-          // Asynchronous: the first scrape of /metrics loads the Prometheus formatter.
-          const page = req.method === "GET" ? await Effect.runPromise(telemetry.page(path ?? "/")) : undefined
+          // Asynchronous: the first scrape of /metrics loads the Prometheus formatter. A page that fails is a 500,
+          // never a rejection nobody handles (which would end the process, child and all).
+          const page = req.method === "GET"
+            ? await Effect.runPromise(
+              telemetry.page(path ?? "/").pipe(
+                Effect.catchCause((cause) =>
+                  Effect.as(Effect.logWarning("health server: a page failed", cause), {
+                    status: 500,
+                    contentType: "application/json",
+                    body: JSON.stringify({ status: "error", error: "internal error" })
+                  })
+                )
+              )
+            )
+            : undefined
           if (page !== undefined) {
             res.writeHead(page.status, {
               "content-type": page.contentType,
@@ -126,6 +139,8 @@ const bind = (server: Server, host: string, port: number) =>
     server.once("error", onError)
     server.listen({ host, port, ipv6Only: false }, () => {
       server.off("error", onError)
+      // Once listening, an error (a failed accept: EMFILE) is said, never left to end the process.
+      server.on("error", (e) => Effect.runFork(Effect.logWarning(`health server: ${e.message}`)))
       const a = server.address()
       resume(Effect.succeed({ host, port: typeof a === "object" && a !== null ? a.port : port }))
     })
