@@ -18,7 +18,8 @@ const timing: Timing = {
   incarnation: "this-process",
   leaseDurationMs: 15_000,
   renewDeadlineMs: 10_000,
-  retryPeriodMs: 2_000
+  retryPeriodMs: 2_000,
+  stopGraceMs: 4_000
 }
 
 const Kind = Schema.Literals([
@@ -84,6 +85,8 @@ interface World {
   exited: boolean
   /** The code of a child that ended by itself: the wrapper must end with it. */
   selfExit: number | undefined
+  /** The leader's state before the step that ended its term. */
+  lastLeader?: Extract<Machine["state"], { _tag: "Leader" }> | undefined
 }
 
 const violations = (w: World, now: number): Array<string> => {
@@ -116,6 +119,7 @@ const apply = (w: World, e: Event, now: number): Array<string> => {
   if (before === "Releasing" && r.machine.state._tag !== "Releasing" && r.machine.state._tag !== "Follower") {
     problems.push(`Releasing went to ${r.machine.state._tag}`)
   }
+  if (w.machine.state._tag === "Leader") w.lastLeader = w.machine.state
   w.machine = r.machine
   w.wakeAt = r.wakeAt
   for (const c of r.commands) {
@@ -128,6 +132,12 @@ const apply = (w: World, e: Event, now: number): Array<string> => {
       problems.push(`${c._tag} on a lease another process holds (incarnation ${c.base.incarnation})`)
       w.pending.push({ command: c, issuedAt: now })
     } else if (c._tag === "StopChild") {
+      // Everything the child started is dead by the stop deadline: a grace from now, never past the
+      // last renew's deadline plus a grace, however late the machine learns of the stop [rule 1].
+      if (c.killAt > now + w.t.stopGraceMs) problems.push(`kill at ${c.killAt}, more than a grace after ${now}`)
+      if (w.lastLeader !== undefined && c.killAt > deadlineOf(w.lastLeader, w.t) + w.t.stopGraceMs) {
+        problems.push(`kill at ${c.killAt}, past the deadline of the renew sent at ${w.lastLeader.renewSentAt}`)
+      }
       w.stopIssued = true
       w.pending.push({ command: c, issuedAt: now })
     } else if (c._tag === "Exit") {
@@ -312,6 +322,25 @@ describe("election state machine", () => {
     assert.strictEqual(released.machine.state._tag, "Follower")
   })
 
+  it("a leader that wakes past its deadline (frozen, stalled) kills at once: the stop deadline counts from the last renew", () => {
+    const leader = step(
+      { ...initial, state: { _tag: "Acquiring", observation: undefined, base: undefined } },
+      { _tag: "Acquired", lease: lease("me"), sentAt: 0 },
+      50,
+      timing
+    )
+    // Frozen from 1 s to 30 s: the lease expired at 15 s; the stop may not begin a grace from now.
+    const thawed = step(leader.machine, { _tag: "Wake" }, 30_000, timing)
+    assert.strictEqual(thawed.machine.state._tag, "Releasing")
+    assert.deepStrictEqual(thawed.commands, [{ _tag: "StopChild", killAt: 14_000 }])
+    // Woken a little late, inside the grace: the grace is cut to what is left of it.
+    const late = step(leader.machine, { _tag: "Wake" }, 12_500, timing)
+    assert.deepStrictEqual(late.commands, [{ _tag: "StopChild", killAt: 14_000 }])
+    // A stop asked early (a signal) gets the whole grace.
+    const signalled = step(leader.machine, { _tag: "Signal", signal: "SIGTERM" }, 1_000, timing)
+    assert.deepStrictEqual(signalled.commands, [{ _tag: "StopChild", killAt: 5_000 }])
+  })
+
   it("steps down after --reelect-after, stopping the child before releasing", () => {
     const t = { ...timing, reelectAfterMs: 5_000 }
     let r = step(
@@ -431,7 +460,7 @@ describe("review findings, as rules of the machine", () => {
       [{ _tag: "Wake" }, 2_000],
       [{ _tag: "RenewFailed", failure: { kind: "conflict", message: "409" }, current: lease("me", "u1", true) }, 2_010]
     ])
-    assert.deepStrictEqual(r.commands, [{ _tag: "StopChild" }])
+    assert.deepStrictEqual(r.commands, [{ _tag: "StopChild", killAt: 6_010 }])
     const late = step(
       r.machine,
       { _tag: "RenewFailed", failure: { kind: "conflict", message: "409" }, current: lease("me", "u1", true) },

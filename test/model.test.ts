@@ -85,7 +85,9 @@ describe("cluster model", () => {
           }).pipe(
             Layer.provide(Layer.mergeAll(
               leaseStoreMemory(lease, link, requestTimeoutMs),
-              Leadership.layer.pipe(Layer.provide(childSupervisorRecording(r.id, log, () => rng() * stopGraceMs))),
+              Leadership.layer.pipe(
+                Layer.provide(childSupervisorRecording(r.id, log, () => rng() * stopGraceMs, { stopGraceMs }))
+              ),
               StatusBoard.layer,
               Telemetry.layer,
               Layer.succeed(Signals, Signals.of({ next: Effect.never }))

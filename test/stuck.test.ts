@@ -42,7 +42,9 @@ describe("a stop that is stuck", () => {
       }).pipe(Layer.provide(Layer.mergeAll(
         leaseStoreMemory(lease, { latency: () => 1, loseAnswer: () => false, partitioned: () => false }, 1_000),
         // A child whose stop takes an hour: stuck, as far as the probes can tell.
-        Leadership.layer.pipe(Layer.provide(childSupervisorRecording("a", log, () => 3_600_000))),
+        Leadership.layer.pipe(
+          Layer.provide(childSupervisorRecording("a", log, () => 3_600_000, { survivesKill: true }))
+        ),
         StatusBoard.layer,
         Telemetry.layer,
         Layer.succeed(Signals, Signals.of({ next: Queue.take(signals) }))

@@ -23,6 +23,8 @@ export interface Timing {
   readonly leaseDurationMs: number
   readonly renewDeadlineMs: number
   readonly retryPeriodMs: number
+  /** SIGTERM to SIGKILL, at most: a stop never lasts longer, and never past the stop deadline (see `stopDeadline`). */
+  readonly stopGraceMs: number
   /** Step down after leading this long, so that the others get a turn (the original --reelect-after). */
   readonly reelectAfterMs?: number | undefined
   /**
@@ -75,8 +77,10 @@ export type State =
     /** The lease to hand back once the child is gone; undefined when it is no longer ours. */
     readonly lease: LeaseView | undefined
     readonly childStopped: boolean
-    /** When the stop began: a stop that outlasts the grace period by far is stuck (see Health). */
+    /** When the stop began. */
     readonly since: number
+    /** When everything the child started gets SIGKILL (undefined: there was no child to stop); a stop that outlasts it by far is stuck (see Health). */
+    readonly killAt: number | undefined
   }
 
 export interface Machine {
@@ -117,7 +121,8 @@ export type Command =
   | { readonly _tag: "Acquire"; readonly base: LeaseView | undefined }
   | { readonly _tag: "Renew"; readonly base: LeaseView }
   | { readonly _tag: "StartChild" }
-  | { readonly _tag: "StopChild" }
+  /** SIGTERM now, SIGKILL to everything the child started at `killAt` (at once when that has passed). */
+  | { readonly _tag: "StopChild"; readonly killAt: number }
   | { readonly _tag: "Release"; readonly base: LeaseView }
   | { readonly _tag: "Exit"; readonly exitCode: number }
 
@@ -151,6 +156,15 @@ export const start: ReadonlyArray<Command> = [{ _tag: "Read" }]
 /** When a Leader must give up: the deadline counts from the last successful send [rule 1]. */
 export const deadlineOf = (state: Extract<State, { _tag: "Leader" }>, t: Timing) =>
   state.renewSentAt + t.renewDeadlineMs
+
+/**
+ * When a leader's child must be dead by: never later than its last successful renew's send time plus the renew
+ * deadline and the grace, the point the timing argument counts on [rule 1]; a stop begun earlier (a signal, a
+ * step-down) gets the whole grace. So a wrapper that was frozen or stalled past its deadline (a paused pod, a
+ * starved CPU) kills at once when it wakes, instead of starting a graceful stop beside the next leader's child.
+ */
+export const stopDeadline = (state: Extract<State, { _tag: "Leader" }>, now: number, t: Timing) =>
+  Math.min(now + t.stopGraceMs, deadlineOf(state, t) + t.stopGraceMs)
 
 /** How long to wait after a failure: never less than the retry period; Retry-After only lengthens it. */
 export const backoffMs = (failure: ApiFailure, t: Timing): number =>
@@ -231,11 +245,22 @@ const follow = (
   return [{ ...m, state: follower(false, pollAt(m, observation, lastReadAt, now, t)) }, [], reason]
 }
 
-const lose = (m: Machine, lease: LeaseView | undefined, now: number, reason: string): Result => [
-  { ...m, state: { _tag: "Releasing", lease, childStopped: false, since: now } },
-  [{ _tag: "StopChild" }],
-  reason
-]
+/** A leader's term ends: stop the child under the stop deadline, release once it is gone (when the lease is still ours). */
+const lose = (
+  m: Machine,
+  s: Extract<State, { _tag: "Leader" }>,
+  lease: LeaseView | undefined,
+  now: number,
+  t: Timing,
+  reason: string
+): Result => {
+  const killAt = stopDeadline(s, now, t)
+  return [
+    { ...m, state: { _tag: "Releasing", lease, childStopped: false, since: now, killAt } },
+    [{ _tag: "StopChild", killAt }],
+    reason
+  ]
+}
 
 /** The transition function. Every state change of the elector happens here. */
 export const step = (m: Machine, e: Event, now: number, t: Timing, random = 0): Step => {
@@ -313,7 +338,7 @@ const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Even
       // A win that took longer than the deadline gives no right to run the child [rule 3].
       if (m.exiting || now >= e.sentAt + t.renewDeadlineMs) {
         return [
-          { ...m, state: { _tag: "Releasing", lease: e.lease, childStopped: true, since: now } },
+          { ...m, state: { _tag: "Releasing", lease: e.lease, childStopped: true, since: now, killAt: undefined } },
           [{ _tag: "Release", base: e.lease }],
           m.exiting ? "acquired while exiting" : "acquired too late"
         ]
@@ -366,18 +391,18 @@ const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now
         ...m,
         exiting: true,
         exitCode: e.exitCode,
-        state: { _tag: "Releasing", lease: s.lease, childStopped: true, since: now }
+        state: { _tag: "Releasing", lease: s.lease, childStopped: true, since: now, killAt: undefined }
       },
       [{ _tag: "Release", base: s.lease }],
       `child exited with ${e.exitCode}`
     ]
   }
-  if (e._tag === "Signal") return lose({ ...m, exiting: true }, s.lease, now, `signal ${e.signal}`)
-  if (now >= deadline) return lose(m, s.lease, now, "renew deadline passed")
+  if (e._tag === "Signal") return lose({ ...m, exiting: true }, s, s.lease, now, t, `signal ${e.signal}`)
+  if (now >= deadline) return lose(m, s, s.lease, now, t, "renew deadline passed")
   switch (e._tag) {
     case "Wake":
       if (t.reelectAfterMs !== undefined && now >= s.since + t.reelectAfterMs) {
-        return lose(m, s.lease, now, "re-election due")
+        return lose(m, s, s.lease, now, t, "re-election due")
       }
       if (!s.renewing && now >= s.nextRenewAt) {
         return [{ ...m, state: { ...s, renewing: true } }, [{ _tag: "Renew", base: s.lease }], "renew"]
@@ -390,7 +415,9 @@ const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now
         return [{ ...m, state: { ...s, renewing: false, nextRenewAt } }, [], "renew changed nothing"]
       }
       const renewSentAt = Math.max(s.renewSentAt, e.sentAt)
-      if (now >= renewSentAt + t.renewDeadlineMs) return lose(m, e.lease, now, "renewed too late")
+      if (now >= renewSentAt + t.renewDeadlineMs) {
+        return lose(m, { ...s, renewSentAt }, e.lease, now, t, "renewed too late")
+      }
       return [
         {
           ...m,
@@ -413,8 +440,10 @@ const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now
         }
         return lose(
           m,
+          s,
           undefined,
           now,
+          t,
           e.current === undefined ? "lease deleted" : `lease taken by ${JSON.stringify(e.current.holder)}`
         )
       }

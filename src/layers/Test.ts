@@ -4,7 +4,7 @@
  * partitions), and a child supervisor that records when children run. Time
  * comes from the Clock, so whole clusters run under TestClock.
  */
-import { Clock, Deferred, Effect, Layer, PubSub, Stream } from "effect"
+import { Clock, Deferred, Effect, Layer, Option, PubSub, Stream } from "effect"
 import type { SpecFields } from "../domain/Lease.ts"
 import { fromJson, incarnationAnnotation } from "../domain/Lease.ts"
 import type { ChildExit, RunningChild } from "../services/ChildSupervisor.ts"
@@ -139,14 +139,23 @@ export interface ChildRecord {
   stoppedAt: number | undefined
 }
 
-/** Children that run until their scope closes, taking `stopMs()` to die, each recorded in `log`. */
-export const childSupervisorRecording = (replica: string, log: Array<ChildRecord>, stopMs: () => number) =>
+/**
+ * Children that run until their scope closes, then take `stopMs()` to die, or die at their kill deadline if
+ * that comes first (unless `survivesKill`: stuck in the kernel), each recorded in `log`.
+ */
+export const childSupervisorRecording = (
+  replica: string,
+  log: Array<ChildRecord>,
+  stopMs: () => number,
+  options: { readonly stopGraceMs?: number; readonly survivesKill?: boolean } = {}
+) =>
   Layer.succeed(
     ChildSupervisor,
     ChildSupervisor.of({
       start: () =>
         Effect.gen(function*() {
           const exited = yield* Deferred.make<ChildExit>()
+          const deadline = yield* Deferred.make<number>()
           const record = yield* Effect.acquireRelease(
             Clock.currentTimeMillis.pipe(Effect.map((startedAt) => {
               const r: ChildRecord = { replica, startedAt, stoppedAt: undefined }
@@ -155,7 +164,11 @@ export const childSupervisorRecording = (replica: string, log: Array<ChildRecord
             })),
             (r) =>
               Effect.gen(function*() {
-                yield* Effect.sleep(stopMs())
+                const now = Number((yield* Clock.monotonicTimeNanos) / 1_000_000n)
+                const set = yield* Deferred.poll(deadline)
+                const killAt = Option.isSome(set) ? yield* set.value : now + (options.stopGraceMs ?? Infinity)
+                const ms = stopMs()
+                yield* Effect.sleep(options.survivesKill === true ? ms : Math.max(0, Math.min(ms, killAt - now)))
                 r.stoppedAt = yield* Clock.currentTimeMillis
                 yield* Deferred.succeed(exited, { code: 143, signal: "SIGTERM", startError: null })
               })
@@ -164,7 +177,8 @@ export const childSupervisorRecording = (replica: string, log: Array<ChildRecord
             pid: log.length,
             startedAt: record.startedAt,
             exit: Deferred.await(exited),
-            hasExited: Deferred.isDone(exited)
+            hasExited: Deferred.isDone(exited),
+            stopBy: (killAt) => Effect.asVoid(Deferred.succeed(deadline, killAt))
           } satisfies RunningChild
         })
     })

@@ -5,12 +5,16 @@
  *
  *   t0            SIGTERM to the child's process group
  *   (group gone)  SIGTERM to every other descendant of the wrapper (what left the group: setsid, daemons)
- *   t0 + grace    SIGKILL to everything that is left, whatever happened in between
+ *   killAt        SIGKILL to everything that is left, whatever happened in between
  *   then          wait until all of it is reaped (a bounded wait is logged, and waiting goes on)
+ *
+ * `killAt` is t0 + grace, or the earlier deadline set with `stopBy` (a leader's counts from its last
+ * renew). A stop that begins at or past it sends SIGKILL at once and says why: the wrapper was frozen or
+ * stalled past the point where the next leader may start.
  *
  * The wrapper's own helper processes (exec credential plugins) are never touched.
  */
-import { Clock, Context, Deferred, Effect, Layer, Schedule } from "effect"
+import { Clock, Context, Deferred, Effect, Layer, Option, Schedule } from "effect"
 import type { Scope } from "effect"
 import { spawn } from "node:child_process"
 import { constants } from "node:os"
@@ -35,6 +39,8 @@ export interface RunningChild {
   readonly exit: Effect.Effect<ChildExit>
   /** Whether it has ended already: its exit was seen, or it is a zombie Node has not reaped yet. */
   readonly hasExited: Effect.Effect<boolean>
+  /** The stop that closing its scope makes kills everything left at `killAt` (monotonic ms) at the latest; the first call counts. */
+  stopBy(killAt: number): Effect.Effect<void>
 }
 
 /** Signals that are passed through to the child's process group while it runs. */
@@ -53,8 +59,10 @@ export class ChildSupervisor extends Context.Service<ChildSupervisor, {
         const reaper = yield* Reaper
         const tree = yield* ProcessTree
         const helpers = yield* HelperProcesses
-        const stop = stopAll(tree, reaper, helpers, options.stopGraceMs)
-        return ChildSupervisor.of({ start: (command) => spawnScoped(command, reaper, tree, stop) })
+        const stop = stopAll(tree, reaper, helpers)
+        return ChildSupervisor.of({
+          start: (command) => spawnScoped(command, reaper, tree, stop, options.stopGraceMs)
+        })
       })
     )
 }
@@ -71,9 +79,11 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
     command: ReadonlyArray<string>,
     reaper: Reaper["Service"],
     tree: ProcessTree["Service"],
-    stop: (pid: number, exited: Deferred.Deferred<ChildExit>) => Effect.Effect<void>
+    stop: (pid: number, exited: Deferred.Deferred<ChildExit>, killAt: number) => Effect.Effect<void>,
+    graceMs: number
   ) {
     const exited = yield* Deferred.make<ChildExit>()
+    const deadline = yield* Deferred.make<number>()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const [file, ...args] = command as [string, ...Array<string>]
@@ -111,7 +121,9 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
         Effect.gen(function*() {
           if (forward !== undefined) { for (const s of forwardedSignals) process.off(s, forward) }
           if (pid === -1) return
-          yield* stop(pid, exited)
+          const set = yield* Deferred.poll(deadline)
+          const killAt = Option.isSome(set) ? yield* set.value : (yield* monotonicMs) + graceMs
+          yield* stop(pid, exited, killAt)
           yield* reaper.unprotect(pid)
         })
     )
@@ -122,12 +134,15 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
       hasExited: Effect.gen(function*() {
         if (yield* Deferred.isDone(exited)) return true
         return child.pid === -1 || (yield* tree.stat(child.pid))?.state === "Z"
-      })
+      }),
+      stopBy: (killAt) => Effect.asVoid(Deferred.succeed(deadline, killAt))
     } satisfies RunningChild
   }
 )
 
 const poll = Schedule.spaced("20 millis")
+
+const monotonicMs = Effect.map(Clock.monotonicTimeNanos, (n) => Number(n / 1_000_000n))
 
 /** Run `check` until it holds, for at most `ms`; whether it held. */
 const within = (check: Effect.Effect<boolean>, ms: number) =>
@@ -139,11 +154,11 @@ const within = (check: Effect.Effect<boolean>, ms: number) =>
 
 /** The stop under one deadline (see the module comment); completes once everything it started is reaped. */
 const stopAll =
-  (tree: ProcessTree["Service"], reaper: Reaper["Service"], helpers: HelperProcesses["Service"], graceMs: number) =>
-  (pgid: number, exited: Deferred.Deferred<ChildExit>): Effect.Effect<void> =>
+  (tree: ProcessTree["Service"], reaper: Reaper["Service"], helpers: HelperProcesses["Service"]) =>
+  (pgid: number, exited: Deferred.Deferred<ChildExit>, killAt: number): Effect.Effect<void> =>
     Effect.gen(function*() {
-      const t0 = yield* Clock.currentTimeMillis
-      const left = Effect.map(Clock.currentTimeMillis, (now) => t0 + graceMs - now)
+      const t0 = yield* monotonicMs
+      const left = Effect.map(monotonicMs, (now) => killAt - now)
       /** Descendants that are not helpers and not yet reaped (a zombie we cannot reap counts as dead). */
       const leftovers = Effect.gen(function*() {
         const skip = yield* helpers.pids
@@ -166,20 +181,29 @@ const stopAll =
         Effect.map((xs) => xs.every(Boolean))
       )
 
-      yield* tree.signalGroup(pgid, "SIGTERM")
-      // The group first; what left it gets SIGTERM once the group is gone, or half-way to the deadline.
-      const groupDone = Effect.map(Effect.all([childGone, groupGone]), ([a, b]) => a && b)
-      yield* within(groupDone, Math.min(yield* left, graceMs / 2))
-      for (const pid of yield* leftovers) yield* tree.signal(pid, "SIGTERM")
-      if (yield* within(allGone, yield* left)) return
-      const remaining = yield* left
-      if (remaining > 0) yield* Effect.sleep(remaining)
       // The deadline: SIGKILL everything left, again while new ones appear (a process may fork as it dies).
       const killAll = Effect.gen(function*() {
         yield* tree.signalGroup(pgid, "SIGKILL")
         for (const pid of yield* leftovers) yield* tree.signal(pid, "SIGKILL")
         return yield* allGone
       })
+      if (killAt <= t0) {
+        yield* killAll
+        yield* Effect.logWarning(
+          `stop deadline passed ${
+            t0 - killAt
+          } ms ago: SIGKILL to every process of the child at once, no grace (the wrapper was frozen or stalled past its last renew + renew deadline + stop grace, when another replica may take the lease)`
+        ).pipe(Effect.annotateLogs({ pid: pgid, overdueMs: t0 - killAt }))
+      } else {
+        yield* tree.signalGroup(pgid, "SIGTERM")
+        // The group first; what left it gets SIGTERM once the group is gone, or half-way to the deadline.
+        const groupDone = Effect.map(Effect.all([childGone, groupGone]), ([a, b]) => a && b)
+        yield* within(groupDone, (yield* left) / 2)
+        for (const pid of yield* leftovers) yield* tree.signal(pid, "SIGTERM")
+        if (yield* within(allGone, yield* left)) return
+        const remaining = yield* left
+        if (remaining > 0) yield* Effect.sleep(remaining)
+      }
       const dead = yield* within(killAll, killWaitMs)
       if (!dead) {
         yield* Effect.logError(

@@ -28,7 +28,7 @@ export class Direct extends Context.Service<Direct, {
           const signal = yield* signals.next
           yield* Effect.logInfo("stopping the child").pipe(Effect.annotateLogs({ signal }))
           yield* board.show(Effect.succeed({ phase: "direct", child, exiting: true }))
-          yield* term.stop
+          yield* term.stop()
         }))
         return (yield* term.ended).exit.code
       }, Effect.scoped)

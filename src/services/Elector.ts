@@ -22,7 +22,6 @@ export interface ElectorConfig extends Timing {
   readonly namespace: string
   readonly leaseName: string
   readonly command: ReadonlyArray<string>
-  readonly stopGraceMs: number
 }
 
 export interface ElectorStatus {
@@ -70,7 +69,8 @@ export class Elector extends Context.Service<Elector, {
           const now = yield* monotonicMs
           const s = machine.state
           const stuck = (s._tag === "Leader" && now >= deadlineOf(s, config) + 1000)
-            || (s._tag === "Releasing" && !s.childStopped && now >= s.since + config.stopGraceMs + killWaitMs + 1000)
+            || (s._tag === "Releasing" && !s.childStopped && s.killAt !== undefined
+              && now >= s.killAt + killWaitMs + 1000)
           return {
             state: s._tag,
             identity: config.identity,
@@ -117,7 +117,7 @@ export class Elector extends Context.Service<Elector, {
               case "StopChild":
                 // The term's own watcher reports the ending; a term that already ended answers at once.
                 return Effect.flatMap(Ref.get(snapshot), ({ term }) =>
-                  term === undefined ? Effect.void : fork(term.stop))
+                  term === undefined ? Effect.void : fork(term.stop(command.killAt)))
               case "Release":
                 // Once the child is gone, handing the lease back only saves the others a wait: bounded, never required.
                 return answer(
@@ -133,9 +133,14 @@ export class Elector extends Context.Service<Elector, {
 
           yield* board.show(Effect.map(status, (elector) => ({ phase: "election", elector })))
           yield* telemetry.electing
-          if (!config.baseline) yield* fork(watch.run(post))
-          yield* fork(Effect.forever(Effect.flatMap(signals.next, (signal) => post({ _tag: "Signal", signal }))))
-          for (const c of start) yield* execute(c)
+          if (!config.baseline) {
+            yield* fork(watch.run(post))
+          }
+          yield* fork(Effect.forever(Effect.flatMap(signals.next, (signal) =>
+            post({ _tag: "Signal", signal }))))
+          for (const c of start) {
+            yield* execute(c)
+          }
           return yield* loop(events, snapshot, config, execute, telemetry)
         }).pipe(Effect.scoped, Effect.withSpan("Elector.run"))
 

@@ -23,8 +23,11 @@ export interface Ending {
 
 export interface Term {
   readonly child: RunningChild
-  /** End the term: stop the child and all it started. Idempotent; completes with the one ending. */
-  readonly stop: Effect.Effect<Ending>
+  /**
+   * End the term: stop the child and all it started, everything dead by `killAt` (monotonic ms; by default
+   * a grace from now). Idempotent; completes with the one ending.
+   */
+  stop(killAt?: number): Effect.Effect<Ending>
   /** Completes with the one ending, however the term ended. */
   readonly ended: Effect.Effect<Ending>
 }
@@ -98,7 +101,11 @@ export class Leadership extends Context.Service<Leadership, {
         yield* Effect.forkIn(Effect.andThen(child.exit, finish("self")), parent, { startImmediately: true })
         return {
           child,
-          stop: Effect.flatMap(child.hasExited, (exited) => finish(exited ? "self" : "stop")),
+          stop: (killAt) =>
+            Effect.andThen(
+              killAt === undefined ? Effect.void : child.stopBy(killAt),
+              Effect.flatMap(child.hasExited, (exited) => finish(exited ? "self" : "stop"))
+            ),
           ended: Deferred.await(ending)
         } satisfies Term
       })
