@@ -17,6 +17,8 @@ export interface ChildRecordLine {
   readonly code?: number
   readonly signal?: string
   readonly reason?: string
+  /** The child's JUST_ONE_INIT_FENCING_TOKEN, on its start line. */
+  readonly token?: string
 }
 
 export const readRecords = (path: string): Array<ChildRecordLine> =>

@@ -171,11 +171,11 @@ describe("the spec each write sends", () => {
     })!
   const t0 = Date.UTC(2026, 0, 1)
 
-  it("an acquire counts a transition only when the holder changes", () => {
+  it("every acquire counts a transition, one by our own identity too: the count is the child's fencing token", () => {
     expect(acquireSpec(undefined, me, t0).leaseTransitions).toBe(0)
     expect(acquireSpec(held("other"), me, t0).leaseTransitions).toBe(5)
     expect(acquireSpec(held(""), me, t0).leaseTransitions).toBe(5)
-    expect(acquireSpec(held("me"), me, t0).leaseTransitions).toBe(4)
+    expect(acquireSpec(held("me"), me, t0).leaseTransitions).toBe(5)
     expect(acquireSpec(held("other"), me, t0)).toMatchObject({
       holderIdentity: "me",
       leaseDurationSeconds: 15,

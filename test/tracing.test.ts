@@ -91,6 +91,8 @@ describe("traces", () => {
     expect(child?.attributes).toMatchObject({ byItself: false, exitCode: 0 })
     expect(typeof child?.attributes["pid"]).toBe("number")
     expect(typeof child?.attributes["stopMs"]).toBe("number")
+    // The fencing token the child was given: the lease's transitions as the acquire wrote them.
+    expect(child?.attributes["fencing.token"]).toBe(sb.emu.getLease("default", sb.leaseName)?.spec.leaseTransitions)
     expect(named("LeaseWatch.session").length).toBeGreaterThanOrEqual(1)
     expect(named("Gates.wait")).toHaveLength(1)
     expect(named("Gate.wait").map((s) => s.attributes)).toEqual([{ gate: `file ${sb.dir}`, "gate.kind": "File" }])

@@ -120,7 +120,8 @@ export type Command =
   /** POST when `base` is undefined, else PUT on base's resourceVersion [rule 5]. */
   | { readonly _tag: "Acquire"; readonly base: LeaseView | undefined }
   | { readonly _tag: "Renew"; readonly base: LeaseView }
-  | { readonly _tag: "StartChild" }
+  /** `fencingToken`: the lease's transitions as this acquire wrote them, greater than every earlier leader's. */
+  | { readonly _tag: "StartChild"; readonly fencingToken: number }
   /** SIGTERM now, SIGKILL to everything the child started at `killAt` (at once when that has passed). */
   | { readonly _tag: "StopChild"; readonly killAt: number }
   | { readonly _tag: "Release"; readonly base: LeaseView }
@@ -351,7 +352,7 @@ const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Even
         renewing: false,
         since: now
       }
-      return [{ ...m, state: leader }, [{ _tag: "StartChild" }], "acquired"]
+      return [{ ...m, state: leader }, [{ _tag: "StartChild", fencingToken: e.lease.transitions }], "acquired"]
     }
     case "AcquireFailed": {
       if (e.failure.kind !== "conflict") {

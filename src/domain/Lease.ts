@@ -90,13 +90,17 @@ export interface Writer {
   readonly durationSeconds: number
 }
 
-/** An acquire: ours from now; a transition is counted only when the holder changes, as client-go counts them. */
+/**
+ * An acquire: ours from now. Every acquisition counts one more transition, even by our own identity (client-go
+ * counts only a change of holder): the count is the child's fencing token, which must be greater than every
+ * earlier leader's of this Lease object, a crashed incarnation of this very pod's included.
+ */
 export const acquireSpec = (base: LeaseView | undefined, w: Writer, nowMs: number): SpecFields => ({
   holderIdentity: w.identity,
   leaseDurationSeconds: w.durationSeconds,
   acquireTime: microTime(nowMs),
   renewTime: microTime(nowMs),
-  leaseTransitions: base === undefined ? 0 : base.transitions + (base.holder === w.identity ? 0 : 1)
+  leaseTransitions: base === undefined ? 0 : base.transitions + 1
 })
 
 /**

@@ -50,7 +50,11 @@ export const forwardedSignals: ReadonlyArray<NodeJS.Signals> = ["SIGHUP", "SIGUS
 export const killWaitMs = 2_000
 
 export class ChildSupervisor extends Context.Service<ChildSupervisor, {
-  start(command: ReadonlyArray<string>): Effect.Effect<RunningChild, never, Scope.Scope>
+  /** Start the command with the wrapper's environment plus `env`. */
+  start(
+    command: ReadonlyArray<string>,
+    env?: Readonly<Record<string, string>>
+  ): Effect.Effect<RunningChild, never, Scope.Scope>
 }>()("just-one-init/ChildSupervisor") {
   static readonly layer = (options: { readonly stopGraceMs: number }) =>
     Layer.effect(
@@ -61,7 +65,7 @@ export class ChildSupervisor extends Context.Service<ChildSupervisor, {
         const helpers = yield* HelperProcesses
         const stop = stopAll(tree, reaper, helpers)
         return ChildSupervisor.of({
-          start: (command) => spawnScoped(command, reaper, tree, stop, options.stopGraceMs)
+          start: (command, env = {}) => spawnScoped(command, env, reaper, tree, stop, options.stopGraceMs)
         })
       })
     )
@@ -77,6 +81,7 @@ const notStarted = (error: NodeJS.ErrnoException): ChildExit => ({
 const spawnScoped = Effect.fn("ChildSupervisor.start")(
   function*(
     command: ReadonlyArray<string>,
+    env: Readonly<Record<string, string>>,
     reaper: Reaper["Service"],
     tree: ProcessTree["Service"],
     stop: (pid: number, exited: Deferred.Deferred<ChildExit>, killAt: number) => Effect.Effect<void>,
@@ -90,7 +95,7 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
         const startedAt = Date.now()
         try {
           // Own process group (detached) so that stopping it reaches grandchildren too.
-          const proc = spawn(file, args, { stdio: "inherit", detached: true, env: process.env })
+          const proc = spawn(file, args, { stdio: "inherit", detached: true, env: { ...process.env, ...env } })
           if (proc.pid !== undefined) reaper.protectUnsafe(proc.pid)
           proc.once("exit", (code, signal) =>
             Deferred.doneUnsafe(

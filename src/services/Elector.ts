@@ -31,7 +31,7 @@ export interface ElectorStatus {
   readonly holder: string | null
   readonly transitions: number | null
   readonly resourceVersion: string | null
-  readonly child: { readonly pid: number; readonly startedAt: string } | null
+  readonly child: { readonly pid: number; readonly startedAt: string; readonly fencingToken: number | null } | null
   readonly exiting: boolean
   /** A leader past its renew deadline that has not acted on it, or a stop that outlasts its bound: stuck. */
   readonly wedged: boolean
@@ -80,7 +80,11 @@ export class Elector extends Context.Service<Elector, {
             resourceVersion: lease?.resourceVersion ?? null,
             child: term === undefined || term.child.pid === -1
               ? null
-              : { pid: term.child.pid, startedAt: new Date(term.child.startedAt).toISOString() },
+              : {
+                pid: term.child.pid,
+                startedAt: new Date(term.child.startedAt).toISOString(),
+                fencingToken: term.fencingToken ?? null
+              },
             exiting: machine.exiting,
             wedged: stuck
           } satisfies ElectorStatus
@@ -104,7 +108,11 @@ export class Elector extends Context.Service<Elector, {
                 return answer(commands.renew(command.base))
               case "StartChild":
                 return Effect.gen(function*() {
-                  const term = yield* leadership.begin(config.command, alongside).pipe(Scope.provide(work))
+                  const term = yield* leadership.begin(config.command, {
+                    alongside,
+                    fencingToken: command.fencingToken
+                  })
+                    .pipe(Scope.provide(work))
                   yield* Ref.update(snapshot, (s) => ({ ...s, term }))
                   yield* fork(term.ended.pipe(Effect.flatMap((ending) =>
                     Ref.update(snapshot, (s) => ({ ...s, term: undefined })).pipe(
@@ -116,8 +124,11 @@ export class Elector extends Context.Service<Elector, {
                 })
               case "StopChild":
                 // The term's own watcher reports the ending; a term that already ended answers at once.
-                return Effect.flatMap(Ref.get(snapshot), ({ term }) =>
-                  term === undefined ? Effect.void : fork(term.stop(command.killAt)))
+                return Effect.flatMap(
+                  Ref.get(snapshot),
+                  ({ term }) =>
+                    term === undefined ? Effect.void : fork(term.stop(command.killAt))
+                )
               case "Release":
                 // Once the child is gone, handing the lease back only saves the others a wait: bounded, never required.
                 return answer(
@@ -136,8 +147,7 @@ export class Elector extends Context.Service<Elector, {
           if (!config.baseline) {
             yield* fork(watch.run(post))
           }
-          yield* fork(Effect.forever(Effect.flatMap(signals.next, (signal) =>
-            post({ _tag: "Signal", signal }))))
+          yield* fork(Effect.forever(Effect.flatMap(signals.next, (signal) => post({ _tag: "Signal", signal }))))
           for (const c of start) {
             yield* execute(c)
           }

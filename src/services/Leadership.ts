@@ -21,8 +21,20 @@ export interface Ending {
   readonly stopMs: number
 }
 
+/** What a term adds to the command: service mode's endpoints, and the fencing token of an elected one. */
+export interface TermOptions {
+  /** Acquired in the term once the child has started; it must not wait (fork what takes time). */
+  readonly alongside?: Effect.Effect<void, never, Scope.Scope> | undefined
+  /** Given to the child as JUST_ONE_INIT_FENCING_TOKEN, and shown with it (log line, span, /status). */
+  readonly fencingToken?: number | undefined
+}
+
+/** The child's environment variable with the fencing token. */
+export const fencingTokenVariable = "JUST_ONE_INIT_FENCING_TOKEN"
+
 export interface Term {
   readonly child: RunningChild
+  readonly fencingToken: number | undefined
   /**
    * End the term: stop the child and all it started, everything dead by `killAt` (monotonic ms; by default
    * a grace from now). Idempotent; completes with the one ending.
@@ -33,23 +45,15 @@ export interface Term {
 }
 
 export class Leadership extends Context.Service<Leadership, {
-  /**
-   * Start a term; it lives in a scope forked from the caller's, so closing that scope ends it too.
-   * `alongside` is acquired in the term once the child has started; it must not wait (fork what takes time).
-   */
-  begin(
-    command: ReadonlyArray<string>,
-    alongside?: Effect.Effect<void, never, Scope.Scope>
-  ): Effect.Effect<Term, never, Scope.Scope>
+  /** Start a term; it lives in a scope forked from the caller's, so closing that scope ends it too. */
+  begin(command: ReadonlyArray<string>, options?: TermOptions): Effect.Effect<Term, never, Scope.Scope>
 }>()("just-one-init/Leadership") {
   static readonly layer = Layer.effect(
     Leadership,
     Effect.gen(function*() {
       const supervisor = yield* ChildSupervisor
-      const begin = Effect.fn("Leadership.begin")(function*(
-        command: ReadonlyArray<string>,
-        alongside?: Effect.Effect<void, never, Scope.Scope>
-      ) {
+      const begin = Effect.fn("Leadership.begin")(function*(command: ReadonlyArray<string>, options: TermOptions = {}) {
+        const { alongside, fencingToken } = options
         const parent = yield* Effect.scope
         // Closed in parallel: an API call alongside (up to a request deadline) must never delay the child's stop,
         // which the lease's timing counts on.
@@ -61,17 +65,26 @@ export class Leadership extends Context.Service<Leadership, {
           childScope,
           Effect.flatMap(Clock.currentTimeMillis, (t) => Deferred.succeed(childGone, t))
         )
-        const child = yield* supervisor.start(command).pipe(Scope.provide(childScope))
+        const env = fencingToken === undefined ? {} : { [fencingTokenVariable]: String(fencingToken) }
+        const child = yield* supervisor.start(command, env).pipe(Scope.provide(childScope))
         if (child.pid === -1) {
           const exit = yield* child.exit
           yield* Effect.logError(`cannot start ${JSON.stringify(command[0])}: ${exit.startError}`)
         } else {
-          yield* Effect.logInfo("child started").pipe(Effect.annotateLogs({ pid: child.pid }))
+          yield* Effect.logInfo("child started").pipe(
+            Effect.annotateLogs(fencingToken === undefined ? { pid: child.pid } : { pid: child.pid, fencingToken })
+          )
           yield* Metric.update(childStarts, 1)
           if (alongside !== undefined) yield* alongside.pipe(Scope.provide(yield* Scope.fork(scope)))
         }
         // The child's whole life is one span, ended with how it ended.
-        const span = yield* Effect.makeSpan("Leadership.term", { attributes: { pid: child.pid, command: command[0] } })
+        const span = yield* Effect.makeSpan("Leadership.term", {
+          attributes: {
+            pid: child.pid,
+            command: command[0],
+            ...(fencingToken === undefined ? {} : { "fencing.token": fencingToken })
+          }
+        })
         const firstCause = yield* Deferred.make<"self" | "stop">()
         const ending = yield* Deferred.make<Ending>()
         const finish = (cause: "self" | "stop") =>
@@ -101,6 +114,7 @@ export class Leadership extends Context.Service<Leadership, {
         yield* Effect.forkIn(Effect.andThen(child.exit, finish("self")), parent, { startImmediately: true })
         return {
           child,
+          fencingToken,
           stop: (killAt) =>
             Effect.andThen(
               killAt === undefined ? Effect.void : child.stopBy(killAt),
