@@ -120,6 +120,13 @@ const apply = (w: World, e: Event, now: number): Array<string> => {
     problems.push(`Releasing went to ${r.machine.state._tag}`)
   }
   if (w.machine.state._tag === "Leader") w.lastLeader = w.machine.state
+  // A wait the machine says it began is one it wakes for, and it lasts more than a second.
+  if (r.wait !== undefined) {
+    if (r.wait.untilMs - now <= 1_000) problems.push(`a wait of ${r.wait.untilMs - now} ms was said`)
+    if (r.wakeAt === undefined || r.wakeAt > r.wait.untilMs) {
+      problems.push(`waits until ${r.wait.untilMs}, but wakes at ${r.wakeAt}`)
+    }
+  }
   w.machine = r.machine
   w.wakeAt = r.wakeAt
   for (const c of r.commands) {
@@ -379,7 +386,7 @@ describe("review findings, as rules of the machine", () => {
   const run = (m: Machine, events: ReadonlyArray<readonly [Event, number]>) =>
     events.reduce(
       (r, [e, at]) => step(r.machine, e, at, timing),
-      { machine: m, commands: [], wakeAt: undefined, reason: "" } as ReturnType<typeof step>
+      { machine: m, commands: [], wakeAt: undefined, reason: "", wait: undefined } as ReturnType<typeof step>
     )
   const freeThen = (holder: string) => [lease(""), lease(holder)] as const
   const leaderAt = (at: number) => {
@@ -486,6 +493,18 @@ describe("review findings, as rules of the machine", () => {
       [{ _tag: "LeaseSeen", lease: undefined }, 2_000]
     ])
     assert.strictEqual(gap.wakeAt, 17_000)
+  })
+
+  it("says the waits it begins: an absent lease waited out, a backoff after a failure", () => {
+    const absent = step({ ...initial, watching: true }, { _tag: "LeaseSeen", lease: undefined }, 1_000, timing)
+    assert.deepStrictEqual(absent.wait, { _tag: "AbsentLease", untilMs: 16_000 })
+    // Seen absent again with nothing missed: the same wait goes on, not said again.
+    assert.strictEqual(step(absent.machine, { _tag: "LeaseSeen", lease: undefined }, 2_000, timing).wait, undefined)
+    const failure = { kind: "transient", message: "503", retryAfterMs: 5_000 } as const
+    const read = step(initial, { _tag: "ReadFailed", failure }, 1_000, timing)
+    assert.deepStrictEqual(read.wait, { _tag: "Backoff", untilMs: 6_000, after: "read", failure })
+    // A held lease waited out is no wait to speak of: followers do that all the time.
+    assert.strictEqual(step(initial, { _tag: "LeaseSeen", lease: lease("other") }, 1_000, timing).wait, undefined)
   })
 
   it("a create that failed is not retried on the old reading: the lease is read again, and absent is waited out", () => {

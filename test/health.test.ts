@@ -22,13 +22,14 @@ const base: ElectorStatus = {
   resourceVersion: "42",
   child: null,
   exiting: false,
-  wedged: false
+  wedged: false,
+  waiting: null
 }
 const leader: ElectorStatus = {
   ...base,
   state: "Leader",
   holder: "pod-a",
-  child: { pid: 7, startedAt: "2026-01-01T00:00:00.000Z" }
+  child: { pid: 7, startedAt: "2026-01-01T00:00:00.000Z", fencingToken: 3 }
 }
 
 describe("health routes", () => {

@@ -268,6 +268,20 @@ describe("k8s manifests (kubectl kustomize k8s)", () => {
   })
 })
 
+describe("the Lease ships with each example", () => {
+  it.skipIf(!hasKubectl)(
+    `so that a first deploy elects at once (no wait for a lease never seen), with no spec for apply to overwrite${skipNote}`,
+    () => {
+      for (const dir of ["k8s", "k8s/service-mode"] as const) {
+        const lease = one("Lease", dir)
+        expect(lease.metadata.name, dir).toBe(env("LEASE_NAME", dir)?.value)
+        expect(lease.metadata.namespace, dir).toBe(one("Namespace", dir).metadata.name)
+        expect(lease["spec"], dir).toBeUndefined()
+      }
+    }
+  )
+})
+
 describe("service mode example (kubectl kustomize k8s/service-mode)", () => {
   const dir = "k8s/service-mode" as const
   const envValue = (name: string) => env(name, dir)?.value

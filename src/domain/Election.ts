@@ -14,7 +14,7 @@
  * never run at once"); the rules it relies on are marked [rule n].
  */
 import type { LeaseView, Observation } from "./Lease.ts"
-import { isFree, isOurs, observe, sameVersion, takeableAt } from "./Lease.ts"
+import { isFree, isOurs, observe, sameVersion, takeableAt, unknownHolder } from "./Lease.ts"
 
 export interface Timing {
   readonly identity: string
@@ -133,7 +133,24 @@ export interface Step {
   readonly wakeAt: number | undefined
   /** Why the state changed (or what happened), for the transition log. */
   readonly reason: string
+  /** A wait of more than a second that this step began, for the operator to hear of (once) and /status to show. */
+  readonly wait: Wait | undefined
 }
+
+/** A wait the operator should hear of: nothing happens until `untilMs` (local monotonic ms), and why. */
+export type Wait =
+  /** A lease found absent by a replica that may have missed its holder is waited out before it is created. */
+  | { readonly _tag: "AbsentLease"; readonly untilMs: number }
+  /** After a failure nothing is retried before `untilMs` (the retry period, or longer for Retry-After). */
+  | {
+    readonly _tag: "Backoff"
+    readonly untilMs: number
+    readonly after: "read" | "acquire" | "renew"
+    readonly failure: ApiFailure
+  }
+
+/** Shorter waits go unsaid: they are part of normal operation. */
+export const sayWaitsLongerThanMs = 1_000
 
 export const initial: Machine = {
   state: {
@@ -266,7 +283,35 @@ const lose = (
 /** The transition function. Every state change of the elector happens here. */
 export const step = (m: Machine, e: Event, now: number, t: Timing, random = 0): Step => {
   const [machine, commands, reason] = transition(m, e, now, { ...t, random })
-  return { machine, commands, wakeAt: wakeAt(machine, t), reason }
+  const wake = wakeAt(machine, t)
+  const wait = began(m, machine, e, now, t)
+  // Only a wait that is what holds the machine back: a backoff shorter than a held lease's expiry is no wait.
+  return { machine, commands, wakeAt: wake, reason, wait: wait?.untilMs === wake ? wait : undefined }
+}
+
+/** The wait this step began, if it lasts more than a second. */
+const began = (before: Machine, after: Machine, e: Event, now: number, t: Timing): Wait | undefined => {
+  const s = after.state
+  const wait = ((): Wait | undefined => {
+    if (after.exiting) return undefined
+    if (s._tag === "Leader" && e._tag === "RenewFailed" && !s.renewing) {
+      return { _tag: "Backoff", untilMs: s.nextRenewAt, after: "renew", failure: e.failure }
+    }
+    if (s._tag !== "Follower") return undefined
+    if (e._tag === "ReadFailed" && s.nextReadAt !== undefined) {
+      return { _tag: "Backoff", untilMs: s.nextReadAt, after: "read", failure: e.failure }
+    }
+    if (e._tag === "AcquireFailed" && e.failure.kind !== "conflict") {
+      return { _tag: "Backoff", untilMs: s.retryAt, after: "acquire", failure: e.failure }
+    }
+    const o = s.observation
+    const prev = before.state._tag === "Follower" ? before.state.observation : undefined
+    if (o?.lease === undefined && o?.lastHolder === unknownHolder && o.observedAt === now && prev !== o) {
+      return { _tag: "AbsentLease", untilMs: takeableAt(o, t.leaseDurationMs) }
+    }
+    return undefined
+  })()
+  return wait !== undefined && wait.untilMs - now > sayWaitsLongerThanMs ? wait : undefined
 }
 
 const transition = (m: Machine, e: Event, now: number, t: Ctx): Result => {

@@ -47,7 +47,7 @@ export interface RunningChild {
 export const forwardedSignals: ReadonlyArray<NodeJS.Signals> = ["SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT", "SIGWINCH"]
 
 /** After SIGKILL, waiting longer than this means a process stuck in the kernel: say so, and keep waiting. */
-export const killWaitMs = 2_000
+export const killWaitMs = 1_000
 
 export class ChildSupervisor extends Context.Service<ChildSupervisor, {
   /** Start the command with the wrapper's environment plus `env`. */

@@ -6,8 +6,10 @@
  */
 import { Clock, Context, Effect, Layer, Option, Queue, Ref, Scope } from "effect"
 import type { Command, Event, Machine, Timing } from "../domain/Election.ts"
+import type { Wait } from "../domain/Election.ts"
 import { deadlineOf, initial, start, step } from "../domain/Election.ts"
 import type { LeaseView } from "../domain/Lease.ts"
+import { formatDuration } from "../domain/Values.ts"
 import { killWaitMs } from "./ChildSupervisor.ts"
 import type { Term } from "./Leadership.ts"
 import { Leadership } from "./Leadership.ts"
@@ -35,12 +37,16 @@ export interface ElectorStatus {
   readonly exiting: boolean
   /** A leader past its renew deadline that has not acted on it, or a stop that outlasts its bound: stuck. */
   readonly wedged: boolean
+  /** A wait of more than a second under way (an absent lease waited out, a backoff after a failure), and why. */
+  readonly waiting: { readonly reason: string; readonly remainingMs: number } | null
 }
 
 interface Snapshot {
   readonly machine: Machine
   readonly lease: LeaseView | undefined
   readonly term: Term | undefined
+  /** The last wait the machine began; over once its time has come or the state moved on. */
+  readonly wait: Wait | undefined
 }
 
 export class Elector extends Context.Service<Elector, {
@@ -62,10 +68,15 @@ export class Elector extends Context.Service<Elector, {
         const alongside = Option.getOrUndefined(
           Option.map(yield* Effect.serviceOption(ServiceEndpoints), (e) => e.publish)
         )
-        const snapshot = yield* Ref.make<Snapshot>({ machine: initial, lease: undefined, term: undefined })
+        const snapshot = yield* Ref.make<Snapshot>({
+          machine: initial,
+          lease: undefined,
+          term: undefined,
+          wait: undefined
+        })
 
         const status = Effect.gen(function*() {
-          const { lease, machine, term } = yield* Ref.get(snapshot)
+          const { lease, machine, term, wait } = yield* Ref.get(snapshot)
           const now = yield* monotonicMs
           const s = machine.state
           const stuck = (s._tag === "Leader" && now >= deadlineOf(s, config) + 1000)
@@ -86,7 +97,10 @@ export class Elector extends Context.Service<Elector, {
                 fencingToken: term.fencingToken ?? null
               },
             exiting: machine.exiting,
-            wedged: stuck
+            wedged: stuck,
+            waiting: wait === undefined || wait.untilMs <= now
+              ? null
+              : { reason: waitReason(wait), remainingMs: wait.untilMs - now }
           } satisfies ElectorStatus
         })
 
@@ -172,6 +186,8 @@ const loop = (
   Effect.gen(function*() {
     let machine = initial
     let wake: number | undefined
+    /** The backoff said last, so that a failure that repeats is said once, until something succeeds. */
+    let said: string | undefined
     while (true) {
       const waitMs = wake === undefined ? undefined : Math.max(0, wake - (yield* monotonicMs))
       const next = waitMs === undefined
@@ -184,7 +200,24 @@ const loop = (
       machine = result.machine
       wake = result.wakeAt
       const seen = leaseOf(event)
-      const { lease } = yield* Ref.updateAndGet(snapshot, (s) => ({ ...s, machine, lease: seen ?? s.lease }))
+      const wait = result.wait
+      const { lease } = yield* Ref.updateAndGet(snapshot, (s) => ({
+        ...s,
+        machine,
+        lease: seen ?? s.lease,
+        // A wait is over once the state moves on.
+        wait: wait ?? (machine.state._tag === before.state._tag ? s.wait : undefined)
+      }))
+      if (succeeded(event)) said = undefined
+      if (wait !== undefined) {
+        const key = wait._tag === "Backoff" ? `${wait.after} ${wait.failure.message}` : undefined
+        if (key === undefined || key !== said) {
+          yield* Effect.logInfo(waitReason(wait, wait.untilMs - now)).pipe(
+            Effect.annotateLogs({ waitMs: wait.untilMs - now, lease: `${config.namespace}/${config.leaseName}` })
+          )
+        }
+        said = key ?? said
+      }
       yield* telemetry.stepped({
         before,
         after: machine,
@@ -199,6 +232,25 @@ const loop = (
       }
     }
   })
+
+/** An answer that ends a streak of failures. */
+const succeeded = (e: Event) => e._tag === "LeaseSeen" || e._tag === "Acquired" || e._tag === "Renewed"
+
+/** Why the machine waits, in the operator's words; with `forMs`, as the line that says the wait begins. */
+const waitReason = (wait: Wait, forMs?: number): string => {
+  const time = forMs === undefined ? "" : ` ${formatDuration(Math.round(forMs))}`
+  switch (wait._tag) {
+    case "AbsentLease":
+      return `lease absent: waiting${time} before creating it, as a holder this replica never saw may still be running `
+        + `(a Lease deleted by hand, or lost by an API server restored without it); create the Lease up front `
+        + `to skip this wait (k8s/lease.yaml)`
+    case "Backoff":
+      return `${wait.after} failed: waiting${time} before trying again, as nothing is retried sooner than the `
+        + `retry period${
+          wait.failure.retryAfterMs === undefined ? "" : " or than the server's Retry-After"
+        } (${wait.failure.message})`
+  }
+}
 
 /** The lease an event carries, if any: what /status reports as last seen. */
 const leaseOf = (e: Event): LeaseView | undefined => {
