@@ -14,7 +14,7 @@
  *
  * The wrapper's own helper processes (exec credential plugins) are never touched.
  */
-import { Clock, Context, Deferred, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Context, Deferred, Effect, Layer, Option, Ref, Schedule } from "effect"
 import type { Scope } from "effect"
 import { spawn } from "node:child_process"
 import { constants } from "node:os"
@@ -138,7 +138,9 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
       exit: Deferred.await(exited),
       hasExited: Effect.gen(function*() {
         if (yield* Deferred.isDone(exited)) return true
-        return child.pid === -1 || (yield* tree.stat(child.pid))?.state === "Z"
+        // A table that cannot be read says nothing: still running, as far as anyone can tell.
+        const stat = yield* tree.stat(child.pid).pipe(Effect.orElseSucceed(() => undefined))
+        return child.pid === -1 || stat?.state === "Z"
       }),
       stopBy: (killAt) => Effect.asVoid(Deferred.succeed(deadline, killAt))
     } satisfies RunningChild
@@ -164,8 +166,9 @@ const stopAll =
     Effect.gen(function*() {
       const t0 = yield* monotonicMs
       const left = Effect.map(monotonicMs, (now) => killAt - now)
+      const saidUnknown = yield* Ref.make(false)
       /** Descendants that are not helpers and not yet reaped (a zombie we cannot reap counts as dead). */
-      const leftovers = Effect.gen(function*() {
+      const read = Effect.gen(function*() {
         const skip = yield* helpers.pids
         const out: Array<number> = []
         for (const pid of yield* tree.descendants) {
@@ -180,16 +183,27 @@ const stopAll =
         }
         return out
       })
+      /** The leftovers, or undefined while the table cannot be read (said once): unknown is never "none". */
+      const leftovers = read.pipe(Effect.catchTag("ProcessTableUnreadable", (e) =>
+        Ref.getAndSet(saidUnknown, true).pipe(
+          Effect.flatMap((said) =>
+            said ? Effect.void : Effect.logWarning(
+              `cannot read the process table (${e.message}): what is left of the child is unknown; the lease is kept `
+                + `until every process it started is accounted for, and the table is read again until then`
+            ).pipe(Effect.annotateLogs({ pid: pgid }))
+          ),
+          Effect.as(undefined)
+        )))
       const childGone = Deferred.isDone(exited)
       const groupGone = Effect.map(tree.groupExists(pgid), (exists) => !exists)
-      const allGone = Effect.all([childGone, groupGone, Effect.map(leftovers, (l) => l.length === 0)]).pipe(
+      const allGone = Effect.all([childGone, groupGone, Effect.map(leftovers, (l) => l?.length === 0)]).pipe(
         Effect.map((xs) => xs.every(Boolean))
       )
 
       // The deadline: SIGKILL everything left, again while new ones appear (a process may fork as it dies).
       const killAll = Effect.gen(function*() {
         yield* tree.signalGroup(pgid, "SIGKILL")
-        for (const pid of yield* leftovers) yield* tree.signal(pid, "SIGKILL")
+        for (const pid of (yield* leftovers) ?? []) yield* tree.signal(pid, "SIGKILL")
         return yield* allGone
       })
       if (killAt <= t0) {
@@ -204,18 +218,22 @@ const stopAll =
         // The group first; what left it gets SIGTERM once the group is gone, or half-way to the deadline.
         const groupDone = Effect.map(Effect.all([childGone, groupGone]), ([a, b]) => a && b)
         yield* within(groupDone, (yield* left) / 2)
-        for (const pid of yield* leftovers) yield* tree.signal(pid, "SIGTERM")
+        for (const pid of (yield* leftovers) ?? []) yield* tree.signal(pid, "SIGTERM")
         if (yield* within(allGone, yield* left)) return
         const remaining = yield* left
         if (remaining > 0) yield* Effect.sleep(remaining)
       }
       const dead = yield* within(killAll, killWaitMs)
       if (!dead) {
-        yield* Effect.logError(
-          `processes of the child survive SIGKILL after ${killWaitMs} ms (stuck in the kernel?): ${
-            (yield* leftovers).join(" ") || pgid
-          }; the lease is not released until they are gone, and /healthz fails so the pod is restarted`
-        )
+        const known = yield* leftovers
+        // An unknown table was said already; this line is for processes known to outlive SIGKILL.
+        if (known !== undefined) {
+          yield* Effect.logError(
+            `processes of the child survive SIGKILL after ${killWaitMs} ms (stuck in the kernel?): ${
+              known.join(" ") || pgid
+            }; the lease is not released until they are gone, and /healthz fails so the pod is restarted`
+          )
+        }
         yield* killAll.pipe(Effect.repeat({ schedule: Schedule.spaced("200 millis"), until: (done) => done }))
       }
     })

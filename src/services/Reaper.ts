@@ -63,6 +63,15 @@ export const loadAddon = (base: string = import.meta.url): Addon | undefined => 
   return undefined
 }
 
+/** A table that cannot be read now is read again at the next sweep: nothing is reaped on a guess. */
+const readable = <A>(read: () => A): A | undefined => {
+  try {
+    return read()
+  } catch {
+    return undefined
+  }
+}
+
 /** A zombie must outlive a poll phase and this long before it counts as an orphan. */
 const graceMs = 100
 /** Sweeps also run this often, in case a SIGCHLD was missed (or zombies predate us). */
@@ -102,7 +111,7 @@ export class Reaper extends Context.Service<Reaper, {
           }),
           reapNow: (pid: number) =>
             Effect.sync(() => {
-              const stat = statOf(pid)
+              const stat = readable(() => statOf(pid))
               if (addon === undefined || protectedPids.has(pid) || stat?.state !== "Z" || stat.ppid !== process.pid) {
                 return false
               }
@@ -129,8 +138,8 @@ export class Reaper extends Context.Service<Reaper, {
       const sweep = () => {
         const now = performance.now()
         const current = new Set<string>()
-        for (const pid of childrenOf(process.pid)) {
-          const stat = protectedPids.has(pid) ? undefined : statOf(pid)
+        for (const pid of readable(() => childrenOf(process.pid)) ?? []) {
+          const stat = protectedPids.has(pid) ? undefined : readable(() => statOf(pid))
           if (stat?.state !== "Z") continue
           const key = `${pid}:${stat.start}`
           const since = zombieSince.get(key) ?? now
