@@ -53,6 +53,18 @@ export interface Life {
   readonly start: number
   /** The stop record; else its last heartbeat plus a beat, or its kill if sooner; undefined while running. */
   readonly end: number | undefined
+  /** Spans in which it was frozen, its replica's whole pod with it: it ran before and after, not during. */
+  readonly frozen: ReadonlyArray<{ readonly from: number; readonly to: number }>
+}
+
+/** A process frozen from `from` to `to` (SIGSTOP, a paused pod); `diedAt`: when it was seen dead after the thaw. */
+export interface Freeze {
+  /** The replica, and the pid as the process recorded it. */
+  readonly id: string
+  readonly pid: number
+  readonly from: number
+  readonly to: number
+  readonly diedAt?: number | undefined
 }
 
 export interface LifeOptions {
@@ -60,6 +72,8 @@ export interface LifeOptions {
   readonly running?: ReadonlySet<number>
   /** Times at which a replica's whole tree was SIGKILLed: a life without a stop line ends at the first one after it began. */
   readonly kills?: ReadonlyArray<{ readonly id: string; readonly t: number }>
+  /** Processes frozen and thawed: not running while frozen; a death seen after the thaw ends the life there. */
+  readonly freezes?: ReadonlyArray<Freeze>
 }
 
 /**
@@ -106,30 +120,89 @@ export const lives = (records: ReadonlyArray<ChildRecordLine>, options: LifeOpti
     // replica's kill if that came sooner. One that does not beat (the shell child) died at its kill.
     const killed = options.kills?.find((k) => k.id === l.id && k.t >= l.start)?.t
     const running = l.stop === undefined && options.running?.has(l.pid) === true
-    const unseen = l.beats
+    const frozen = (options.freezes ?? []).filter((f) =>
+      f.id === l.id && f.pid === l.pid && f.from >= l.start && (l.stop === undefined || f.from < l.stop)
+    )
+    // A frozen process writes nothing, so its last beat says little: a death seen after the thaw says more.
+    const died = frozen.findLast((f) => f.diedAt !== undefined)?.diedAt
+    const unseen = died ?? (l.beats
       ? Math.min(killed ?? Number.POSITIVE_INFINITY, l.last + beatSlackMs)
-      : killed ?? l.last + beatSlackMs
+      : killed ?? l.last + beatSlackMs)
     const end = running ? undefined : l.stop ?? unseen
-    return { id: l.id, pid: l.pid, episode: l.episode, role: l.role, start: l.start, end }
+    return {
+      id: l.id,
+      pid: l.pid,
+      episode: l.episode,
+      role: l.role,
+      start: l.start,
+      end,
+      frozen: frozen.map(({ from, to }) => ({ from, to }))
+    }
   }).sort((a, b) => a.start - b.start)
 }
 
-/** Pairs of lives of different episodes (a child and its own descendants may overlap) that overlap, described. */
-export const overlaps = (ls: ReadonlyArray<Life>, origin = 0): Array<string> => {
-  const found: Array<string> = []
+/** The spans a life ran in: from its start to its end, less its frozen spans; `thawed` marks a span that began at a thaw. */
+const runs = (l: Life) => {
+  const out: Array<{ from: number; to: number; thawed: boolean }> = []
+  let from = l.start
+  let thawed = false
+  for (const f of [...l.frozen].sort((a, b) => a.from - b.from)) {
+    if (f.from > from) out.push({ from, to: f.from, thawed })
+    from = Math.max(from, f.to)
+    thawed = true
+  }
+  const end = l.end ?? Number.POSITIVE_INFINITY
+  if (end > from) out.push({ from, to: end, thawed })
+  return out
+}
+
+/**
+ * Time two lives of different episodes both ran while one of them had just been thawed: what no lease can
+ * remove (a paused process acts for a moment after it resumes, until its wrapper kills it). Longest first.
+ */
+export const thawOverlaps = (ls: ReadonlyArray<Life>): Array<{ ms: number; what: string }> => {
+  const found: Array<{ ms: number; what: string }> = []
+  for (const [a, b] of pairs(ls)) {
+    for (const x of runs(a)) {
+      for (const y of runs(b)) {
+        const ms = Math.min(x.to, y.to) - Math.max(x.from, y.from)
+        if (ms > 0 && (x.thawed || y.thawed)) {
+          found.push({ ms, what: `${a.id}/${a.pid} (${a.role}) beside ${b.id}/${b.pid} (${b.role})` })
+        }
+      }
+    }
+  }
+  return found.sort((p, q) => q.ms - p.ms)
+}
+
+/** Pairs of lives of different episodes (a child and its own descendants may overlap). */
+const pairs = function*(ls: ReadonlyArray<Life>) {
   for (let i = 0; i < ls.length; i++) {
     for (let j = i + 1; j < ls.length; j++) {
       const a = ls[i]!
       const b = ls[j]!
-      if (a.id === b.id && a.episode === b.episode) continue
-      if (b.start < (a.end ?? Number.POSITIVE_INFINITY)) {
-        const end = a.end === undefined ? "running" : `${a.end - origin}`
-        found.push(
-          `${a.id}/${a.pid} (${a.role}) [${a.start - origin}, ${end}) overlaps ${b.id}/${b.pid} (${b.role}) from ${
-            b.start - origin
-          }`
-        )
-      }
+      if (a.id !== b.id || a.episode !== b.episode) yield [a, b] as const
+    }
+  }
+}
+
+/**
+ * Pairs of lives of different episodes that ran at the same time, described. Frozen spans do not count (a
+ * frozen process does not run); the moments right after a thaw are `thawOverlaps`' to report, not these.
+ */
+export const overlaps = (ls: ReadonlyArray<Life>, origin = 0): Array<string> => {
+  const found: Array<string> = []
+  for (const [a, b] of pairs(ls)) {
+    const both = runs(a).some((x) =>
+      !x.thawed && runs(b).some((y) => !y.thawed && Math.max(x.from, y.from) < Math.min(x.to, y.to))
+    )
+    if (both) {
+      const end = a.end === undefined ? "running" : `${a.end - origin}`
+      found.push(
+        `${a.id}/${a.pid} (${a.role}) [${a.start - origin}, ${end}) overlaps ${b.id}/${b.pid} (${b.role}) from ${
+          b.start - origin
+        }`
+      )
     }
   }
   return found

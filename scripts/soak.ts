@@ -2,17 +2,19 @@
 // A chaos soak: real wrapper processes (each PID 1 of its own PID namespace where `unshare`
 // is allowed, else in its own process group) around a real child, against the API emulator,
 // while a seeded random schedule injects faults. The children record their own lives; at
-// the end it prints episodes, faults, overlaps (must be 0) and the longest time with no
-// child while some replica was healthy and reachable, against the bound it must stay under.
+// the end it prints episodes, faults, overlaps (must be 0), the longest time with no
+// child while some replica was healthy and reachable, against the bound it must stay under,
+// and how long a child thawed from a frozen pod ran before its wrapper killed it.
 import { spawn, spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startEmulator } from "../emulator/index.ts"
 import type { Fault } from "../emulator/index.ts"
-import { lives, overlaps, readRecords } from "../harness/lives.ts"
+import type { Freeze } from "../harness/lives.ts"
+import { lives, overlaps, readRecords, thawOverlaps } from "../harness/lives.ts"
 import { childPath, nodeBin, Replica, wrapperPath } from "../harness/replica.ts"
-import { childrenOf } from "../src/services/ProcessTree.ts"
+import { childrenOf, descendantsOf, statOf } from "../src/services/ProcessTree.ts"
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -33,6 +35,9 @@ const G = 1_000
 // No child for longer than this while a healthy, reachable replica existed is a failure: a crashed
 // leader's lease expires after D; a follower acts on it within a retry period; the old child may take G.
 const bound = D + 2 * P + G + 1_000
+// A child thawed with its pod runs until its wrapper, thawed right after it, kills it: a few ms. Above
+// this it is a failure (a graceful stop begun after the thaw would take up to G).
+const afterThawBound = 250
 
 let state = seed >>> 0 || 1
 const rand = () => {
@@ -59,6 +64,9 @@ const leaseName = "soak"
 /** Intervals in which a replica (or, with id "*", every replica) was not healthy and reachable. */
 const impaired: Array<{ id: string; from: number; to: number }> = []
 const kills: Array<{ id: string; t: number }> = []
+const freezes: Array<Freeze> = []
+/** Slots whose pod is frozen now: no other fault touches them until they thaw. */
+const frozenSlots = new Set<string>()
 const faults: Record<string, number> = {}
 const count = (k: string, who = "") => {
   faults[k] = (faults[k] ?? 0) + 1
@@ -87,10 +95,15 @@ const slots: Array<Slot> = ["r1", "r2", "r3"].map((id, i) => ({
 const personality = (slot: Slot): Record<string, string> => {
   const roll = rand()
   slot.selfExitCode = undefined
-  if (roll < 0.4) return {}
-  if (roll < 0.6) {
+  if (roll < 0.3) return {}
+  if (roll < 0.45) {
     count("child-slow-stop-stubborn-group", slot.id)
     return { CHILD_TERM_DELAY_MS: String(Math.round(between(300, 900))), CHILD_DESCENDANTS: "group-stubborn" }
+  }
+  if (roll < 0.6) {
+    // Nearly the whole grace to stop: a graceful stop begun late (after a freeze) would overlap the next child.
+    count("child-stops-near-grace", slot.id)
+    return { CHILD_TERM_DELAY_MS: String(Math.round(between(0.85 * G, 0.98 * G))) }
   }
   if (roll < 0.8) {
     count("child-setsid-grandchild", slot.id)
@@ -207,6 +220,72 @@ const kill = async (slot: Slot, signal: "SIGKILL" | "SIGTERM") => {
   count("restart", slot.id)
 }
 
+/** The pid a process has in its own PID namespace (what it records), from the host's /proc. */
+const nsPid = (pid: number): number | undefined => {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("NSpid:"))
+    return Number(line?.split(/\s+/).at(-1))
+  } catch {
+    return undefined
+  }
+}
+const dead = (pid: number) => {
+  try {
+    const s = statOf(pid)
+    return s === undefined || s.state === "Z"
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Freeze a replica's whole pod (its wrapper and every process below it), as a cgroup freeze, `docker
+ * pause` or a node stall would, for longer than a lease; then thaw it in the worst order, the child side
+ * first and the wrapper after, and watch (every millisecond) how long each thawed process lives on.
+ */
+const freeze = async (slot: Slot) => {
+  const r = slot.replica
+  const wrapper = r === undefined || r.exitCode !== undefined ? undefined : wrapperPid(r)
+  if (r === undefined || wrapper === undefined) return
+  frozenSlots.add(slot.id)
+  const ms = between(D + 500, D + 3_000)
+  impair(slot.id, ms + D + 2_000)
+  count("freeze-pod", slot.id)
+  const from = Date.now()
+  process.kill(wrapper, "SIGSTOP")
+  // Stopped, the wrapper starts nothing new: what is below it now is the whole pod.
+  const below = (() => {
+    try {
+      return descendantsOf(wrapper)
+    } catch {
+      return []
+    }
+  })().map((pid) => ({ pid, ns: nsPid(pid) }))
+  for (const { pid } of below) signalIfAlive(pid, "SIGSTOP")
+  await pause(ms)
+  for (const { pid } of below) signalIfAlive(pid, "SIGCONT")
+  const to = Date.now()
+  signalIfAlive(wrapper, "SIGCONT")
+  frozenSlots.delete(slot.id)
+  const deathOf = new Map<number, number>()
+  const watchUntil = Date.now() + 3_000
+  while (deathOf.size < below.length && Date.now() < watchUntil) {
+    for (const { pid } of below) if (!deathOf.has(pid) && dead(pid)) deathOf.set(pid, Date.now())
+    await pause(1)
+  }
+  for (const { pid, ns } of below) {
+    if (ns !== undefined) freezes.push({ id: slot.id, pid: ns, from, to, diedAt: deathOf.get(pid) })
+  }
+}
+
+const signalIfAlive = (pid: number, signal: NodeJS.Signals) => {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // Gone already.
+  }
+}
+
 const setFaultFor = (id: string, fault: Fault, ms: number, kind: string) => {
   emu.setFault(id, fault)
   impair(id, ms + R)
@@ -217,6 +296,7 @@ const setFaultFor = (id: string, fault: Fault, ms: number, kind: string) => {
 const injectOne = async () => {
   const slot = pick(slots)
   const roll = rand()
+  if (frozenSlots.has(slot.id)) return
   if (roll < 0.14) await kill(slot, "SIGKILL")
   else if (roll < 0.26) await kill(slot, "SIGTERM")
   else if (roll < 0.40) {
@@ -255,10 +335,15 @@ const injectOne = async () => {
     const kind = pick(["end-at-once", "error-event"] as const)
     emu.dropWatches(slot.id)
     setFaultFor(slot.id, { watch: kind, verbs: ["watch"] }, between(3_000, 10_000), `watch-${kind}`)
-  } else if (roll < 0.95) {
+  } else if (roll < 0.93) {
     emu.expireWatches()
     emu.compact()
     count("watch-410")
+  } else if (roll < 0.97) {
+    // Mostly the leader's pod: a frozen follower teaches little.
+    const holder = slots.find((s) => s.id === emu.getLease("default", leaseName)?.spec.holderIdentity)
+    const target = holder !== undefined && !frozenSlots.has(holder.id) && rand() < 0.75 ? holder : slot
+    void freeze(target)
   } else {
     const downMs = Math.round(between(100, 1_000))
     // A follower that finds the lease gone cannot know when its holder last renewed, so it waits a
@@ -312,8 +397,13 @@ await emu.close()
 
 // Each child's life from its own records; a SIGKILLed child ends when its tree was killed.
 const records = readRecords(childLog)
-const allLives = lives(records, { kills })
+const allLives = lives(records, { kills, freezes })
 const overlapping = overlaps(allLives, startedAt)
+// How long each thawed process of a pod frozen while it led lived on after the thaw, and beside another child.
+const afterThaw = freezes.filter((f) => f.diedAt !== undefined).map((f) => f.diedAt! - f.to)
+const longestAfterThaw = Math.max(0, ...afterThaw)
+const besideAfterThaw = thawOverlaps(allLives)[0]
+const thawsWithChild = new Set(freezes.filter((f) => f.diedAt !== undefined).map((f) => `${f.id}@${f.from}`)).size
 const childLives = allLives.filter((l) => l.role === "child")
 
 // The highest request rate of any replica over a window in which it never held the lease. The budget
@@ -373,6 +463,10 @@ const result = {
   unexpectedExits: unexpectedExits.length,
   followerPeakRequestsPerMin: followerPeak.perMin,
   followerBudgetPerMin: budgetPerMin,
+  thawsWithChild,
+  longestRunAfterThawMs: longestAfterThaw,
+  longestBesideAnotherAfterThawMs: besideAfterThaw?.ms ?? 0,
+  afterThawBoundMs: afterThawBound,
   pidNamespaces: canUnshare
 }
 if (asJson) console.log(JSON.stringify(result))
@@ -381,6 +475,11 @@ else {
   say(`faults: ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(", ")}`)
   say(`overlaps: ${overlapping.length}${overlapping.length > 0 ? `\n  ${overlapping.join("\n  ")}` : ""}`)
   say(`longest time with no child while a replica was healthy and reachable: ${longest} ms (bound ${bound} ms)`)
+  say(
+    `frozen pods thawed with processes of a child: ${thawsWithChild}; longest a thawed process ran on: ${longestAfterThaw} ms (bound ${afterThawBound} ms); longest beside another episode's child after a thaw: ${
+      besideAfterThaw === undefined ? "0 ms" : `${besideAfterThaw.ms} ms (${besideAfterThaw.what})`
+    }`
+  )
   say(
     `highest follower request rate: ${followerPeak.perMin}/min (${followerPeak.id}, ${
       windowMs / 1000
@@ -393,5 +492,5 @@ else {
   )
 }
 const ok = overlapping.length === 0 && longest <= bound && unexpectedExits.length === 0
-  && followerPeak.perMin <= budgetPerMin
+  && followerPeak.perMin <= budgetPerMin && longestAfterThaw <= afterThawBound
 process.exit(ok ? 0 : 1)

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest"
 import type { ChildRecordLine } from "../harness/lives.ts"
-import { lives, overlaps } from "../harness/lives.ts"
+import { lives, overlaps, thawOverlaps } from "../harness/lives.ts"
 
 const record = (id: string, pid: number, event: ChildRecordLine["event"], t: number): ChildRecordLine => ({
   event,
@@ -28,5 +28,18 @@ describe("lives and overlaps", () => {
     expect(overlaps(lives([...beating, record("b", 20, "start", 160)], { kills: [{ id: "a", t: 1_000 }] }))).toEqual(
       []
     )
+  })
+
+  it("a frozen child does not run while frozen; after its thaw, until its death, it runs beside the next one", () => {
+    // a's child beats until its pod is frozen at 1 000, thawed at 6 000, and seen dead at 6 004; b's starts at 5 000.
+    const a = [record("a", 10, "start", 0), record("a", 10, "beat", 950)]
+    const b = [record("b", 20, "start", 5_000)]
+    const freezes = [{ id: "a", pid: 10, from: 1_000, to: 6_000, diedAt: 6_004 }]
+    const ls = lives([...a, ...b], { freezes, running: new Set([20]) })
+    expect(ls[0]?.end).toBe(6_004)
+    expect(overlaps(ls)).toEqual([])
+    expect(thawOverlaps(ls)).toEqual([{ ms: 4, what: "a/10 (child) beside b/20 (child)" }])
+    // Not frozen, the same lives overlap: the check still fails where it must.
+    expect(overlaps(lives([...a, record("a", 10, "beat", 6_000), ...b], { running: new Set([20]) }))).toHaveLength(1)
   })
 })
