@@ -26,7 +26,6 @@ describe("settings", () => {
         renewDeadlineMs: 10_000,
         retryPeriodMs: 2_000,
         reelectAfterMs: null,
-        baseline: false,
         service: null
       }
     })
@@ -145,12 +144,6 @@ describe("settings", () => {
       ],
       [["-l", "a", "-r", "soon", "--", "x"], {}, "reelect-after", "from 1ms to 24h"],
       [["-l", "a", "-o", "a\u0001b", "--", "x"], {}, "identity", "no control characters"],
-      [
-        ["-l", "a", "--", "x"],
-        { JUST_ONE_INIT_BASELINE: "k8s" },
-        "baseline",
-        "JUST_ONE_INIT_BASELINE must be \"client-go\""
-      ],
       [["-l", "a", "--events=yes", "--", "x"], {}, "events", "--events takes no value"],
       [["-l", "a", "--", "x"], { EVENTS: "maybe" }, "events", "--events (EVENTS) must be true or false"],
       [["-l", "a", "--wait-timeout", "later", "--", "x"], {}, "wait-timeout", "must be a duration"],

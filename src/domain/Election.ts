@@ -27,18 +27,10 @@ export interface Timing {
   readonly stopGraceMs: number
   /** Step down after leading this long, so that the others get a turn (the original --reelect-after). */
   readonly reelectAfterMs?: number | undefined
-  /**
-   * Reproduce client-go's polling instead (for the benchmark's baseline): followers
-   * learn of changes only at jittered retry ticks and act on expiry only there.
-   */
-  readonly baseline?: boolean | undefined
 }
 
 /** Retry-After only ever lengthens a wait, and never beyond this. */
 export const maxRetryAfterMs = 30_000
-
-/** Timing plus this step's random draw in [0, 1), which only the baseline's jitter uses. */
-type Ctx = Timing & { readonly random: number }
 
 export type State =
   | {
@@ -193,7 +185,7 @@ export const wakeAt = (m: Machine, t: Timing): number | undefined => {
   const s = m.state
   switch (s._tag) {
     case "Follower": {
-      const expiry = s.observation === undefined || t.baseline
+      const expiry = s.observation === undefined
         ? undefined
         : Math.max(takeableAt(s.observation, t.leaseDurationMs), s.retryAt)
       const candidates = [expiry, s.reading ? undefined : s.nextReadAt].filter((x): x is number => x !== undefined)
@@ -214,11 +206,9 @@ const takeable = (observation: Observation | undefined, now: number, t: Timing) 
 
 /**
  * When to poll next: not while the watch informs us, and not while a takeable lease waits only
- * for a backoff to end (the acquire then is the probe). client-go waits RetryPeriod × (1 + 1.2·random)
- * between attempts (wait.JitterUntil, JitterFactor 1.2); the baseline copies it.
+ * for a backoff to end (the acquire then is the probe).
  */
-const pollAt = (m: Machine, observation: Observation | undefined, lastReadAt: number, now: number, t: Ctx) => {
-  if (t.baseline) return now + Math.round(t.retryPeriodMs * (1 + 1.2 * t.random))
+const pollAt = (m: Machine, observation: Observation | undefined, lastReadAt: number, now: number, t: Timing) => {
   if (m.watching || takeable(observation, now, t)) return undefined
   return Math.max(now, lastReadAt) + t.retryPeriodMs
 }
@@ -236,7 +226,7 @@ const follow = (
   m: Machine,
   observation: Observation | undefined,
   now: number,
-  t: Ctx,
+  t: Timing,
   reason: string,
   backoff: Backoff = noBackoff,
   lastReadAt = 0,
@@ -281,8 +271,8 @@ const lose = (
 }
 
 /** The transition function. Every state change of the elector happens here. */
-export const step = (m: Machine, e: Event, now: number, t: Timing, random = 0): Step => {
-  const [machine, commands, reason] = transition(m, e, now, { ...t, random })
+export const step = (m: Machine, e: Event, now: number, t: Timing): Step => {
+  const [machine, commands, reason] = transition(m, e, now, t)
   const wake = wakeAt(machine, t)
   const wait = began(m, machine, e, now, t)
   // Only a wait that is what holds the machine back: a backoff shorter than a held lease's expiry is no wait.
@@ -314,7 +304,7 @@ const began = (before: Machine, after: Machine, e: Event, now: number, t: Timing
   return wait !== undefined && wait.untilMs - now > sayWaitsLongerThanMs ? wait : undefined
 }
 
-const transition = (m: Machine, e: Event, now: number, t: Ctx): Result => {
+const transition = (m: Machine, e: Event, now: number, t: Timing): Result => {
   const s = m.state
   if (e._tag === "WatchChanged") {
     const next = { ...m, watching: e.watching }
@@ -339,12 +329,12 @@ const transition = (m: Machine, e: Event, now: number, t: Ctx): Result => {
   }
 }
 
-const follower = (m: Machine, s: Extract<State, { _tag: "Follower" }>, e: Event, now: number, t: Ctx): Result => {
+const follower = (m: Machine, s: Extract<State, { _tag: "Follower" }>, e: Event, now: number, t: Timing): Result => {
   const backoff = { retryAt: s.retryAt, retryUntilChange: s.retryUntilChange }
   switch (e._tag) {
     case "Wake": {
       if (m.exiting) return follow(m, s.observation, now, t, "exiting", backoff, s.lastReadAt, s.blind)
-      if (!t.baseline && takeable(s.observation, now, t) && s.retryAt <= now) {
+      if (takeable(s.observation, now, t) && s.retryAt <= now) {
         return follow(m, s.observation, now, t, "expired", backoff, s.lastReadAt, s.blind)
       }
       if (s.reading || s.nextReadAt === undefined || s.nextReadAt > now) return [m, [], "waiting"]
@@ -378,7 +368,7 @@ const follower = (m: Machine, s: Extract<State, { _tag: "Follower" }>, e: Event,
   }
 }
 
-const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Event, now: number, t: Ctx): Result => {
+const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Event, now: number, t: Timing): Result => {
   switch (e._tag) {
     case "Acquired": {
       // A win that took longer than the deadline gives no right to run the child [rule 3].
@@ -428,7 +418,7 @@ const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Even
   }
 }
 
-const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now: number, t: Ctx): Result => {
+const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now: number, t: Timing): Result => {
   const deadline = deadlineOf(s, t)
   if (e._tag === "ChildEnded") {
     // The child ended by itself: the wrapper ends with its code, whatever else happened [rule: child exit].
@@ -514,7 +504,7 @@ const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now
   }
 }
 
-const releasing = (m: Machine, s: Extract<State, { _tag: "Releasing" }>, e: Event, now: number, t: Ctx): Result => {
+const releasing = (m: Machine, s: Extract<State, { _tag: "Releasing" }>, e: Event, now: number, t: Timing): Result => {
   switch (e._tag) {
     case "ChildEnded": {
       // A child that ended by itself ends the wrapper with its code, even mid-step-down; a stopped

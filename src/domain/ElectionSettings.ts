@@ -6,17 +6,7 @@
 import { Effect, Schema, SchemaGetter, SchemaParser } from "effect"
 import { at, Candidates, invalid, isFlag, quote, readOnly, ruleAt, setting } from "./Setting.ts"
 import { Election, ServicePorts } from "./SettingsSchema.ts"
-import {
-  Baseline,
-  DnsLabel,
-  DnsSubdomain,
-  Duration,
-  IpAddress,
-  ObjectName,
-  ReelectAfter,
-  ServiceName,
-  Switch
-} from "./Values.ts"
+import { DnsLabel, DnsSubdomain, Duration, IpAddress, ObjectName, ReelectAfter, ServiceName, Switch } from "./Values.ts"
 
 const LeaseFields = Schema.Struct({
   "lease-name": setting("--lease-name", DnsSubdomain, "--lease-name (LEASE_NAME) is required"),
@@ -24,7 +14,6 @@ const LeaseFields = Schema.Struct({
   "renew-deadline": setting("--renew-deadline", Duration, "--renew-deadline has no value"),
   "retry-period": setting("--retry-period", Duration, "--retry-period has no value"),
   "reelect-after": setting("--reelect-after", ReelectAfter),
-  baseline: setting("JUST_ONE_INIT_BASELINE", Baseline),
   service: setting("--service", ServiceName),
   "service-namespace": setting("--service-namespace", DnsLabel, "--service-namespace has no value"),
   "service-ports": setting("--service-ports", Schema.fromJsonString(ServicePorts)),
@@ -48,7 +37,6 @@ const LeaseFields = Schema.Struct({
     renewDeadlineMs: f["renew-deadline"].value,
     retryPeriodMs: f["retry-period"].value,
     reelectAfterMs: f["reelect-after"]?.value ?? null,
-    baseline: f.baseline?.value ?? false,
     service: f.service === undefined ? null : {
       name: f.service.value,
       namespace: f["service-namespace"].value,

@@ -126,7 +126,6 @@ export const gather = (args: Extract<Args, { _tag: "Options" }>, env: Env, host:
   // K8S_AWAIT_ELECTION_ENABLED given empty counts too: it is k8s-await-election's way of saying no election.
   const k8sAwaitElection = env["K8S_AWAIT_ELECTION_ENABLED"] !== undefined
     || Object.keys(env).some((k) => k.startsWith("K8S_AWAIT_ELECTION_") && set(k))
-  const baseline = env["JUST_ONE_INIT_BASELINE"] ?? ""
   const waitFor = c("wait-for")
   const dependencies = dependencyVariables.filter(set)
   return {
@@ -146,7 +145,6 @@ export const gather = (args: Extract<Args, { _tag: "Options" }>, env: Env, host:
         "renew-deadline": c("renew-deadline"),
         "retry-period": c("retry-period"),
         "reelect-after": c("reelect-after"),
-        baseline: baseline === "" ? [] : [{ source: "JUST_ONE_INIT_BASELINE", value: baseline, weak: false }],
         service: c("service"),
         "service-namespace": c("service-namespace", fallbackNamespace),
         "service-ports": c("service-ports"),

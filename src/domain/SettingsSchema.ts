@@ -51,8 +51,6 @@ export const Election = Schema.Struct({
   retryPeriodMs: Millis,
   /** Step down after leading this long; null = never. */
   reelectAfterMs: Schema.NullOr(Millis),
-  /** JUST_ONE_INIT_BASELINE=client-go: elect the way client-go polls (benchmarks only). */
-  baseline: Schema.Boolean,
   service: Schema.NullOr(LeaderService)
 }).check(
   ruleAt(

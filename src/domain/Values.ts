@@ -138,8 +138,3 @@ export const LogFormat = Schema.Literals(["json", "pretty", "auto"])
 export const LogFormatText = word(LogFormat.literals, {}, "json, pretty or auto")
 export const LogLevel = Schema.Literals(["trace", "debug", "info", "warn", "error"])
 export const LogLevelText = word(LogLevel.literals, { warning: "warn" }, "trace, debug, info, warn or error")
-
-export const Baseline = fromText(Schema.Boolean, (text) =>
-  text === "client-go"
-    ? Result.succeed(true)
-    : Result.fail(`must be "client-go" or unset, got ${quote(text, 40)}`))

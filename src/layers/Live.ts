@@ -44,8 +44,7 @@ export const electorConfig = (s: Settings, e: Election, incarnation: string): El
   renewDeadlineMs: e.renewDeadlineMs,
   retryPeriodMs: e.retryPeriodMs,
   stopGraceMs: s.stopGraceMs,
-  reelectAfterMs: e.reelectAfterMs ?? undefined,
-  baseline: e.baseline
+  reelectAfterMs: e.reelectAfterMs ?? undefined
 })
 
 /** The processes the wrapper knows of, and the stop signals: below everything else. */

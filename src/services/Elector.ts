@@ -158,9 +158,7 @@ export class Elector extends Context.Service<Elector, {
 
           yield* board.show(Effect.map(status, (elector) => ({ phase: "election", elector })))
           yield* telemetry.electing
-          if (!config.baseline) {
-            yield* fork(watch.run(post))
-          }
+          yield* fork(watch.run(post))
           yield* fork(Effect.forever(Effect.flatMap(signals.next, (signal) => post({ _tag: "Signal", signal }))))
           for (const c of start) {
             yield* execute(c)
@@ -195,7 +193,7 @@ const loop = (
         : yield* Queue.take(events).pipe(Effect.timeoutOption(waitMs))
       const event: Event = Option.isSome(next) ? next.value : { _tag: "Wake" }
       const now = yield* monotonicMs
-      const result = step(machine, event, now, config, Math.random())
+      const result = step(machine, event, now, config)
       const before = machine
       machine = result.machine
       wake = result.wakeAt

@@ -8,7 +8,8 @@ import { Clock, Context, Effect, Layer, Metric, Option, Ref, Schedule } from "ef
 import type { ApiFailure, Event } from "../domain/Election.ts"
 import type { LeaseView, Writer } from "../domain/Lease.ts"
 import { acquireSpec, isOurs, releaseSpec, renewSpec, withSpec } from "../domain/Lease.ts"
-import { LeaseApiError, LeaseStore } from "./LeaseStore.ts"
+import type { LeaseApiError } from "./LeaseStore.ts"
+import { LeaseStore } from "./LeaseStore.ts"
 import { renewDuration } from "./Telemetry.ts"
 
 /** A failed call's fields for its log line and span. */
@@ -26,8 +27,6 @@ export interface LeaseCommandsConfig {
   readonly incarnation: string
   readonly leaseDurationMs: number
   readonly retryPeriodMs: number
-  /** client-go's renew (GET, then PUT on what was read), for the benchmark's baseline. */
-  readonly baseline?: boolean | undefined
 }
 
 export class LeaseCommands extends Context.Service<LeaseCommands, {
@@ -117,29 +116,13 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
             )
         })
 
-        /** client-go reads before it renews and writes only if the lease is still its own. */
-        const current = (base: LeaseView) =>
-          config.baseline
-            ? store.get.pipe(Effect.flatMap((lease) =>
-              lease !== undefined && isOurs(lease, config) && lease.uid === base.uid
-                ? Effect.succeed(lease)
-                : Effect.fail(new LeaseApiError({ kind: "conflict", message: "lease no longer ours" }))
-            ))
-            : Effect.succeed(base)
-
         const renew = Effect.fn("LeaseCommands.renew")(function*(base: LeaseView) {
           yield* annotateBase(base)
           const sentAt = yield* monotonicMs
-          return yield* current(base).pipe(
-            Effect.flatMap((on) =>
-              Effect.flatMap(Clock.currentTimeMillis, (now) =>
-                store.replace(withSpec(on, renewSpec(on, writer, now), config.incarnation)).pipe(
-                  Effect.map((lease): Event => ({ _tag: "Renewed", lease, sentAt, baseVersion: on.resourceVersion }))
-                ))
-            ),
-            Effect.tap(() =>
-              recovered
-            ),
+          const now = yield* Clock.currentTimeMillis
+          return yield* store.replace(withSpec(base, renewSpec(base, writer, now), config.incarnation)).pipe(
+            Effect.map((lease): Event => ({ _tag: "Renewed", lease, sentAt, baseVersion: base.resourceVersion })),
+            Effect.tap(() => recovered),
             Effect.catch((e: LeaseApiError) =>
               failed(e, (failure, current): Event => ({ _tag: "RenewFailed", failure, current }))
             ),
@@ -153,8 +136,7 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
           Effect.flatMap(Clock.currentTimeMillis, (now) => store.replace(withSpec(base, releaseSpec(base, now)))).pipe(
             Effect.as(Option.none<LeaseView>()),
             // Never release a lease another incarnation of our identity acquired since.
-            Effect.catchIf((e) =>
-              e.kind === "conflict", () =>
+            Effect.catchIf((e) => e.kind === "conflict", () =>
               Effect.map(store.get, (now) => isOurs(now, config) ? Option.some(now!) : Option.none())),
             Effect.tapError(report),
             // Nothing retries faster than the retry period.
