@@ -216,13 +216,20 @@ describe("the transition history", () => {
       const telemetry = yield* Telemetry
       for (let i = 0; i < 130; i++) {
         const [before, after] = i % 2 === 0 ? [initial, leader] : [leader, initial]
-        yield* telemetry.stepped({ before, after, reason: `step ${i}`, lease: "ns/l", seen: undefined, now: i })
+        yield* telemetry.stepped({
+          before,
+          after,
+          reason: { code: "signal", detail: `step ${i}` },
+          lease: "ns/l",
+          seen: undefined,
+          now: i
+        })
       }
       // A step that changes nothing is no transition.
       yield* telemetry.stepped({
         before: leader,
         after: leader,
-        reason: "renewed",
+        reason: { code: "renewed" },
         lease: "ns/l",
         seen: undefined,
         now: 200
@@ -230,8 +237,8 @@ describe("the transition history", () => {
       const page = yield* telemetry.page("/debug/transitions")
       const history = JSON.parse(page!.body) as Array<{ reason: string; from: string }>
       assert.strictEqual(history.length, 100)
-      assert.strictEqual(history[0]!.reason, "step 30")
-      assert.strictEqual(history[99]!.reason, "step 129")
+      assert.strictEqual(history[0]!.reason, "signal step 30")
+      assert.strictEqual(history[99]!.reason, "signal step 129")
       assert.strictEqual(history[0]!.from, "Follower")
       assert.strictEqual(yield* telemetry.page("/elsewhere"), undefined)
     }).pipe(Effect.provide(Telemetry.layer)))

@@ -15,6 +15,8 @@
  */
 import type { LeaseView, Observation } from "./Lease.ts"
 import { isFree, isOurs, observe, sameVersion, takeableAt, unknownHolder } from "./Lease.ts"
+import type { Reason } from "./Reasons.ts"
+import { reason } from "./Reasons.ts"
 
 export interface Timing {
   readonly identity: string
@@ -123,8 +125,8 @@ export interface Step {
   readonly machine: Machine
   readonly commands: ReadonlyArray<Command>
   readonly wakeAt: number | undefined
-  /** Why the state changed (or what happened), for the transition log. */
-  readonly reason: string
+  /** Why the state changed (or what happened), for the transition log and the metrics. */
+  readonly reason: Reason
   /** A wait of more than a second that this step began, for the operator to hear of (once) and /status to show. */
   readonly wait: Wait | undefined
 }
@@ -213,7 +215,7 @@ const pollAt = (m: Machine, observation: Observation | undefined, lastReadAt: nu
   return Math.max(now, lastReadAt) + t.retryPeriodMs
 }
 
-type Result = [Machine, Array<Command>, string]
+type Result = [Machine, Array<Command>, Reason]
 
 interface Backoff {
   readonly retryAt: number
@@ -227,7 +229,7 @@ const follow = (
   observation: Observation | undefined,
   now: number,
   t: Timing,
-  reason: string,
+  said: Reason,
   backoff: Backoff = noBackoff,
   lastReadAt = 0,
   blind = observation === undefined
@@ -242,15 +244,15 @@ const follow = (
     ...backoff
   })
   if (m.exiting) {
-    return [{ ...m, state: follower(false, undefined) }, [{ _tag: "Exit", exitCode: m.exitCode ?? 0 }], reason]
+    return [{ ...m, state: follower(false, undefined) }, [{ _tag: "Exit", exitCode: m.exitCode ?? 0 }], said]
   }
   if (takeable(observation, now, t) && backoff.retryAt <= now) {
     const base = observation!.lease
-    const why = base === undefined ? "lease absent" : isFree(base) ? "lease free" : "lease expired"
+    const why = reason(base === undefined ? "lease_absent" : isFree(base) ? "lease_free" : "lease_expired")
     return [{ ...m, state: { _tag: "Acquiring", observation, base } }, [{ _tag: "Acquire", base }], why]
   }
-  if (observation === undefined) return [{ ...m, state: follower(true, undefined) }, [{ _tag: "Read" }], reason]
-  return [{ ...m, state: follower(false, pollAt(m, observation, lastReadAt, now, t)) }, [], reason]
+  if (observation === undefined) return [{ ...m, state: follower(true, undefined) }, [{ _tag: "Read" }], said]
+  return [{ ...m, state: follower(false, pollAt(m, observation, lastReadAt, now, t)) }, [], said]
 }
 
 /** A leader's term ends: stop the child under the stop deadline, release once it is gone (when the lease is still ours). */
@@ -260,13 +262,13 @@ const lose = (
   lease: LeaseView | undefined,
   now: number,
   t: Timing,
-  reason: string
+  said: Reason
 ): Result => {
   const killAt = stopDeadline(s, now, t)
   return [
     { ...m, state: { _tag: "Releasing", lease, childStopped: false, since: now, killAt } },
     [{ _tag: "StopChild", killAt }],
-    reason
+    said
   ]
 }
 
@@ -312,10 +314,12 @@ const transition = (m: Machine, e: Event, now: number, t: Timing): Result => {
     const blind = s._tag === "Follower" && (s.blind || !e.watching)
     if (s._tag === "Follower" && !s.reading) {
       const nextReadAt = e.watching ? undefined : Math.max(now, s.lastReadAt + t.retryPeriodMs)
-      return [{ ...next, state: { ...s, blind, nextReadAt } }, [], e.watching ? "watch up" : "watch down, polling"]
+      return [{ ...next, state: { ...s, blind, nextReadAt } }, [], reason("watch", e.watching ? "up" : "down, polling")]
     }
-    if (s._tag === "Follower") return [{ ...next, state: { ...s, blind } }, [], e.watching ? "watch up" : "watch down"]
-    return [next, [], e.watching ? "watch up" : "watch down"]
+    if (s._tag === "Follower") {
+      return [{ ...next, state: { ...s, blind } }, [], reason("watch", e.watching ? "up" : "down")]
+    }
+    return [next, [], reason("watch", e.watching ? "up" : "down")]
   }
   switch (s._tag) {
     case "Follower":
@@ -333,24 +337,24 @@ const follower = (m: Machine, s: Extract<State, { _tag: "Follower" }>, e: Event,
   const backoff = { retryAt: s.retryAt, retryUntilChange: s.retryUntilChange }
   switch (e._tag) {
     case "Wake": {
-      if (m.exiting) return follow(m, s.observation, now, t, "exiting", backoff, s.lastReadAt, s.blind)
+      if (m.exiting) return follow(m, s.observation, now, t, reason("exiting"), backoff, s.lastReadAt, s.blind)
       if (takeable(s.observation, now, t) && s.retryAt <= now) {
-        return follow(m, s.observation, now, t, "expired", backoff, s.lastReadAt, s.blind)
+        return follow(m, s.observation, now, t, reason("lease_expired"), backoff, s.lastReadAt, s.blind)
       }
-      if (s.reading || s.nextReadAt === undefined || s.nextReadAt > now) return [m, [], "waiting"]
-      return [{ ...m, state: { ...s, reading: true, lastReadAt: now } }, [{ _tag: "Read" }], "poll"]
+      if (s.reading || s.nextReadAt === undefined || s.nextReadAt > now) return [m, [], reason("waiting")]
+      return [{ ...m, state: { ...s, reading: true, lastReadAt: now } }, [{ _tag: "Read" }], reason("poll")]
     }
     case "LeaseSeen": {
       const observation = observe(s.observation, e.lease, now, s.blind)
       const news = s.observation === undefined || observation.observedAt !== s.observation.observedAt
       const lifted = s.retryUntilChange && news ? noBackoff : backoff
-      return follow(m, observation, now, t, "lease seen", lifted, s.lastReadAt, false)
+      return follow(m, observation, now, t, reason("lease_seen"), lifted, s.lastReadAt, false)
     }
     case "ReadFailed":
       return [
         { ...m, state: { ...s, reading: false, blind: true, nextReadAt: now + backoffMs(e.failure, t) } },
         [],
-        `read failed: ${e.failure.message}`
+        reason("read_failed", e.failure.message)
       ]
     case "Signal":
       return follow(
@@ -358,13 +362,13 @@ const follower = (m: Machine, s: Extract<State, { _tag: "Follower" }>, e: Event,
         s.observation,
         now,
         t,
-        `signal ${e.signal}`,
+        reason("signal", e.signal),
         backoff,
         s.lastReadAt,
         s.blind
       )
     default:
-      return [m, [], `ignored ${e._tag}`]
+      return [m, [], reason("ignored", e._tag)]
   }
 }
 
@@ -376,7 +380,7 @@ const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Even
         return [
           { ...m, state: { _tag: "Releasing", lease: e.lease, childStopped: true, since: now, killAt: undefined } },
           [{ _tag: "Release", base: e.lease }],
-          m.exiting ? "acquired while exiting" : "acquired too late"
+          reason(m.exiting ? "exiting" : "acquired_too_late")
         ]
       }
       const leader: State = {
@@ -387,7 +391,7 @@ const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Even
         renewing: false,
         since: now
       }
-      return [{ ...m, state: leader }, [{ _tag: "StartChild", fencingToken: e.lease.transitions }], "acquired"]
+      return [{ ...m, state: leader }, [{ _tag: "StartChild", fencingToken: e.lease.transitions }], reason("acquired")]
     }
     case "AcquireFailed": {
       if (e.failure.kind !== "conflict") {
@@ -395,7 +399,7 @@ const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Even
         // A failed create says nothing of the lease since it was read absent: it may have been created
         // and lost again (an API server that lost its state). Read it again; absent is waited out anew.
         const observation = s.base === undefined ? undefined : s.observation
-        return follow(m, observation, now, t, `acquire failed: ${e.failure.message}`, backoff)
+        return follow(m, observation, now, t, reason("acquire_failed", e.failure.message), backoff)
       }
       // Someone else wrote first: follow the fresh reading, never retry blindly. Judge the news
       // against the version we wrote on: the watch may have told us of the winner meanwhile.
@@ -407,14 +411,14 @@ const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Even
       const backoff = changed && !takeable(observation, now, t)
         ? noBackoff
         : { retryAt: now + t.retryPeriodMs, retryUntilChange: true }
-      return follow(m, observation, now, t, "lost the race", backoff)
+      return follow(m, observation, now, t, reason("lost_race"), backoff)
     }
     case "LeaseSeen":
-      return [{ ...m, state: { ...s, observation: observe(s.observation, e.lease, now) } }, [], "lease seen"]
+      return [{ ...m, state: { ...s, observation: observe(s.observation, e.lease, now) } }, [], reason("lease_seen")]
     case "Signal":
-      return [{ ...m, exiting: true }, [], `signal ${e.signal}`]
+      return [{ ...m, exiting: true }, [], reason("signal", e.signal)]
     default:
-      return [m, [], `ignored ${e._tag}`]
+      return [m, [], reason("ignored", e._tag)]
   }
 }
 
@@ -430,29 +434,29 @@ const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now
         state: { _tag: "Releasing", lease: s.lease, childStopped: true, since: now, killAt: undefined }
       },
       [{ _tag: "Release", base: s.lease }],
-      `child exited with ${e.exitCode}`
+      reason("child_exited", String(e.exitCode))
     ]
   }
-  if (e._tag === "Signal") return lose({ ...m, exiting: true }, s, s.lease, now, t, `signal ${e.signal}`)
-  if (now >= deadline) return lose(m, s, s.lease, now, t, "renew deadline passed")
+  if (e._tag === "Signal") return lose({ ...m, exiting: true }, s, s.lease, now, t, reason("signal", e.signal))
+  if (now >= deadline) return lose(m, s, s.lease, now, t, reason("renew_deadline"))
   switch (e._tag) {
     case "Wake":
       if (t.reelectAfterMs !== undefined && now >= s.since + t.reelectAfterMs) {
-        return lose(m, s, s.lease, now, t, "re-election due")
+        return lose(m, s, s.lease, now, t, reason("reelect"))
       }
       if (!s.renewing && now >= s.nextRenewAt) {
-        return [{ ...m, state: { ...s, renewing: true } }, [{ _tag: "Renew", base: s.lease }], "renew"]
+        return [{ ...m, state: { ...s, renewing: true } }, [{ _tag: "Renew", base: s.lease }], reason("renew")]
       }
-      return [m, [], "waiting"]
+      return [m, [], reason("waiting")]
     case "Renewed": {
       if (e.lease.resourceVersion === e.baseVersion) {
         // The server stored nothing (an identical object): followers saw no change, so this is no renew.
         const nextRenewAt = Math.min(now + t.retryPeriodMs, deadline)
-        return [{ ...m, state: { ...s, renewing: false, nextRenewAt } }, [], "renew changed nothing"]
+        return [{ ...m, state: { ...s, renewing: false, nextRenewAt } }, [], reason("renew_unchanged")]
       }
       const renewSentAt = Math.max(s.renewSentAt, e.sentAt)
       if (now >= renewSentAt + t.renewDeadlineMs) {
-        return lose(m, { ...s, renewSentAt }, e.lease, now, t, "renewed too late")
+        return lose(m, { ...s, renewSentAt }, e.lease, now, t, reason("renewed_too_late"))
       }
       return [
         {
@@ -460,7 +464,7 @@ const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now
           state: { ...s, lease: e.lease, renewSentAt, nextRenewAt: renewSentAt + t.retryPeriodMs, renewing: false }
         },
         [],
-        "renewed"
+        reason("renewed")
       ]
     }
     case "RenewFailed":
@@ -471,7 +475,7 @@ const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now
           return [
             { ...m, state: { ...s, lease: current, renewing: true } },
             [{ _tag: "Renew", base: current }],
-            "renew on newer version"
+            reason("renew_retry_newer")
           ]
         }
         return lose(
@@ -480,27 +484,27 @@ const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now
           undefined,
           now,
           t,
-          e.current === undefined ? "lease deleted" : `lease taken by ${JSON.stringify(e.current.holder)}`
+          e.current === undefined ? reason("lease_deleted") : reason("lease_taken", JSON.stringify(e.current.holder))
         )
       }
       return [
         { ...m, state: { ...s, renewing: false, nextRenewAt: Math.min(now + backoffMs(e.failure, t), deadline) } },
         [],
-        `renew failed: ${e.failure.message}`
+        reason("renew_failed", e.failure.message)
       ]
     case "LeaseSeen": {
       // A reading may be older than our last write, so it only prompts a renew now;
       // the conditional write's answer decides whether the lease is still ours.
       const ours = isOurs(e.lease, t) && e.lease!.uid === s.lease.uid
-      if (ours || s.renewing) return [m, [], "lease seen"]
+      if (ours || s.renewing) return [m, [], reason("lease_seen")]
       return [
         { ...m, state: { ...s, renewing: true } },
         [{ _tag: "Renew", base: s.lease }],
-        "lease changed elsewhere, checking"
+        reason("lease_changed")
       ]
     }
     default:
-      return [m, [], `ignored ${e._tag}`]
+      return [m, [], reason("ignored", e._tag)]
   }
 }
 
@@ -512,7 +516,7 @@ const releasing = (m: Machine, s: Extract<State, { _tag: "Releasing" }>, e: Even
       const next = e.byItself
         ? { ...m, exiting: true, exitCode: e.exitCode }
         : { ...m, exitCode: m.exiting && m.exitCode === undefined ? e.exitCode : m.exitCode }
-      const why = e.byItself ? `child exited with ${e.exitCode}` : "child stopped"
+      const why = e.byItself ? reason("child_exited", String(e.exitCode)) : reason("child_stopped")
       // Hand the lease back only now that the child and all it started are gone [rule 4].
       if (s.lease !== undefined) {
         return [{ ...next, state: { ...s, childStopped: true } }, [{ _tag: "Release", base: s.lease }], why]
@@ -520,17 +524,21 @@ const releasing = (m: Machine, s: Extract<State, { _tag: "Releasing" }>, e: Even
       return follow(next, undefined, now, t, why)
     }
     case "Released":
-      return follow(m, undefined, now, t, "released")
+      return follow(m, undefined, now, t, reason("released"))
     case "Renewed":
-      return [{ ...m, state: { ...s, lease: s.lease === undefined ? undefined : e.lease } }, [], "late renew"]
+      return [
+        { ...m, state: { ...s, lease: s.lease === undefined ? undefined : e.lease } },
+        [],
+        reason("late_answer", "renew")
+      ]
     case "RenewFailed": {
       // Adopt a newer version only if this very process still holds it (never another incarnation's).
       const lease = e.failure.kind !== "conflict" ? s.lease : isOurs(e.current, t) ? e.current : undefined
-      return [{ ...m, state: { ...s, lease } }, [], "late renew failure"]
+      return [{ ...m, state: { ...s, lease } }, [], reason("late_answer", "renew failure")]
     }
     case "Signal":
-      return [{ ...m, exiting: true }, [], `signal ${e.signal}`]
+      return [{ ...m, exiting: true }, [], reason("signal", e.signal)]
     default:
-      return [m, [], `ignored ${e._tag}`]
+      return [m, [], reason("ignored", e._tag)]
   }
 }

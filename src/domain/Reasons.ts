@@ -1,8 +1,8 @@
 /**
- * The machine's reasons (free text, e.g. "read failed: <message>") mapped to a
- * fixed, small set of codes, so that a metric label keyed on them stays bounded.
- * Pure. Every reason `step` gives has a code of its own; "other" is only a
- * fallback, and the property tests of the machine check that it never occurs.
+ * Why the machine did what it did: a code from a fixed, small set (a metric
+ * label keyed on it stays bounded) and, for some, a detail (the failure's
+ * message, the new holder, the exit code, the signal). `step` gives a Reason;
+ * its words are for the log line and the timeline. Pure.
  */
 export const reasonCodes = [
   "lease_absent",
@@ -34,55 +34,52 @@ export const reasonCodes = [
   "released",
   "exiting",
   "late_answer",
-  "ignored",
-  "other"
+  "ignored"
 ] as const
 
 export type ReasonCode = typeof reasonCodes[number]
 
-/** Exact reasons, then prefixes of reasons that carry a detail (a message, a holder, a code, a signal). */
-const exact: Record<string, ReasonCode> = {
-  "lease absent": "lease_absent",
-  "lease free": "lease_free",
-  "lease expired": "lease_expired",
-  expired: "lease_expired",
-  "lease seen": "lease_seen",
-  "lease changed elsewhere, checking": "lease_changed",
-  "lease deleted": "lease_deleted",
-  poll: "poll",
-  waiting: "waiting",
-  "watch up": "watch",
-  "watch down": "watch",
-  "watch down, polling": "watch",
-  acquired: "acquired",
-  "acquired too late": "acquired_too_late",
-  "acquired while exiting": "exiting",
-  "lost the race": "lost_race",
-  renew: "renew",
-  renewed: "renewed",
-  "renew changed nothing": "renew_unchanged",
-  "renew on newer version": "renew_retry_newer",
-  "renewed too late": "renewed_too_late",
-  "renew deadline passed": "renew_deadline",
-  "re-election due": "reelect",
-  "child stopped": "child_stopped",
-  released: "released",
-  exiting: "exiting",
-  "late renew": "late_answer",
-  "late renew failure": "late_answer"
+export interface Reason {
+  readonly code: ReasonCode
+  /** What varies: a failure's message, a holder, an exit code, a signal, an event's tag. */
+  readonly detail?: string | undefined
 }
 
-const prefixes: ReadonlyArray<readonly [string, ReasonCode]> = [
-  ["read failed: ", "read_failed"],
-  ["acquire failed: ", "acquire_failed"],
-  ["renew failed: ", "renew_failed"],
-  ["lease taken by ", "lease_taken"],
-  ["child exited with ", "child_exited"],
-  ["signal ", "signal"],
-  ["ignored ", "ignored"]
-]
+export const reason = (code: ReasonCode, detail?: string): Reason => detail === undefined ? { code } : { code, detail }
 
-export const reasonCode = (reason: string): ReasonCode =>
-  Object.hasOwn(exact, reason)
-    ? exact[reason]!
-    : prefixes.find(([prefix]) => reason.startsWith(prefix))?.[1] ?? "other"
+/** The words before the detail (a reason without one reads as the words alone). */
+const words: Record<ReasonCode, string> = {
+  lease_absent: "lease absent",
+  lease_free: "lease free",
+  lease_expired: "lease expired",
+  lease_seen: "lease seen",
+  lease_changed: "lease changed elsewhere, checking",
+  lease_taken: "lease taken by",
+  lease_deleted: "lease deleted",
+  read_failed: "read failed:",
+  poll: "poll",
+  waiting: "waiting",
+  watch: "watch",
+  acquired: "acquired",
+  acquired_too_late: "acquired too late",
+  acquire_failed: "acquire failed:",
+  lost_race: "lost the race",
+  renew: "renew",
+  renewed: "renewed",
+  renew_failed: "renew failed:",
+  renew_unchanged: "renew changed nothing",
+  renew_retry_newer: "renew on newer version",
+  renewed_too_late: "renewed too late",
+  renew_deadline: "renew deadline passed",
+  reelect: "re-election due",
+  signal: "signal",
+  child_exited: "child exited with",
+  child_stopped: "child stopped",
+  released: "released",
+  exiting: "exiting",
+  late_answer: "late",
+  ignored: "ignored"
+}
+
+/** The reason as the transition line says it, e.g. "read failed: HTTP 503 …", "lease taken by \"b\"". */
+export const reasonText = (r: Reason): string => r.detail === undefined ? words[r.code] : `${words[r.code]} ${r.detail}`

@@ -11,7 +11,8 @@ import type { Scope } from "effect"
 import type { Machine } from "../domain/Election.ts"
 import type { LeaseView } from "../domain/Lease.ts"
 import type { ReasonCode } from "../domain/Reasons.ts"
-import { reasonCode } from "../domain/Reasons.ts"
+import type { Reason } from "../domain/Reasons.ts"
+import { reasonText } from "../domain/Reasons.ts"
 
 export type StateTag = Machine["state"]["_tag"]
 const states: ReadonlyArray<StateTag> = ["Follower", "Acquiring", "Leader", "Releasing"]
@@ -70,7 +71,7 @@ export interface Transition {
 export interface Stepped {
   readonly before: Machine
   readonly after: Machine
-  readonly reason: string
+  readonly reason: Reason
   readonly lease: string
   readonly seen: LeaseView | undefined
   readonly now: number
@@ -138,8 +139,8 @@ export class Telemetry extends Context.Service<Telemetry, {
             time: new Date(yield* Clock.currentTimeMillis).toISOString(),
             from,
             to,
-            reason: s.reason,
-            reasonCode: reasonCode(s.reason),
+            reason: reasonText(s.reason),
+            reasonCode: s.reason.code,
             lease: s.lease,
             holder: s.seen?.holder ?? null,
             resourceVersion: s.seen?.resourceVersion ?? null,
