@@ -29,7 +29,8 @@ export class HealthServer extends Context.Service<HealthServer, {
   /** The address actually bound (port 0 picks a free one). */
   readonly address: { readonly host: string; readonly port: number }
 }>()("just-one-init/HealthServer") {
-  static readonly layer = (listen: ListenAddress, style: StatusStyle) =>
+  /** `about`: what /status shows besides what the wrapper is doing (the timings in force). */
+  static readonly layer = (listen: ListenAddress, style: StatusStyle, about: Record<string, unknown> = {}) =>
     Layer.effect(
       HealthServer,
       Effect.gen(function*() {
@@ -62,7 +63,7 @@ export class HealthServer extends Context.Service<HealthServer, {
           }
           const [code, body] = req.method !== "GET" && req.method !== "HEAD"
             ? [405, { status: "error", error: "method not allowed" }]
-            : route(path, status(), style)
+            : route(path, status(), style, about)
           const text = JSON.stringify(body)
           res.writeHead(code, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
           res.end(req.method === "HEAD" ? undefined : text)
@@ -116,15 +117,17 @@ const leaderProbe = (s: WrapperStatus): [number, unknown] => {
 }
 
 /** Status code and JSON body for a probe path, given what the wrapper is doing. */
-export const route = (path: string | undefined, s: WrapperStatus, style: StatusStyle = "just-one-init"): [
-  number,
-  unknown
-] => {
+export const route = (
+  path: string | undefined,
+  s: WrapperStatus,
+  style: StatusStyle = "just-one-init",
+  about: Record<string, unknown> = {}
+): [number, unknown] => {
   switch (path) {
     case "/healthz":
       return healthy(s) ? [200, { status: "ok", state: stateOf(s) }] : [500, { status: "expired", state: stateOf(s) }]
     case "/status":
-      return [200, s.phase === "election" ? { phase: s.phase, ...s.elector } : s]
+      return [200, { ...(s.phase === "election" ? { phase: s.phase, ...s.elector } : s), ...about }]
     case "/":
     case "/healthcheck":
       if (style === "just-one-init") return leaderProbe(s)
