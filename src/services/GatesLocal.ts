@@ -13,6 +13,7 @@ import { connect, type NetConnectOpts } from "node:net"
 import { hostname, networkInterfaces } from "node:os"
 import { dirname } from "node:path"
 import type { LocalGate } from "../domain/GateRules.ts"
+import { scrub } from "../domain/Redact.ts"
 import { renderTemplate, templateValues } from "../domain/Template.ts"
 import type { Progress } from "./KubeCollection.ts"
 
@@ -150,7 +151,8 @@ const attemptOnce = (gate: LocalGate): Effect.Effect<void, NotYet> => {
           await res.body?.cancel()
           return res.status
         },
-        catch: (e) => new NotYet({ reason: describe(e) })
+        // An error may quote the URL.
+        catch: (e) => new NotYet({ reason: scrub(describe(e), gate.url) })
       }).pipe(
         Effect.flatMap((status) =>
           status >= 200 && status < 300 ? Effect.void : Effect.fail(new NotYet({ reason: `HTTP ${status}` }))
