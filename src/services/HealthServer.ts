@@ -36,13 +36,16 @@ export class HealthServer extends Context.Service<HealthServer, {
       Effect.gen(function*() {
         const board = yield* StatusBoard
         const telemetry = yield* Telemetry
-        const status = () => Effect.runSync(board.current)
+        // Handlers run outside any fiber: they run on the program's services, so that what they log goes
+        // through its logger (stderr, the chosen format and level, the identity), never Effect's default.
+        const context = yield* Effect.context<never>()
+        const status = () => Effect.runSyncWith(context)(board.current)
         const server = createServer(async (req, res) => {
           const path = (req.url ?? "/").split("?")[0]
           // Asynchronous: the first scrape of /metrics loads the Prometheus formatter. A page that fails is a 500,
           // never a rejection nobody handles (which would end the process, child and all).
           const page = req.method === "GET"
-            ? await Effect.runPromise(
+            ? await Effect.runPromiseWith(context)(
               telemetry.page(path ?? "/").pipe(
                 Effect.catchCause((cause) =>
                   Effect.as(Effect.logWarning("health server: a page failed", cause), {
@@ -70,11 +73,11 @@ export class HealthServer extends Context.Service<HealthServer, {
         })
         server.keepAliveTimeout = 1000
         const address = yield* Effect.acquireRelease(
-          bind(server, listen.host, listen.port).pipe(
+          bind(server, listen.host, listen.port, context).pipe(
             Effect.catch((e) =>
               listen.fallbackHost === null || !isNoIpv6(e)
                 ? Effect.fail(e)
-                : bind(server, listen.fallbackHost, listen.port)
+                : bind(server, listen.fallbackHost, listen.port, context)
             ),
             Effect.mapError((e) =>
               new ListenError({
@@ -136,14 +139,14 @@ export const route = (
   return [404, { status: "error", error: "not found" }]
 }
 
-const bind = (server: Server, host: string, port: number) =>
+const bind = (server: Server, host: string, port: number, context: Context.Context<never>) =>
   Effect.callback<{ host: string; port: number }, NodeJS.ErrnoException>((resume) => {
     const onError = (e: NodeJS.ErrnoException) => resume(Effect.fail(e))
     server.once("error", onError)
     server.listen({ host, port, ipv6Only: false }, () => {
       server.off("error", onError)
       // Once listening, an error (a failed accept: EMFILE) is said, never left to end the process.
-      server.on("error", (e) => Effect.runFork(Effect.logWarning(`health server: ${e.message}`)))
+      server.on("error", (e) => Effect.runForkWith(context)(Effect.logWarning(`health server: ${e.message}`)))
       const a = server.address()
       resume(Effect.succeed({ host, port: typeof a === "object" && a !== null ? a.port : port }))
     })
