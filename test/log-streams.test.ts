@@ -1,6 +1,7 @@
 /**
  * Every line of the wrapper on stderr, in the chosen format: whatever the
- * wrapper logs, the health server's pages included, in every log format and
+ * wrapper logs, the health server's included (a page that fails, connections
+ * refused over its limit, a request it cannot parse), in every log format and
  * level, stderr a terminal or not, stdout carries the child's bytes and
  * nothing else, through an election, a handover and SIGTERM.
  */
@@ -167,6 +168,21 @@ const garbage = (port: number) =>
     s.on("error", () => resolve())
   })
 
+/** More connections than the health server takes (32): the ones over are refused, which it says. */
+const flood = async (port: number) => {
+  let refused = 0
+  const sockets = Array.from({ length: 40 }, () => {
+    const s = connect(port, "127.0.0.1")
+    s.on("error", () => {})
+    s.on("close", () => refused++)
+    s.resume()
+    return s
+  })
+  const deadline = Date.now() + 5_000
+  while (refused < 8 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  for (const s of sockets) s.destroy()
+}
+
 describe("the wrapper's own lines", () => {
   it.each(modes)("$name: on stderr only; stdout holds exactly the child's bytes", async (mode) => {
     const bundle = bundleWithoutMetrics()
@@ -179,6 +195,7 @@ describe("the wrapper's own lines", () => {
       for (const path of ["/status", "/debug/transitions", "/nope"]) await status(w, path)
       await fetch(`http://127.0.0.1:${w.port}/status`, { method: "POST" })
       await garbage(w.port)
+      await flood(w.port)
     }
     process.kill(a.pid(), "SIGTERM")
     await a.exited
@@ -192,6 +209,7 @@ describe("the wrapper's own lines", () => {
       )
       const lines = w.stderr().split(/\r?\n/).filter((l) => l !== "")
       expect(lines.some((l) => l.includes("health server: a page failed"))).toBe(mode.warns)
+      expect(lines.some((l) => l.includes("health server: 32 connections open"))).toBe(mode.warns)
       if (mode.format === "json") {
         for (const l of lines) {
           const parsed = JSON.parse(l) as { annotations: Record<string, unknown> }

@@ -40,7 +40,8 @@ export class HealthServer extends Context.Service<HealthServer, {
         // through its logger (stderr, the chosen format and level, the identity), never Effect's default.
         const context = yield* Effect.context<never>()
         const status = () => Effect.runSyncWith(context)(board.current)
-        const server = createServer(async (req, res) => {
+        const { idleTimeout, maxConnections, ...timeouts } = limits
+        const server = createServer(timeouts, async (req, res) => {
           const path = (req.url ?? "/").split("?")[0]
           // Asynchronous: the first scrape of /metrics loads the Prometheus formatter. A page that fails is a 500,
           // never a rejection nobody handles (which would end the process, child and all).
@@ -71,7 +72,24 @@ export class HealthServer extends Context.Service<HealthServer, {
           res.writeHead(code, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
           res.end(req.method === "HEAD" ? undefined : text)
         })
-        server.keepAliveTimeout = 1000
+        server.maxConnections = maxConnections
+        server.timeout = idleTimeout
+        const saturated = yield* Effect.cached(
+          Effect.logWarning(
+            `health server: ${maxConnections} connections open, new ones are refused until some close (one without a request is closed after ${
+              limits.headersTimeout / 1000
+            }s)`
+          )
+        )
+        server.on("drop", (d?: { remoteAddress?: string }) =>
+          Effect.runForkWith(context)(
+            Effect.andThen(
+              saturated,
+              Effect.logDebug("health server: connection refused").pipe(
+                Effect.annotateLogs({ remote: d?.remoteAddress ?? null })
+              )
+            )
+          ))
         const address = yield* Effect.acquireRelease(
           bind(server, listen.host, listen.port, context).pipe(
             Effect.catch((e) =>
@@ -100,6 +118,21 @@ export class HealthServer extends Context.Service<HealthServer, {
       })
     )
 }
+
+/**
+ * Bounds, so that whoever can reach the port cannot exhaust the wrapper's descriptors: a few probes and
+ * scrapes need a handful of connections, each sending its request at once and reading a small answer.
+ * A connection without its whole request after 2 s, idle for 1 s after an answer, or silent for 5 s is
+ * closed, checked every 500 ms (Node's default check is every 30 s and its header timeout 60 s).
+ */
+export const limits = {
+  maxConnections: 32,
+  headersTimeout: 2_000,
+  requestTimeout: 3_000,
+  keepAliveTimeout: 1_000,
+  connectionsCheckingInterval: 500,
+  idleTimeout: 5_000
+} as const
 
 /** Whether the wrapper is healthy: only a stuck elector (or stop) is not. */
 const healthy = (s: WrapperStatus) => !(s.phase === "election" && s.elector.wedged)
