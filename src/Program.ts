@@ -12,7 +12,7 @@ import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { otelPlan } from "./domain/Otel.ts"
 import type { Settings } from "./domain/Settings.ts"
-import { parseInvocation, usage } from "./domain/Settings.ts"
+import { formatDuration, parseInvocation, shortenedTimings, timingsOf, usage } from "./domain/Settings.ts"
 import { direct, electing } from "./layers/Live.ts"
 import { logging } from "./layers/Logging.ts"
 import { tracing } from "./layers/Tracing.ts"
@@ -45,7 +45,12 @@ const run = (settings: Settings, signals: ReturnType<typeof Signals.install>) =>
   }
   // This process's incarnation: what tells it apart from another process with the same identity.
   const incarnation = randomUUID()
-  return gated(Effect.flatMap(Elector, (e) => e.run)).pipe(
+  const shortened = shortenedTimings(settings)
+  // Timings chosen shorter than the documented defaults are said once, so that nobody has to guess them.
+  const said = shortened.length === 0 ? Effect.void : Effect.logInfo(
+    `timings chosen to fit --lease-duration ${formatDuration(election.leaseDurationMs)}: ${shortened.join(", ")}`
+  ).pipe(Effect.annotateLogs(timingsOf(settings)))
+  return Effect.andThen(said, gated(Effect.flatMap(Elector, (e) => e.run))).pipe(
     Effect.provide(electing(settings, election, incarnation, signals))
   )
 }

@@ -3,13 +3,13 @@
  * real child, and the Kubernetes API emulator over HTTP with fault injection.
  * "Never two children at once" is checked from the children's own records.
  */
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { lives, overlaps, readRecords } from "../harness/lives.ts"
 import type { ReplicaOptions } from "../harness/replica.ts"
-import { eventually, nodeBin, wrapperPath } from "../harness/replica.ts"
+import { childPath, eventually, nodeBin, Replica, wrapperPath } from "../harness/replica.ts"
 import { sandbox } from "./support/sandbox.ts"
 
 const sb = sandbox("e2e")
@@ -251,6 +251,43 @@ describe("just-one-init end to end", () => {
     expect(lines).toHaveLength(1)
     expect(lines[0]).toContain(setting)
     expect(res.stderr).not.toMatch(/\n\s+at /)
+  })
+
+  it("starts on k8s-await-election's LEASE_DURATION=4, RENEW_DEADLINE=2, RETRY_PERIOD=1: the stop grace is chosen, and said", async () => {
+    const kubeconfig = join(sb.dir, "k.kubeconfig")
+    sb.emu.writeKubeconfig(kubeconfig, "k", "default")
+    const proc = spawn(nodeBin, [wrapperPath, nodeBin, childPath], {
+      stdio: ["ignore", "inherit", "pipe"],
+      env: {
+        PATH: process.env["PATH"] ?? "",
+        KUBECONFIG: kubeconfig,
+        K8S_AWAIT_ELECTION_ENABLED: "1",
+        K8S_AWAIT_ELECTION_LOCK_NAME: sb.leaseName,
+        K8S_AWAIT_ELECTION_LOCK_NAMESPACE: "default",
+        K8S_AWAIT_ELECTION_IDENTITY: "k",
+        K8S_AWAIT_ELECTION_LEASE_DURATION: "4",
+        K8S_AWAIT_ELECTION_RENEW_DEADLINE: "2",
+        K8S_AWAIT_ELECTION_RETRY_PERIOD: "1",
+        LISTEN_ADDR: "127.0.0.1:0",
+        CHILD_LOG: childLog(),
+        CHILD_ID: "k"
+      }
+    })
+    const r = new Replica("k", proc)
+    sb.replicas.push(r)
+    const exited = r.exited.then(({ code }) => {
+      throw new Error(`exited ${String(code)}: ${r.stderr}`)
+    })
+    const said = await Promise.race([r.waitFor((l) => l.message.startsWith("timings chosen"), "timings line"), exited])
+    expect(said.message).toBe("timings chosen to fit --lease-duration 4s: --stop-grace 1s")
+    await Promise.race([eventually(() => starts().find((x) => x.id === "k"), "the child"), exited])
+    expect((await r.http("/status")).body["timings"]).toEqual({
+      leaseDurationMs: 4_000,
+      renewDeadlineMs: 2_000,
+      retryPeriodMs: 1_000,
+      stopGraceMs: 1_000,
+      chosen: ["stop-grace"]
+    })
   })
 
   it("rejects bad settings with one line and exit code 2, starting no child", () => {

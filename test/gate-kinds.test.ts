@@ -317,6 +317,18 @@ describe("local gates", () => {
     expect(c.history()).toEqual(["does not exist"])
   })
 
+  it("file: a dependency that comes up once the backoff is at its longest is noticed within a second", async () => {
+    const path = join(sb.dir, "late")
+    const c = start(local("File", path))
+    // By the sixth attempt (1.7 s in) the checks are as far apart as they ever get.
+    await c.until(() => c.reasons.length >= 6, "six attempts")
+    writeFileSync(path, "")
+    const up = Date.now()
+    await c.pass()
+    // At most one interval (500 ms) and one check; wide for a busy machine, below the old 2 s interval.
+    expect(Date.now() - up).toBeLessThan(1500)
+  })
+
   it("socket: passes once a listener accepts a connection on it", async () => {
     const path = join(sb.dir, "db.sock")
     const c = start(local("Socket", path))

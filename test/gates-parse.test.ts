@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Result, Schema } from "effect"
 import { CommandLine } from "effect/process"
+import { redactUrl, scrub } from "../src/domain/Redact.ts"
 import { type Gate, parseInvocation, Settings } from "../src/domain/Settings.ts"
 import { splitWords } from "../src/domain/Words.ts"
 import { errorOf, host, oneLine, settingsOf } from "./support/settings.ts"
@@ -64,13 +65,39 @@ describe("gates from --wait-for", () => {
       { _tag: "Tcp", host: "fd00::5", port: 443, label: "tcp [fd00::5]:443" },
       { _tag: "Dns", name: "api.example.com", label: "dns api.example.com" },
       { _tag: "Http", url: "http://api:8080/healthz", label: "http://api:8080/healthz" },
-      { _tag: "Http", url: "https://example.com/ready?x=1", label: "https://example.com/ready?x=1" }
+      { _tag: "Http", url: "https://example.com/ready?x=1", label: "https://example.com/ready?x=***" }
     ])
     expect(flag("service:db")[0]?.source).toBe("--wait-for")
     expect(flag("https://u:secret@example.com/x")[0]).toMatchObject({
       url: "https://u:secret@example.com/x",
-      label: "https://u:***@example.com/x"
+      label: "https://***:***@example.com/x"
     })
+  })
+
+  it("shows no user name, password, query value or fragment of a URL, and keeps the rest", () => {
+    expect([
+      redactUrl("http://ghp_S3CRETTOKEN@host/health"),
+      redactUrl("https://user:pw@host:8443/a/b?access_token=t0k&mode=ro&flag#frag"),
+      redactUrl("http://host/ready"),
+      // Not a URL at all (no host): whatever looks like its secrets still goes.
+      redactUrl("http://tok3n@/x?key=v4lue#f")
+    ]).toEqual([
+      "http://***@host/health",
+      "https://***:***@host:8443/a/b?access_token=***&mode=***&flag#***",
+      "http://host/ready",
+      "http://***@/x?key=***#***"
+    ])
+    const url = "http://us3r:p%40ss@h:81/x?token=T0KEN%2Bv&a=b"
+    expect(scrub(`Failed to parse URL from ${url}, got p@ss and T0KEN+v`, url)).toBe(
+      "Failed to parse URL from http://***:***@h:81/x?token=***&a=***, got *** and ***"
+    )
+    expect(scrub("request to http://h:81/x?token=T0KEN%2Bv&a=b failed", url)).toBe(
+      "request to http://***:***@h:81/x?token=***&a=*** failed"
+    )
+    // Two URLs that differ only in their secrets are two gates, though their labels are the same.
+    expect(flag("http://a@h/x", "http://b@h/x")).toHaveLength(2)
+    const bad = errorOf(["--wait-for", "http://s3cr3t@", "x"], off).message
+    expect([bad.includes("s3cr3t"), bad.includes("http://***@")]).toEqual([false, true])
   })
 
   it("reads WAIT_FOR as a comma list, pod labels joined with +, and a flag replaces it", () => {

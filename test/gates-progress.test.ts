@@ -58,7 +58,7 @@ describe("gate progress", () => {
       assert.strictEqual((yield* said("gate passed")).length, 0)
 
       writeFileSync(path, "")
-      // The check backs off to once every 2 s.
+      // The check backs off to once every 500 ms.
       for (let i = 0; i < 3 && (yield* said("gate passed")).length === 0; i++) yield* second
       assert.strictEqual(yield* Fiber.join(waiting), "Passed")
       const [passed] = yield* said("gate passed")

@@ -99,7 +99,8 @@ describe("gates before the election", () => {
         { gate: "service default/db", passed: false, reason: "0 ready endpoints (1 not ready)" },
         { gate: "job default/migrate", passed: false, reason: "not succeeded yet (1 active)" },
         { gate: `tcp 127.0.0.1:${port}`, passed: false, reason: "connection refused" }
-      ]
+      ],
+      timings: { leaseDurationMs: 4_000, renewDeadlineMs: 2_500, retryPeriodMs: 500, stopGraceMs: 1_000, chosen: [] }
     })
 
     await listen(port)

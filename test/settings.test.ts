@@ -27,7 +27,8 @@ describe("settings", () => {
         retryPeriodMs: 2_000,
         reelectAfterMs: null,
         service: null
-      }
+      },
+      derived: ["renew-deadline", "retry-period", "stop-grace"]
     })
   })
 
@@ -542,5 +543,107 @@ describe("logs and events", () => {
   )("rejects %j", (argv, setting, text) => {
     const e = errorOf([...argv], { LEASE_NAME: "a" })
     expect([e.setting, e.message]).toEqual([setting, expect.stringContaining(text)])
+  })
+})
+
+describe("timings not given are chosen to fit the ones given", () => {
+  const k8sAwaitElection = (lease: number, renew: number, retry: number) => ({
+    K8S_AWAIT_ELECTION_ENABLED: "1",
+    K8S_AWAIT_ELECTION_LOCK_NAME: "lock",
+    K8S_AWAIT_ELECTION_LOCK_NAMESPACE: "default",
+    K8S_AWAIT_ELECTION_IDENTITY: "me",
+    K8S_AWAIT_ELECTION_LEASE_DURATION: String(lease),
+    K8S_AWAIT_ELECTION_RENEW_DEADLINE: String(renew),
+    K8S_AWAIT_ELECTION_RETRY_PERIOD: String(retry)
+  })
+  /** The rule that keeps two children from running at once, and a stop grace that is some use. */
+  const fits = (s: ReturnType<typeof settingsOf>) => {
+    const e = s.election!
+    return s.stopGraceMs > 0 && s.stopGraceMs <= 4_000 && e.renewDeadlineMs + s.stopGraceMs < e.leaseDurationMs
+      && e.retryPeriodMs < e.renewDeadlineMs
+  }
+
+  it("k8s-await-election's LEASE_DURATION=4, RENEW_DEADLINE=2, RETRY_PERIOD=1 start, with a stop grace of 1s", () => {
+    const s = settingsOf(["x"], k8sAwaitElection(4, 2, 1))
+    expect([s.election?.leaseDurationMs, s.election?.renewDeadlineMs, s.election?.retryPeriodMs, s.stopGraceMs])
+      .toEqual([4_000, 2_000, 1_000, 1_000])
+    expect(s.derived).toEqual(["stop-grace"])
+  })
+
+  it("every timing k8s-await-election accepts (client-go: lease > renew > 1.2 × retry, whole seconds) starts", () => {
+    let tried = 0
+    for (let lease = 1; lease <= 40; lease++) {
+      for (let renew = 1; renew < lease; renew++) {
+        for (let retry = 1; 1.2 * retry < renew; retry++) {
+          const s = settingsOf(["x"], k8sAwaitElection(lease, renew, retry))
+          expect(fits(s), `${lease}/${renew}/${retry}: grace ${s.stopGraceMs}`).toBe(true)
+          tried++
+        }
+      }
+    }
+    expect(tried).toBeGreaterThan(1000)
+    // The tightest: one second between lease and renew deadline leaves half of it.
+    expect(settingsOf(["x"], k8sAwaitElection(3, 2, 1)).stopGraceMs).toBe(500)
+    expect(settingsOf(["x"], k8sAwaitElection(15, 10, 2)).stopGraceMs).toBe(4_000)
+  })
+
+  it("every LEASE_TTL PurpleBooth's just-one-init accepts (whole seconds) starts, the other timings in proportion", () => {
+    for (let ttl = 1; ttl <= 120; ttl++) {
+      const s = settingsOf(["--", "x"], { LEASE_NAME: "a", LEASE_TTL: String(ttl) })
+      expect(fits(s), `LEASE_TTL=${ttl}: ${JSON.stringify(s.election)} grace ${s.stopGraceMs}`).toBe(true)
+    }
+    const five = settingsOf(["--", "x"], { LEASE_NAME: "a", LEASE_TTL: "5" })
+    expect([five.election?.renewDeadlineMs, five.election?.retryPeriodMs, five.stopGraceMs]).toEqual([
+      3_333,
+      1_666,
+      833
+    ])
+    expect(five.derived).toEqual(["renew-deadline", "retry-period", "stop-grace"])
+    // 15 s and longer: the documented defaults, 10 s, 2 s, 4 s.
+    for (const ttl of ["15", "60"]) {
+      const s = settingsOf(["--", "x"], { LEASE_NAME: "a", LEASE_TTL: ttl })
+      expect([s.election?.renewDeadlineMs, s.election?.retryPeriodMs, s.stopGraceMs]).toEqual([10_000, 2_000, 4_000])
+    }
+  })
+
+  it.prop("every client-go-style timing (lease in whole seconds > renew > 1.2 × retry) starts", {
+    lease: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 600 })),
+    renewPart: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 999 })),
+    retryPart: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 999 }))
+  }, ({ lease, renewPart, retryPart }) => {
+    const leaseMs = lease * 1000
+    const renewMs = Math.max(1, Math.floor((leaseMs * renewPart) / 1000))
+    const retryMs = Math.floor((renewMs * retryPart) / 1000 / 1.2)
+    if (renewMs >= leaseMs || retryMs < 1 || 1.2 * retryMs >= renewMs) return true
+    const r = parseInvocation(
+      ["-l", "a", "-t", `${lease}`, "--renew-deadline", `${renewMs}ms`, "--retry-period", `${retryMs}ms`, "x"],
+      {},
+      host
+    )
+    // Only a renew deadline 1 ms short of the lease leaves no positive grace (said in one line).
+    if (Result.isFailure(r)) return leaseMs - renewMs < 2 && oneLine(r.failure.message)
+    return r.success._tag === "Run" && fits(r.success.settings)
+  }, { arbitrary: { runs: 500 } })
+
+  it("refuses only when no positive grace fits, naming the settings given", () => {
+    const e = errorOf(["-l", "a", "-t", "1", "--renew-deadline", "999ms", "x"])
+    expect(e.setting).toBe("renew-deadline")
+    expect(e.message).toContain("--renew-deadline (999ms)")
+    expect(e.message).toContain("--lease-duration (1s)")
+    expect(oneLine(e.message)).toBe(true)
+    const d = errorOf(["-l", "a", "--renew-deadline", "14999ms", "x"])
+    expect(d.message).toContain("--lease-duration (15s, the default)")
+  })
+
+  it("an explicit --stop-grace keeps its value, the rule and its message", () => {
+    expect(settingsOf(["-l", "a", "--stop-grace", "2s", "x"], k8sAwaitElection(8, 5, 1)).stopGraceMs).toBe(2_000)
+    expect(settingsOf(["-l", "a", "x"], { STOP_GRACE: "3s" }).derived).toEqual(["renew-deadline", "retry-period"])
+    expect(errorOf(["x"], { ...k8sAwaitElection(4, 2, 1), STOP_GRACE: "4s" }).message).toBe(
+      "--renew-deadline (2s) + --stop-grace (4s) must be less than --lease-duration (4s), so a leader that loses the API server stops its child before another replica may take the lease"
+    )
+  })
+
+  it("with the election off the stop grace is 4s", () => {
+    expect(settingsOf(["--no-election", "x"]).stopGraceMs).toBe(4_000)
   })
 })

@@ -6,13 +6,24 @@
 import { Effect, Schema, SchemaGetter, SchemaParser } from "effect"
 import { at, Candidates, invalid, isFlag, quote, readOnly, ruleAt, setting } from "./Setting.ts"
 import { Election, ServicePorts } from "./SettingsSchema.ts"
-import { DnsLabel, DnsSubdomain, Duration, IpAddress, ObjectName, ReelectAfter, ServiceName, Switch } from "./Values.ts"
+import { renewDeadlineFor, retryPeriodFor } from "./Timings.ts"
+import {
+  DnsLabel,
+  DnsSubdomain,
+  Duration,
+  formatDuration,
+  IpAddress,
+  ObjectName,
+  ReelectAfter,
+  ServiceName,
+  Switch
+} from "./Values.ts"
 
 const LeaseFields = Schema.Struct({
   "lease-name": setting("--lease-name", DnsSubdomain, "--lease-name (LEASE_NAME) is required"),
   "lease-duration": setting("--lease-duration", Duration, "--lease-duration has no value"),
-  "renew-deadline": setting("--renew-deadline", Duration, "--renew-deadline has no value"),
-  "retry-period": setting("--retry-period", Duration, "--retry-period has no value"),
+  "renew-deadline": setting("--renew-deadline", Duration),
+  "retry-period": setting("--retry-period", Duration),
   "reelect-after": setting("--reelect-after", ReelectAfter),
   service: setting("--service", ServiceName),
   "service-namespace": setting("--service-namespace", DnsLabel, "--service-namespace has no value"),
@@ -31,20 +42,31 @@ const LeaseFields = Schema.Struct({
     () => "--service needs its ports: --service-ports or LEADER_SERVICE_PORTS, e.g. [{\"name\":\"http\",\"port\":80}]"
   )
 ).pipe(Schema.decodeTo(Election, {
-  decode: SchemaGetter.transform((f) => ({
-    leaseName: f["lease-name"].value,
-    leaseDurationMs: f["lease-duration"].value,
-    renewDeadlineMs: f["renew-deadline"].value,
-    retryPeriodMs: f["retry-period"].value,
-    reelectAfterMs: f["reelect-after"]?.value ?? null,
-    service: f.service === undefined ? null : {
-      name: f.service.value,
-      namespace: f["service-namespace"].value,
-      ports: f["service-ports"]!.value,
-      podIp: f["pod-ip"]!.value,
-      nodeName: f["node-name"]?.value ?? null
+  decode: SchemaGetter.transformEffect((f) => {
+    // Timings not given are chosen to fit the ones given (Timings.ts); the rules below check them all.
+    const renewDeadlineMs = f["renew-deadline"]?.value ?? renewDeadlineFor(f["lease-duration"].value)
+    const retryPeriodMs = f["retry-period"]?.value ?? retryPeriodFor(renewDeadlineMs)
+    if (retryPeriodMs === 0) {
+      return Effect.fail(at(
+        "renew-deadline",
+        `--renew-deadline (${formatDuration(renewDeadlineMs)}) leaves no time for a retry period; give a longer one`
+      ))
     }
-  })),
+    return Effect.succeed({
+      leaseName: f["lease-name"].value,
+      leaseDurationMs: f["lease-duration"].value,
+      renewDeadlineMs,
+      retryPeriodMs,
+      reelectAfterMs: f["reelect-after"]?.value ?? null,
+      service: f.service === undefined ? null : {
+        name: f.service.value,
+        namespace: f["service-namespace"].value,
+        ports: f["service-ports"]!.value,
+        podIp: f["pod-ip"]!.value,
+        nodeName: f["node-name"]?.value ?? null
+      }
+    })
+  }),
   encode: readOnly()
 }))
 

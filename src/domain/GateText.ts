@@ -7,6 +7,7 @@ import { Result } from "effect"
 import { Host } from "effect/net"
 import { labelsText } from "./GateJson.ts"
 import type { Draft, GateContext } from "./Gates.ts"
+import { redactUrl } from "./Redact.ts"
 import { quote } from "./Setting.ts"
 
 /** `KEY=VALUE` pairs split by any of `separators`. */
@@ -43,14 +44,6 @@ const podTarget = (target: string, ctx: GateContext) => {
     : { namespace: ctx.namespace, rest: target }
 }
 
-/** Labels end up in logs: keep a URL's password out of them. */
-const withoutPassword = (text: string) => {
-  const url = URL.parse(text)
-  if (url === null || url.password === "") return text
-  url.password = "***"
-  return url.href
-}
-
 const kinds = "service, job, daemonset, container, pod, file, socket, tcp, dns, http://, https://"
 
 /** One `KIND:TARGET` of `--wait-for` or `WAIT_FOR`; a pod's labels are separated by `separators`. */
@@ -60,7 +53,8 @@ export const parseWaitFor = (
   ctx: GateContext
 ): Result.Result<{ draft: Draft; label: string }, string> => {
   if (/^https?:\/\//i.test(text)) {
-    return Result.succeed({ draft: { _tag: "Http", url: text }, label: withoutPassword(text) })
+    // Labels end up in logs, /status and spans: no user name, password or query value in them.
+    return Result.succeed({ draft: { _tag: "Http", url: text }, label: redactUrl(text) })
   }
   const colon = text.indexOf(":")
   if (colon === -1) return Result.fail(`must be KIND:TARGET with KIND one of ${kinds}`)

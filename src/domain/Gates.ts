@@ -8,6 +8,7 @@
 import { Result, Schema } from "effect"
 import { GateJson } from "./GateJson.ts"
 import { dependencyJson, dependencyLists, type DependencyVariable, parseDependency, parseWaitFor } from "./GateText.ts"
+import { redactUrl } from "./Redact.ts"
 import { type Candidate, firstProblem, isFlag, quote, rule } from "./Setting.ts"
 import { DnsLabel, DnsSubdomain, InterfaceName, ObjectName, ServiceName } from "./Values.ts"
 
@@ -41,7 +42,7 @@ const Path = Schema.String.check(rule((s: string) => s !== "" && !s.includes("\u
 const HttpUrl = Schema.String.check(rule((s: string) => {
   const url = URL.parse(s)
   return url !== null && (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== ""
-}, (s) => `must be an http:// or https:// URL with a host, got ${quote(s)}`))
+}, (s) => `must be an http:// or https:// URL with a host, got ${quote(redactUrl(s))}`))
 const Port = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 }, { expected: "a port from 1 to 65535" }))
 const NonEmpty = Schema.String.check(rule((s: string) => s !== "", () => "must not be empty"))
 const Common = { label: Schema.String, source: Schema.String }
@@ -128,7 +129,8 @@ export const parseGates = (sources: GateSources, ctx: GateContext): Result.Resul
   ) => {
     const gate = Result.flatMap(r, ({ draft, label }) => check(draft, label, source, ctx))
     if (Result.isFailure(gate)) return { setting, message: `${source} ${item}: ${gate.failure}` }
-    const key = `${gate.success._tag} ${gate.success.label}`
+    // By the URL itself, as labels hide what may tell two URLs apart.
+    const key = `${gate.success._tag} ${gate.success._tag === "Http" ? gate.success.url : gate.success.label}`
     if (!gates.has(key)) gates.set(key, gate.success)
     return undefined
   }
@@ -137,7 +139,9 @@ export const parseGates = (sources: GateSources, ctx: GateContext): Result.Resul
     // In WAIT_FOR commas separate gates, so a pod's labels are joined with '+'.
     const items = isFlag(c.source) ? [c.value] : c.value.split(",").map((s) => s.trim()).filter((s) => s !== "")
     for (const item of items) {
-      const problem = add("wait-for", c.source, quote(item), parseWaitFor(item, isFlag(c.source) ? /[,+]/ : /\+/, ctx))
+      // A bad URL is echoed without its credentials or query values too.
+      const shown = quote(/^https?:/i.test(item) ? redactUrl(item) : item)
+      const problem = add("wait-for", c.source, shown, parseWaitFor(item, isFlag(c.source) ? /[,+]/ : /\+/, ctx))
       if (problem !== undefined) return Result.fail(problem)
     }
   }

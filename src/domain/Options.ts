@@ -54,22 +54,19 @@ export const options: ReadonlyArray<Option> = [
     key: "renew-deadline",
     flags: ["--renew-deadline"],
     env: ["RENEW_DEADLINE", "K8S_AWAIT_ELECTION_RENEW_DEADLINE"],
-    help: "a leader that has not renewed for this long stops its child (default 10s)",
-    default: "10s"
+    help: "a leader that has not renewed for this long stops its child (default 10s, or 2/3 of a shorter lease)"
   },
   {
     key: "retry-period",
     flags: ["--retry-period"],
     env: ["RETRY_PERIOD", "K8S_AWAIT_ELECTION_RETRY_PERIOD"],
-    help: "renew and retry interval (default 2s)",
-    default: "2s"
+    help: "renew and retry interval (default 2s, or half of a shorter renew deadline)"
   },
   {
     key: "stop-grace",
     flags: ["--stop-grace"],
     env: ["STOP_GRACE"],
-    help: "time between SIGTERM and SIGKILL when the child must stop (default 4s)",
-    default: "4s"
+    help: "time between SIGTERM and SIGKILL when the child must stop (default 4s, or less to fit the lease)"
   },
   {
     key: "reelect-after",

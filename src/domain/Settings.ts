@@ -6,6 +6,7 @@
  * here, so every rule can be property-tested without starting a process.
  */
 import { Effect, Result, Schema, SchemaGetter } from "effect"
+import type { SchemaIssue } from "effect"
 import { type Args, SettingsError, splitArgv } from "./Argv.ts"
 import { ElectionFromRaw } from "./ElectionSettings.ts"
 import { parseGates } from "./Gates.ts"
@@ -13,9 +14,11 @@ import { dependencyJson, dependencyLists } from "./GateText.ts"
 import { candidates, type Env } from "./Options.ts"
 import { at, type Candidate, Candidates, firstIssue, invalid, quote, readOnly, setting } from "./Setting.ts"
 import { type Invocation, Settings } from "./SettingsSchema.ts"
+import { chosenTimings, stopGraceFor, usualTimingsMs } from "./Timings.ts"
 import {
   DnsLabel,
   Duration,
+  formatDuration,
   Identity,
   InterfaceName,
   ListenAddressText,
@@ -52,7 +55,7 @@ const CommandFromRaw = Schema.Struct({
 const Fields = Schema.Struct({
   namespace: setting("--namespace", DnsLabel, "--namespace has no value"),
   identity: setting("--identity", Identity, "--identity has no value"),
-  "stop-grace": setting("--stop-grace", Duration, "--stop-grace has no value"),
+  "stop-grace": setting("--stop-grace", Duration),
   "listen-addr": setting("--listen-addr", ListenAddressText, "--listen-addr has no value"),
   election: ElectionFromRaw,
   "wait-timeout": setting("--wait-timeout", Duration),
@@ -65,8 +68,28 @@ const Fields = Schema.Struct({
   events: setting("--events", Switch, "--events has no value"),
   command: CommandFromRaw,
   "wait-for": Candidates,
-  dependencies: Schema.Record(Schema.String, Schema.String)
+  dependencies: Schema.Record(Schema.String, Schema.String),
+  /** The timing options given by a flag or a variable: the others are chosen (Timings.ts). */
+  "timings-given": Schema.Array(Schema.String)
 })
+
+/** The stop grace: as given, else 4 s or less to fit the lease; a failure when no positive grace fits. */
+const stopGrace = (f: typeof Fields.Type): Effect.Effect<number, SchemaIssue.Issue> => {
+  const e = f.election
+  if (f["stop-grace"] !== undefined) return Effect.succeed(f["stop-grace"].value)
+  if (e === null) return Effect.succeed(usualTimingsMs["stop-grace"])
+  const grace = stopGraceFor(e.leaseDurationMs, e.renewDeadlineMs)
+  if (grace > 0) return Effect.succeed(grace)
+  const lease = `${formatDuration(e.leaseDurationMs)}${
+    f["timings-given"].includes("lease-duration") ? "" : ", the default"
+  }`
+  return Effect.fail(at(
+    "renew-deadline",
+    `--renew-deadline (${
+      formatDuration(e.renewDeadlineMs)
+    }) leaves no time to stop the child within --lease-duration (${lease}), so a leader that loses the API server could not stop its child before another replica may take the lease; give a shorter --renew-deadline or a longer --lease-duration`
+  ))
+}
 
 /** The one schema: candidate texts in, settings out; gates are read last, once their context is known. */
 export const SettingsFromRaw = Fields.pipe(Schema.decodeTo(Settings, {
@@ -81,13 +104,13 @@ export const SettingsFromRaw = Fields.pipe(Schema.decodeTo(Settings, {
     })
     if (Result.isFailure(gates)) return Effect.fail(at(gates.failure.setting, gates.failure.message))
     const listen = f["listen-addr"]
-    return Effect.succeed({
+    return Effect.map(stopGrace(f), (stopGraceMs) => ({
       command: f.command,
       listen: listen.value,
       statusStyle: listen.source === "K8S_AWAIT_ELECTION_STATUS_ENDPOINT"
         ? "k8s-await-election" as const
         : "just-one-init" as const,
-      stopGraceMs: f["stop-grace"].value,
+      stopGraceMs,
       identity: f.identity.value,
       namespace: f.namespace.value,
       podName,
@@ -96,12 +119,34 @@ export const SettingsFromRaw = Fields.pipe(Schema.decodeTo(Settings, {
       waitTimeoutMs: f["wait-timeout"]?.value ?? null,
       log: { format: f["log-format"].value, level: f["log-level"].value },
       events: f.events.value,
-      election: f.election
-    })
+      election: f.election,
+      derived: chosenTimings.filter((t) =>
+        !f["timings-given"].includes(t) && (t === "stop-grace" || f.election !== null)
+      )
+    }))
   }),
   encode: readOnly()
 }))
 export type Raw = typeof SettingsFromRaw.Encoded
+
+/** The timings in force, and which of them were chosen rather than given: for /status and the start-up line. */
+export const timingsOf = (s: Settings) => ({
+  leaseDurationMs: s.election?.leaseDurationMs ?? null,
+  renewDeadlineMs: s.election?.renewDeadlineMs ?? null,
+  retryPeriodMs: s.election?.retryPeriodMs ?? null,
+  stopGraceMs: s.stopGraceMs,
+  chosen: s.derived
+})
+
+/** The chosen timings that differ from the documented defaults (10 s, 2 s, 4 s): worth a line at start-up. */
+export const shortenedTimings = (s: Settings): ReadonlyArray<string> => {
+  const value = {
+    "renew-deadline": s.election?.renewDeadlineMs,
+    "retry-period": s.election?.retryPeriodMs,
+    "stop-grace": s.stopGraceMs
+  }
+  return s.derived.filter((t) => value[t] !== usualTimingsMs[t]).map((t) => `--${t} ${formatDuration(value[t]!)}`)
+}
 
 /** What the parser may look at besides argv and env (read by the caller, so this stays pure). */
 export interface Host {
@@ -165,7 +210,8 @@ export const gather = (args: Extract<Args, { _tag: "Options" }>, env: Env, host:
     events: c("events"),
     command: { argv: args.command, COMMAND: set("COMMAND") ? env["COMMAND"] : undefined },
     "wait-for": waitFor,
-    dependencies: Object.fromEntries(dependencies.map((name) => [name, env[name]!]))
+    dependencies: Object.fromEntries(dependencies.map((name) => [name, env[name]!])),
+    "timings-given": ["lease-duration", ...chosenTimings].filter((key) => c(key).some((x) => !x.weak))
   }
 }
 

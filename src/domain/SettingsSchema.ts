@@ -6,6 +6,7 @@
 import { Schema } from "effect"
 import { Gate } from "./Gates.ts"
 import { rule, ruleAt } from "./Setting.ts"
+import { chosenTimings } from "./Timings.ts"
 import {
   DnsLabel,
   DnsSubdomain,
@@ -98,7 +99,9 @@ export const Settings = Schema.Struct({
   /** Record Kubernetes Events on the Lease. */
   events: Schema.Boolean,
   /** null: no Lease (--no-election, ELECTION=off, or k8s-await-election's pass-through). */
-  election: Schema.NullOr(Election)
+  election: Schema.NullOr(Election),
+  /** The timings not given, chosen to fit the ones given (Timings.ts). */
+  derived: Schema.Array(Schema.Literals(chosenTimings))
 }).check(
   ruleAt(
     "stop-grace",

@@ -7,6 +7,7 @@
 import { Layer } from "effect"
 import { needsApi } from "../domain/GateRules.ts"
 import type { Election, Settings } from "../domain/Settings.ts"
+import { timingsOf } from "../domain/Settings.ts"
 import { ChildSupervisor } from "../services/ChildSupervisor.ts"
 import { Direct } from "../services/Direct.ts"
 import type { ElectorConfig } from "../services/Elector.ts"
@@ -55,7 +56,8 @@ const foundation = (signals: Layer.Layer<Signals>) =>
 const supervision = (s: Settings) => {
   const leadership = Leadership.layer.pipe(Layer.provide(ChildSupervisor.layer({ stopGraceMs: s.stopGraceMs })))
   const board = Layer.merge(StatusBoard.layer, Telemetry.layer)
-  return Layer.mergeAll(leadership, HealthServer.layer(s.listen, s.statusStyle).pipe(Layer.provide(board)), board)
+  const health = HealthServer.layer(s.listen, s.statusStyle, { timings: timingsOf(s) })
+  return Layer.mergeAll(leadership, health.pipe(Layer.provide(board)), board)
 }
 
 /** Service mode's endpoints, only when a Service is named; the elector publishes them in each term. */

@@ -3,8 +3,8 @@
  * a connection, a name resolves, a URL answers 2xx, a config template is
  * rendered. Each attempt has its own deadline and is interrupted at once when
  * the wait ends; attempts repeat on a schedule that backs off from 100 ms to
- * every 2 s, so a gate passes within about 2 s of its dependency coming up,
- * and one that stays down costs little. Node built-ins only.
+ * every 500 ms, so a gate passes within about half a second of its dependency
+ * coming up (these checks are cheap). Node built-ins only.
  */
 import { Effect, Result, Schedule, Schema } from "effect"
 import { lookup } from "node:dns/promises"
@@ -13,6 +13,7 @@ import { connect, type NetConnectOpts } from "node:net"
 import { hostname, networkInterfaces } from "node:os"
 import { dirname } from "node:path"
 import type { LocalGate } from "../domain/GateRules.ts"
+import { scrub } from "../domain/Redact.ts"
 import { renderTemplate, templateValues } from "../domain/Template.ts"
 import type { Progress } from "./KubeCollection.ts"
 
@@ -22,8 +23,9 @@ class NotYet extends Schema.TaggedError<NotYet>()("NotYet", {
   warn: Schema.optional(Schema.String)
 }) {}
 
-/** 100 ms, 200 ms … up to every 2 s (kubernetes-entrypoint polls every 2 s). */
-const backoff = Schedule.min([Schedule.exponential(100), Schedule.spaced(2000)])
+/** 100 ms, 200 ms, 400 ms, then every 500 ms (kubernetes-entrypoint polls every 2 s). */
+export const localGateBackoffCapMs = 500
+const backoff = Schedule.min([Schedule.exponential(100), Schedule.spaced(localGateBackoffCapMs)])
 /** One attempt's deadline: a connect to a black hole, a resolver or a server that never answers. */
 const attemptTimeoutMs = 3000
 
@@ -149,7 +151,8 @@ const attemptOnce = (gate: LocalGate): Effect.Effect<void, NotYet> => {
           await res.body?.cancel()
           return res.status
         },
-        catch: (e) => new NotYet({ reason: describe(e) })
+        // An error may quote the URL.
+        catch: (e) => new NotYet({ reason: scrub(describe(e), gate.url) })
       }).pipe(
         Effect.flatMap((status) =>
           status >= 200 && status < 300 ? Effect.void : Effect.fail(new NotYet({ reason: `HTTP ${status}` }))

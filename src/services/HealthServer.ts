@@ -29,19 +29,24 @@ export class HealthServer extends Context.Service<HealthServer, {
   /** The address actually bound (port 0 picks a free one). */
   readonly address: { readonly host: string; readonly port: number }
 }>()("just-one-init/HealthServer") {
-  static readonly layer = (listen: ListenAddress, style: StatusStyle) =>
+  /** `about`: what /status shows besides what the wrapper is doing (the timings in force). */
+  static readonly layer = (listen: ListenAddress, style: StatusStyle, about: Record<string, unknown> = {}) =>
     Layer.effect(
       HealthServer,
       Effect.gen(function*() {
         const board = yield* StatusBoard
         const telemetry = yield* Telemetry
-        const status = () => Effect.runSync(board.current)
-        const server = createServer(async (req, res) => {
+        // Handlers run outside any fiber: they run on the program's services, so that what they log goes
+        // through its logger (stderr, the chosen format and level, the identity), never Effect's default.
+        const context = yield* Effect.context<never>()
+        const status = () => Effect.runSyncWith(context)(board.current)
+        const { idleTimeout, maxConnections, ...timeouts } = limits
+        const server = createServer(timeouts, async (req, res) => {
           const path = (req.url ?? "/").split("?")[0]
           // Asynchronous: the first scrape of /metrics loads the Prometheus formatter. A page that fails is a 500,
           // never a rejection nobody handles (which would end the process, child and all).
           const page = req.method === "GET"
-            ? await Effect.runPromise(
+            ? await Effect.runPromiseWith(context)(
               telemetry.page(path ?? "/").pipe(
                 Effect.catchCause((cause) =>
                   Effect.as(Effect.logWarning("health server: a page failed", cause), {
@@ -62,18 +67,35 @@ export class HealthServer extends Context.Service<HealthServer, {
           }
           const [code, body] = req.method !== "GET" && req.method !== "HEAD"
             ? [405, { status: "error", error: "method not allowed" }]
-            : route(path, status(), style)
+            : route(path, status(), style, about)
           const text = JSON.stringify(body)
           res.writeHead(code, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
           res.end(req.method === "HEAD" ? undefined : text)
         })
-        server.keepAliveTimeout = 1000
+        server.maxConnections = maxConnections
+        server.timeout = idleTimeout
+        const saturated = yield* Effect.cached(
+          Effect.logWarning(
+            `health server: ${maxConnections} connections open, new ones are refused until some close (one without a request is closed after ${
+              limits.headersTimeout / 1000
+            }s)`
+          )
+        )
+        server.on("drop", (d?: { remoteAddress?: string }) =>
+          Effect.runForkWith(context)(
+            Effect.andThen(
+              saturated,
+              Effect.logDebug("health server: connection refused").pipe(
+                Effect.annotateLogs({ remote: d?.remoteAddress ?? null })
+              )
+            )
+          ))
         const address = yield* Effect.acquireRelease(
-          bind(server, listen.host, listen.port).pipe(
+          bind(server, listen.host, listen.port, context).pipe(
             Effect.catch((e) =>
               listen.fallbackHost === null || !isNoIpv6(e)
                 ? Effect.fail(e)
-                : bind(server, listen.fallbackHost, listen.port)
+                : bind(server, listen.fallbackHost, listen.port, context)
             ),
             Effect.mapError((e) =>
               new ListenError({
@@ -97,6 +119,21 @@ export class HealthServer extends Context.Service<HealthServer, {
     )
 }
 
+/**
+ * Bounds, so that whoever can reach the port cannot exhaust the wrapper's descriptors: a few probes and
+ * scrapes need a handful of connections, each sending its request at once and reading a small answer.
+ * A connection without its whole request after 2 s, idle for 1 s after an answer, or silent for 5 s is
+ * closed, checked every 500 ms (Node's default check is every 30 s and its header timeout 60 s).
+ */
+export const limits = {
+  maxConnections: 32,
+  headersTimeout: 2_000,
+  requestTimeout: 3_000,
+  keepAliveTimeout: 1_000,
+  connectionsCheckingInterval: 500,
+  idleTimeout: 5_000
+} as const
+
 /** Whether the wrapper is healthy: only a stuck elector (or stop) is not. */
 const healthy = (s: WrapperStatus) => !(s.phase === "election" && s.elector.wedged)
 
@@ -116,15 +153,17 @@ const leaderProbe = (s: WrapperStatus): [number, unknown] => {
 }
 
 /** Status code and JSON body for a probe path, given what the wrapper is doing. */
-export const route = (path: string | undefined, s: WrapperStatus, style: StatusStyle = "just-one-init"): [
-  number,
-  unknown
-] => {
+export const route = (
+  path: string | undefined,
+  s: WrapperStatus,
+  style: StatusStyle = "just-one-init",
+  about: Record<string, unknown> = {}
+): [number, unknown] => {
   switch (path) {
     case "/healthz":
       return healthy(s) ? [200, { status: "ok", state: stateOf(s) }] : [500, { status: "expired", state: stateOf(s) }]
     case "/status":
-      return [200, s.phase === "election" ? { phase: s.phase, ...s.elector } : s]
+      return [200, { ...(s.phase === "election" ? { phase: s.phase, ...s.elector } : s), ...about }]
     case "/":
     case "/healthcheck":
       if (style === "just-one-init") return leaderProbe(s)
@@ -133,14 +172,14 @@ export const route = (path: string | undefined, s: WrapperStatus, style: StatusS
   return [404, { status: "error", error: "not found" }]
 }
 
-const bind = (server: Server, host: string, port: number) =>
+const bind = (server: Server, host: string, port: number, context: Context.Context<never>) =>
   Effect.callback<{ host: string; port: number }, NodeJS.ErrnoException>((resume) => {
     const onError = (e: NodeJS.ErrnoException) => resume(Effect.fail(e))
     server.once("error", onError)
     server.listen({ host, port, ipv6Only: false }, () => {
       server.off("error", onError)
       // Once listening, an error (a failed accept: EMFILE) is said, never left to end the process.
-      server.on("error", (e) => Effect.runFork(Effect.logWarning(`health server: ${e.message}`)))
+      server.on("error", (e) => Effect.runForkWith(context)(Effect.logWarning(`health server: ${e.message}`)))
       const a = server.address()
       resume(Effect.succeed({ host, port: typeof a === "object" && a !== null ? a.port : port }))
     })
