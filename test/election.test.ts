@@ -12,15 +12,16 @@ import { deadlineOf, initial, start, step } from "../src/domain/Election.ts"
 import type { LeaseView } from "../src/domain/Lease.ts"
 import { takeableAt } from "../src/domain/Lease.ts"
 import { reasonText } from "../src/domain/Reasons.ts"
+import { timing as timingOf } from "../src/domain/Timings.ts"
 
-const timing: Timing = {
+const timing: Timing = timingOf({
   identity: "me",
   incarnation: "this-process",
   leaseDurationMs: 15_000,
   renewDeadlineMs: 10_000,
   retryPeriodMs: 2_000,
   stopGraceMs: 4_000
-}
+})
 
 const Kind = Schema.Literals([
   "answer",
@@ -237,7 +238,7 @@ describe("election state machine", () => {
     [Steps, Schema.Boolean],
     ([steps, reelect]) =>
       Effect.gen(function*() {
-        const t: Timing = reelect ? { ...timing, reelectAfterMs: 7_000 } : timing
+        const t: Timing = reelect ? timingOf({ ...timing, reelectAfterMs: 7_000 }) : timing
         const w: World = {
           t,
           machine: initial,
@@ -295,6 +296,27 @@ describe("election state machine", () => {
       }),
     { arbitrary: { runs: 500 } }
   )
+
+  it("runs only on checked timings: the rules the settings check are the machine's own", () => {
+    const ok = {
+      identity: "me",
+      incarnation: "i",
+      leaseDurationMs: 4_000,
+      renewDeadlineMs: 2_000,
+      retryPeriodMs: 1_000
+    }
+    assert.strictEqual(timingOf({ ...ok, stopGraceMs: 1_000 }).stopGraceMs, 1_000)
+    assert.throws(
+      () => timingOf({ ...ok, stopGraceMs: 2_000 }),
+      /--stop-grace \(2s\) must be less than --lease-duration/
+    )
+    assert.throws(
+      () => timingOf({ ...ok, renewDeadlineMs: 4_000, stopGraceMs: 1 }),
+      /--renew-deadline \(4s\) must be less/
+    )
+    assert.throws(() => timingOf({ ...ok, retryPeriodMs: 2_000, stopGraceMs: 1 }), /--retry-period \(2s\) must be less/)
+    assert.throws(() => timingOf({ ...ok, leaseDurationMs: 4_500, stopGraceMs: 1 }), /whole number of seconds/)
+  })
 
   it("takes a released lease at once and a crashed leader's lease exactly at expiry", () => {
     const seen = step({ ...initial, watching: true }, { _tag: "LeaseSeen", lease: lease("other") }, 1_000, timing)

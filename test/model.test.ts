@@ -7,6 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Fiber, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
+import { timing as timingOf } from "../src/domain/Timings.ts"
 import { electorStack } from "../src/layers/Live.ts"
 import type { ChildRecord, Link } from "../src/layers/Test.ts"
 import { childSupervisorRecording, leaseStoreMemory, MemoryLease } from "../src/layers/Test.ts"
@@ -74,14 +75,12 @@ describe("cluster model", () => {
             loseAnswer: () => rng() < 0.05,
             partitioned: () => clock.currentTimeMillisUnsafe() < own.partitionedUntil
           }
+          r.incarnations++
           const layer = electorStack({
-            identity: r.id,
-            incarnation: `${r.id}-${++r.incarnations}`,
             namespace: "ns",
             leaseName: "lease",
             command: ["app"],
-            stopGraceMs,
-            ...timing
+            ...timingOf({ identity: r.id, incarnation: `${r.id}-${r.incarnations}`, stopGraceMs, ...timing })
           }).pipe(
             Layer.provide(Layer.mergeAll(
               leaseStoreMemory(lease, link, requestTimeoutMs),

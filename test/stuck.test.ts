@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Logger, Queue, Ref, Scope } from "effect"
 import { TestClock } from "effect/testing"
+import { timing } from "../src/domain/Timings.ts"
 import { electorStack } from "../src/layers/Live.ts"
 import type { ChildRecord } from "../src/layers/Test.ts"
 import { childSupervisorRecording, leaseStoreMemory, MemoryLease } from "../src/layers/Test.ts"
@@ -30,15 +31,17 @@ describe("a stop that is stuck", () => {
       const log: Array<ChildRecord> = []
       const signals = yield* Queue.unbounded<StopSignal>()
       const layer = electorStack({
-        identity: "a",
-        incarnation: "a-1",
         namespace: "ns",
         leaseName: "lease",
         command: ["app"],
-        leaseDurationMs: 4_000,
-        renewDeadlineMs: 2_500,
-        retryPeriodMs: 500,
-        stopGraceMs
+        ...timing({
+          identity: "a",
+          incarnation: "a-1",
+          leaseDurationMs: 4_000,
+          renewDeadlineMs: 2_500,
+          retryPeriodMs: 500,
+          stopGraceMs
+        })
       }).pipe(Layer.provide(Layer.mergeAll(
         leaseStoreMemory(lease, { latency: () => 1, loseAnswer: () => false, partitioned: () => false }, 1_000),
         // A child whose stop takes an hour: stuck, as far as the probes can tell.

@@ -17,19 +17,9 @@ import type { LeaseView, Observation } from "./Lease.ts"
 import { isFree, isOurs, observe, sameVersion, takeableAt, unknownHolder } from "./Lease.ts"
 import type { Reason } from "./Reasons.ts"
 import { reason } from "./Reasons.ts"
+import type { Timing } from "./Timings.ts"
 
-export interface Timing {
-  readonly identity: string
-  /** Names this process among incarnations that share the identity [rule: never release or adopt another's lease]. */
-  readonly incarnation: string
-  readonly leaseDurationMs: number
-  readonly renewDeadlineMs: number
-  readonly retryPeriodMs: number
-  /** SIGTERM to SIGKILL, at most: a stop never lasts longer, and never past the stop deadline (see `stopDeadline`). */
-  readonly stopGraceMs: number
-  /** Step down after leading this long, so that the others get a turn (the original --reelect-after). */
-  readonly reelectAfterMs?: number | undefined
-}
+export type { Timing } from "./Timings.ts"
 
 /** Retry-After only ever lengthens a wait, and never beyond this. */
 export const maxRetryAfterMs = 30_000

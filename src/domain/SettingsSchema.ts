@@ -6,11 +6,10 @@
 import { Schema } from "effect"
 import { Gate } from "./Gates.ts"
 import { rule, ruleAt } from "./Setting.ts"
-import { chosenTimings } from "./Timings.ts"
+import { chosenTimings, leaseRules, stopFits, stopMessage } from "./Timings.ts"
 import {
   DnsLabel,
   DnsSubdomain,
-  formatDuration,
   Identity,
   ListenAddress,
   LogFormat,
@@ -53,32 +52,7 @@ export const Election = Schema.Struct({
   /** Step down after leading this long; null = never. */
   reelectAfterMs: Schema.NullOr(Millis),
   service: Schema.NullOr(LeaderService)
-}).check(
-  ruleAt(
-    "lease-duration",
-    (e) => e.leaseDurationMs % 1000 === 0,
-    (e) =>
-      `--lease-duration must be a whole number of seconds (the Lease stores seconds), got ${
-        formatDuration(e.leaseDurationMs)
-      }`
-  ),
-  ruleAt(
-    "renew-deadline",
-    (e) => e.renewDeadlineMs < e.leaseDurationMs,
-    (e) =>
-      `--renew-deadline (${formatDuration(e.renewDeadlineMs)}) must be less than --lease-duration (${
-        formatDuration(e.leaseDurationMs)
-      })`
-  ),
-  ruleAt(
-    "retry-period",
-    (e) => e.retryPeriodMs < e.renewDeadlineMs,
-    (e) =>
-      `--retry-period (${formatDuration(e.retryPeriodMs)}) must be less than --renew-deadline (${
-        formatDuration(e.renewDeadlineMs)
-      })`
-  )
-)
+}).check(...leaseRules)
 export type Election = typeof Election.Type
 
 export const Settings = Schema.Struct({
@@ -105,13 +79,8 @@ export const Settings = Schema.Struct({
 }).check(
   ruleAt(
     "stop-grace",
-    (s) => s.election === null || s.election.renewDeadlineMs + s.stopGraceMs < s.election.leaseDurationMs,
-    (s) =>
-      `--renew-deadline (${formatDuration(s.election!.renewDeadlineMs)}) + --stop-grace (${
-        formatDuration(s.stopGraceMs)
-      }) must be less than --lease-duration (${
-        formatDuration(s.election!.leaseDurationMs)
-      }), so a leader that loses the API server stops its child before another replica may take the lease`
+    (s) => s.election === null || stopFits({ ...s.election, stopGraceMs: s.stopGraceMs }),
+    (s) => stopMessage({ ...s.election!, stopGraceMs: s.stopGraceMs })
   ),
   ruleAt(
     "command",

@@ -8,6 +8,7 @@ import { Layer } from "effect"
 import { needsApi } from "../domain/GateRules.ts"
 import type { Election, Settings } from "../domain/Settings.ts"
 import { timingsOf } from "../domain/Settings.ts"
+import { timing } from "../domain/Timings.ts"
 import { ChildSupervisor } from "../services/ChildSupervisor.ts"
 import { Direct } from "../services/Direct.ts"
 import type { ElectorConfig } from "../services/Elector.ts"
@@ -36,16 +37,18 @@ export const electorStack = (config: ElectorConfig) =>
   Elector.layer(config).pipe(Layer.provide(Layer.mergeAll(LeaseCommands.layer(config), LeaseWatch.layer(config))))
 
 export const electorConfig = (s: Settings, e: Election, incarnation: string): ElectorConfig => ({
-  identity: s.identity,
-  incarnation,
+  ...timing({
+    identity: s.identity,
+    incarnation,
+    leaseDurationMs: e.leaseDurationMs,
+    renewDeadlineMs: e.renewDeadlineMs,
+    retryPeriodMs: e.retryPeriodMs,
+    stopGraceMs: s.stopGraceMs,
+    reelectAfterMs: e.reelectAfterMs ?? undefined
+  }),
   namespace: s.namespace,
   leaseName: e.leaseName,
-  command: s.command,
-  leaseDurationMs: e.leaseDurationMs,
-  renewDeadlineMs: e.renewDeadlineMs,
-  retryPeriodMs: e.retryPeriodMs,
-  stopGraceMs: s.stopGraceMs,
-  reelectAfterMs: e.reelectAfterMs ?? undefined
+  command: s.command
 })
 
 /** The processes the wrapper knows of, and the stop signals: below everything else. */
