@@ -5,9 +5,8 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
-import type { ElectorStatus } from "../src/services/Elector.ts"
+import type { ElectorStatus, WrapperStatus } from "../src/domain/Status.ts"
 import { HealthServer, route as routeOf } from "../src/services/HealthServer.ts"
-import type { WrapperStatus } from "../src/services/StatusBoard.ts"
 import { StatusBoard } from "../src/services/StatusBoard.ts"
 import { Telemetry } from "../src/services/Telemetry.ts"
 
@@ -63,11 +62,11 @@ describe("health routes", () => {
     phase: "waiting",
     gates: [{ gate: "tcp db:5432", passed: false, reason: "refused" }]
   }
-  const alone: WrapperStatus = {
+  const alone = {
     phase: "direct",
-    child: { pid: 9, startedAt: "2026-01-01T00:00:00.000Z" },
+    child: { pid: 9, startedAt: "2026-01-01T00:00:00.000Z", fencingToken: null },
     exiting: false
-  }
+  } as const
 
   it("while waiting for gates: /healthz 200 (a startup probe waits), /healthcheck 404, /status lists the gates", () => {
     expect(routeOf("/healthz", waiting)[0]).toBe(200)

@@ -233,6 +233,25 @@ describe("service mode", () => {
     neverTwoAddresses()
   })
 
+  it("a slow DELETE of the slice in a normal step-down with a short grace never makes /healthz say stuck", async () => {
+    // Requests get 4 s here (half the renew deadline); the DELETE takes 3.5 s, the child 0 s, the grace is 200 ms.
+    const timings = { leaseDuration: "12s", renewDeadline: "8s", retryPeriod: "1s", stopGrace: "200ms" }
+    const a = replica("a", { timings })
+    await published(a)
+    sb.emu.setFault("a", { latencyMs: 3_500, verbs: ["delete"], resources: [slices] })
+    a.signal("SIGTERM")
+    await a.transition("Releasing")
+    const answers: Array<number> = []
+    while (a.exitCode === undefined) {
+      const res = await fetch(`http://127.0.0.1:${await a.port}/healthz`).catch(() => undefined)
+      if (res !== undefined) answers.push(res.status)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(answers.length).toBeGreaterThan(20)
+    expect(answers.filter((s) => s !== 200)).toEqual([])
+    expect(a.lines.some((l) => l.message === "service endpoints removed")).toBe(true)
+  })
+
   it("k8s-await-election's variables work the same, IPv6 included", async () => {
     const env = (id: string, ip: string): Record<string, string> => ({
       K8S_AWAIT_ELECTION_ENABLED: "1",

@@ -22,7 +22,7 @@ export class Direct extends Context.Service<Direct, {
         const term = yield* leadership.begin(command)
         const child = term.child.pid === -1
           ? null
-          : { pid: term.child.pid, startedAt: new Date(term.child.startedAt).toISOString() }
+          : { pid: term.child.pid, startedAt: new Date(term.child.startedAt).toISOString(), fencingToken: null }
         yield* board.show(Effect.succeed({ phase: "direct", child, exiting: false }))
         yield* Effect.forkScoped(Effect.gen(function*() {
           const signal = yield* signals.next

@@ -2,14 +2,15 @@
  * The event loop that runs the pure machine (domain/Election.ts): one fiber
  * takes events in order, steps the machine, logs transitions and carries out
  * its commands. Lease calls, the watch, signals and the leadership term run
- * in forked fibers that only ever answer with events.
+ * in forked fibers that only ever answer with events. The machine lives in one
+ * Ref, which the loop alone writes; /status derives from it (domain/Status.ts).
  */
 import { Clock, Context, Effect, Layer, Option, Queue, Ref, Scope } from "effect"
-import type { Command, Event, Machine, Timing } from "../domain/Election.ts"
-import type { Wait } from "../domain/Election.ts"
-import { deadlineOf, initial, start, step } from "../domain/Election.ts"
+import type { Command, Event, Timing } from "../domain/Election.ts"
+import { initial, start, step } from "../domain/Election.ts"
 import type { LeaseView } from "../domain/Lease.ts"
-import { formatDuration } from "../domain/Values.ts"
+import type { ElectorStatus, ElectorView } from "../domain/Status.ts"
+import { electorStatus, waitText } from "../domain/Status.ts"
 import { killWaitMs } from "./ChildSupervisor.ts"
 import type { Term } from "./Leadership.ts"
 import { Leadership } from "./Leadership.ts"
@@ -26,27 +27,9 @@ export interface ElectorConfig extends Timing {
   readonly command: ReadonlyArray<string>
 }
 
-export interface ElectorStatus {
-  readonly state: Machine["state"]["_tag"]
-  readonly identity: string
-  readonly lease: string
-  readonly holder: string | null
-  readonly transitions: number | null
-  readonly resourceVersion: string | null
-  readonly child: { readonly pid: number; readonly startedAt: string; readonly fencingToken: number | null } | null
-  readonly exiting: boolean
-  /** A leader past its renew deadline that has not acted on it, or a stop that outlasts its bound: stuck. */
-  readonly wedged: boolean
-  /** A wait of more than a second under way (an absent lease waited out, a backoff after a failure), and why. */
-  readonly waiting: { readonly reason: string; readonly remainingMs: number } | null
-}
-
-interface Snapshot {
-  readonly machine: Machine
-  readonly lease: LeaseView | undefined
+/** What the loop keeps: the machine and what it saw, and the term under way (to stop it). */
+interface Snapshot extends Omit<ElectorView, "child"> {
   readonly term: Term | undefined
-  /** The last wait the machine began; over once its time has come or the state moved on. */
-  readonly wait: Wait | undefined
 }
 
 export class Elector extends Context.Service<Elector, {
@@ -65,9 +48,8 @@ export class Elector extends Context.Service<Elector, {
         const board = yield* StatusBoard
         const telemetry = yield* Telemetry
         // Service mode: the Service's endpoints follow the leader, published as part of each term.
-        const alongside = Option.getOrUndefined(
-          Option.map(yield* Effect.serviceOption(ServiceEndpoints), (e) => e.publish)
-        )
+        const endpoints = Option.getOrUndefined(yield* Effect.serviceOption(ServiceEndpoints))
+        const lease = `${config.namespace}/${config.leaseName}`
         const snapshot = yield* Ref.make<Snapshot>({
           machine: initial,
           lease: undefined,
@@ -76,32 +58,16 @@ export class Elector extends Context.Service<Elector, {
         })
 
         const status = Effect.gen(function*() {
-          const { lease, machine, term, wait } = yield* Ref.get(snapshot)
-          const now = yield* monotonicMs
-          const s = machine.state
-          const stuck = (s._tag === "Leader" && now >= deadlineOf(s, config) + 1000)
-            || (s._tag === "Releasing" && !s.childStopped && s.killAt !== undefined
-              && now >= s.killAt + killWaitMs + 1000)
-          return {
-            state: s._tag,
-            identity: config.identity,
-            lease: `${config.namespace}/${config.leaseName}`,
-            holder: lease?.holder ?? null,
-            transitions: lease?.transitions ?? null,
-            resourceVersion: lease?.resourceVersion ?? null,
-            child: term === undefined || term.child.pid === -1
-              ? null
-              : {
-                pid: term.child.pid,
-                startedAt: new Date(term.child.startedAt).toISOString(),
-                fencingToken: term.fencingToken ?? null
-              },
-            exiting: machine.exiting,
-            wedged: stuck,
-            waiting: wait === undefined || wait.untilMs <= now
-              ? null
-              : { reason: waitReason(wait), remainingMs: wait.untilMs - now }
-          } satisfies ElectorStatus
+          const { term, ...view } = yield* Ref.get(snapshot)
+          const child = term === undefined || term.child.pid === -1 ? undefined : {
+            pid: term.child.pid,
+            startedAt: new Date(term.child.startedAt).toISOString(),
+            fencingToken: term.fencingToken ?? null
+          }
+          return electorStatus({ ...view, child }, yield* monotonicMs, { ...config, lease }, {
+            killWaitMs,
+            alongsideMs: endpoints?.removalBoundMs ?? 0
+          })
         })
 
         const run = Effect.gen(function*() {
@@ -123,10 +89,9 @@ export class Elector extends Context.Service<Elector, {
               case "StartChild":
                 return Effect.gen(function*() {
                   const term = yield* leadership.begin(config.command, {
-                    alongside,
+                    alongside: endpoints?.publish,
                     fencingToken: command.fencingToken
-                  })
-                    .pipe(Scope.provide(work))
+                  }).pipe(Scope.provide(work))
                   yield* Ref.update(snapshot, (s) => ({ ...s, term }))
                   yield* fork(term.ended.pipe(Effect.flatMap((ending) =>
                     Ref.update(snapshot, (s) => ({ ...s, term: undefined })).pipe(
@@ -157,13 +122,11 @@ export class Elector extends Context.Service<Elector, {
           }
 
           yield* board.show(Effect.map(status, (elector) => ({ phase: "election", elector })))
-          yield* telemetry.electing
+          yield* telemetry.electing(Effect.map(Ref.get(snapshot), (s) => s.machine))
           yield* fork(watch.run(post))
           yield* fork(Effect.forever(Effect.flatMap(signals.next, (signal) => post({ _tag: "Signal", signal }))))
-          for (const c of start) {
-            yield* execute(c)
-          }
-          return yield* loop(events, snapshot, config, execute, telemetry)
+          for (const c of start) yield* execute(c)
+          return yield* loop(events, snapshot, config, lease, execute, telemetry)
         }).pipe(Effect.scoped, Effect.withSpan("Elector.run"))
 
         return Elector.of({ run, status })
@@ -178,11 +141,11 @@ const loop = (
   events: Queue.Queue<Event>,
   snapshot: Ref.Ref<Snapshot>,
   config: ElectorConfig,
+  lease: string,
   execute: (c: Command) => Effect.Effect<unknown>,
   telemetry: Telemetry["Service"]
 ) =>
   Effect.gen(function*() {
-    let machine = initial
     let wake: number | undefined
     /** The backoff said last, so that a failure that repeats is said once, until something succeeds. */
     let said: string | undefined
@@ -193,35 +156,33 @@ const loop = (
         : yield* Queue.take(events).pipe(Effect.timeoutOption(waitMs))
       const event: Event = Option.isSome(next) ? next.value : { _tag: "Wake" }
       const now = yield* monotonicMs
-      const result = step(machine, event, now, config)
-      const before = machine
-      machine = result.machine
+      const before = yield* Ref.get(snapshot)
+      const result = step(before.machine, event, now, config)
       wake = result.wakeAt
-      const seen = leaseOf(event)
-      const wait = result.wait
-      const { lease } = yield* Ref.updateAndGet(snapshot, (s) => ({
+      const { wait } = result
+      const after = yield* Ref.updateAndGet(snapshot, (s) => ({
         ...s,
-        machine,
-        lease: seen ?? s.lease,
+        machine: result.machine,
+        lease: leaseOf(event) ?? s.lease,
         // A wait is over once the state moves on.
-        wait: wait ?? (machine.state._tag === before.state._tag ? s.wait : undefined)
+        wait: wait ?? (result.machine.state._tag === before.machine.state._tag ? s.wait : undefined)
       }))
       if (succeeded(event)) said = undefined
       if (wait !== undefined) {
         const key = wait._tag === "Backoff" ? `${wait.after} ${wait.failure.message}` : undefined
         if (key === undefined || key !== said) {
-          yield* Effect.logInfo(waitReason(wait, wait.untilMs - now)).pipe(
-            Effect.annotateLogs({ waitMs: wait.untilMs - now, lease: `${config.namespace}/${config.leaseName}` })
+          yield* Effect.logInfo(waitText(wait, wait.untilMs - now)).pipe(
+            Effect.annotateLogs({ waitMs: wait.untilMs - now, lease })
           )
         }
         said = key ?? said
       }
       yield* telemetry.stepped({
-        before,
-        after: machine,
+        before: before.machine,
+        after: result.machine,
         reason: result.reason,
-        lease: `${config.namespace}/${config.leaseName}`,
-        seen: lease,
+        lease,
+        seen: after.lease,
         now
       })
       for (const c of result.commands) {
@@ -233,22 +194,6 @@ const loop = (
 
 /** An answer that ends a streak of failures. */
 const succeeded = (e: Event) => e._tag === "LeaseSeen" || e._tag === "Acquired" || e._tag === "Renewed"
-
-/** Why the machine waits, in the operator's words; with `forMs`, as the line that says the wait begins. */
-const waitReason = (wait: Wait, forMs?: number): string => {
-  const time = forMs === undefined ? "" : ` ${formatDuration(Math.round(forMs))}`
-  switch (wait._tag) {
-    case "AbsentLease":
-      return `lease absent: waiting${time} before creating it, as a holder this replica never saw may still be running `
-        + `(a Lease deleted by hand, or lost by an API server restored without it); create the Lease up front `
-        + `to skip this wait (k8s/lease.yaml)`
-    case "Backoff":
-      return `${wait.after} failed: waiting${time} before trying again, as nothing is retried sooner than the `
-        + `retry period${
-          wait.failure.retryAfterMs === undefined ? "" : " or than the server's Retry-After"
-        } (${wait.failure.message})`
-  }
-}
 
 /** The lease an event carries, if any: what /status reports as last seen. */
 const leaseOf = (e: Event): LeaseView | undefined => {

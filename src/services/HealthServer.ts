@@ -15,7 +15,7 @@ import { Context, Effect, Layer, Schema } from "effect"
 import { createServer } from "node:http"
 import type { Server } from "node:http"
 import type { ListenAddress, Settings } from "../domain/Settings.ts"
-import type { WrapperStatus } from "./StatusBoard.ts"
+import type { WrapperStatus } from "../domain/Status.ts"
 import { StatusBoard } from "./StatusBoard.ts"
 import { Telemetry } from "./Telemetry.ts"
 

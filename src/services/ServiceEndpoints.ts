@@ -57,6 +57,8 @@ export class ServiceEndpoints extends Context.Service<ServiceEndpoints, {
    * every retry period, and when the scope closes stop writing, then take the address out (bounded).
    */
   readonly publish: Effect.Effect<void, never, Scope.Scope>
+  /** The longest the removal may take once the scope closes: a step-down waits for it (and is not stuck meanwhile). */
+  readonly removalBoundMs: number
 }>()("just-one-init/ServiceEndpoints") {
   static readonly layer = (target: EndpointsTarget) =>
     Layer.effect(
@@ -186,7 +188,7 @@ export class ServiceEndpoints extends Context.Service<ServiceEndpoints, {
           yield* Effect.forkScoped(keep(state), { startImmediately: true })
         })
 
-        return ServiceEndpoints.of({ publish })
+        return ServiceEndpoints.of({ publish, removalBoundMs: requestTimeoutMs })
       })
     )
 }

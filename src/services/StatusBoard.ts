@@ -4,25 +4,7 @@
  * its own report here; the health server reads whichever is current.
  */
 import { Context, Effect, Layer, Ref } from "effect"
-import type { ElectorStatus } from "./Elector.ts"
-
-export interface GateStatus {
-  readonly gate: string
-  readonly passed: boolean
-  /** Why it has not passed yet, as last seen (e.g. "0 ready endpoints"). */
-  readonly reason: string | null
-}
-
-export interface ChildStatus {
-  readonly pid: number
-  readonly startedAt: string
-}
-
-export type WrapperStatus =
-  | { readonly phase: "starting" }
-  | { readonly phase: "waiting"; readonly gates: ReadonlyArray<GateStatus> }
-  | { readonly phase: "election"; readonly elector: ElectorStatus }
-  | { readonly phase: "direct"; readonly child: ChildStatus | null; readonly exiting: boolean }
+import type { WrapperStatus } from "../domain/Status.ts"
 
 export class StatusBoard extends Context.Service<StatusBoard, {
   readonly current: Effect.Effect<WrapperStatus>

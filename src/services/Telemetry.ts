@@ -3,8 +3,9 @@
  * line, the metrics (served as Prometheus text on /metrics), the last 100
  * transitions (/debug/transitions), and a feed of transitions for whoever
  * records them elsewhere (Kubernetes Events). The elector reports every step
- * here; the state lives in one Ref. The metric definitions below are the
- * ones every service updates.
+ * here, and lends the machine it keeps for what a scrape derives from it; this
+ * keeps only the history. The metric definitions below are the ones every
+ * service updates.
  */
 import { Clock, Context, Effect, Layer, Metric, PubSub, Ref } from "effect"
 import type { Scope } from "effect"
@@ -13,6 +14,7 @@ import type { LeaseView } from "../domain/Lease.ts"
 import type { ReasonCode } from "../domain/Reasons.ts"
 import type { Reason } from "../domain/Reasons.ts"
 import { reasonText } from "../domain/Reasons.ts"
+import { observedAt } from "../domain/Status.ts"
 
 export type StateTag = Machine["state"]["_tag"]
 const states: ReadonlyArray<StateTag> = ["Follower", "Acquiring", "Leader", "Releasing"]
@@ -63,7 +65,7 @@ export interface Transition {
   readonly resourceVersion: string | null
   /** For Events on the Lease; not logged. */
   readonly leaseUid: string | null
-  /** Since the send of the last successful acquire or renew; null before the first. */
+  /** Since the send of the last successful acquire or renew of the term that begins or ends; null otherwise. */
   readonly sinceRenewMs: number | null
 }
 
@@ -85,24 +87,15 @@ export interface Page {
 
 const historyLength = 100
 
-interface State {
-  readonly history: ReadonlyArray<Transition>
-  readonly renewSentAt: number | undefined
-  /** When this replica last saw the lease change. */
-  readonly observedAt: number | undefined
-}
-
-const observedAtOf = (m: Machine): number | undefined => {
-  const s = m.state
-  if (s._tag === "Leader") return s.renewSentAt
-  return s._tag === "Releasing" ? undefined : s.observation?.observedAt
-}
+/** The leader's state on either side of a step: the term a transition begins or ends. */
+const leaderOf = (after: Machine, before: Machine) =>
+  after.state._tag === "Leader" ? after.state : before.state._tag === "Leader" ? before.state : undefined
 
 const monotonicMs = Effect.map(Clock.monotonicTimeNanos, (n) => Number(n / 1_000_000n))
 
 export class Telemetry extends Context.Service<Telemetry, {
-  /** The election begins: the state gauges start out as a follower's. */
-  readonly electing: Effect.Effect<void>
+  /** The election begins, with the machine as the elector keeps it: the state gauges start out as a follower's. */
+  electing(machine: Effect.Effect<Machine>): Effect.Effect<void>
   /** Every step of the machine; a change of state is a transition. */
   stepped(s: Stepped): Effect.Effect<void>
   /** The transitions from now on (bounded: a slow reader loses the oldest). */
@@ -113,7 +106,8 @@ export class Telemetry extends Context.Service<Telemetry, {
   static readonly layer = Layer.effect(
     Telemetry,
     Effect.gen(function*() {
-      const state = yield* Ref.make<State>({ history: [], renewSentAt: undefined, observedAt: undefined })
+      const history = yield* Ref.make<ReadonlyArray<Transition>>([])
+      const machine = yield* Ref.make<Effect.Effect<Machine | undefined>>(Effect.succeed(undefined))
       const feed = yield* PubSub.sliding<Transition>(64)
 
       const showState = (current: StateTag) =>
@@ -125,14 +119,8 @@ export class Telemetry extends Context.Service<Telemetry, {
 
       const stepped = (s: Stepped) =>
         Effect.gen(function*() {
-          const leader = s.after.state._tag === "Leader" ? s.after.state : undefined
-          const observedAt = observedAtOf(s.after)
-          const before = yield* Ref.updateAndGet(state, (st) => ({
-            ...st,
-            renewSentAt: leader?.renewSentAt ?? st.renewSentAt,
-            observedAt: observedAt ?? st.observedAt
-          }))
           const from = s.before.state._tag
+          const term = leaderOf(s.after, s.before)
           const to = s.after.state._tag
           if (from === to) return
           const t: Transition = {
@@ -145,9 +133,9 @@ export class Telemetry extends Context.Service<Telemetry, {
             holder: s.seen?.holder ?? null,
             resourceVersion: s.seen?.resourceVersion ?? null,
             leaseUid: s.seen?.uid ?? null,
-            sinceRenewMs: before.renewSentAt === undefined ? null : s.now - before.renewSentAt
+            sinceRenewMs: term === undefined ? null : s.now - term.renewSentAt
           }
-          yield* Ref.update(state, (st) => ({ ...st, history: [...st.history, t].slice(-historyLength) }))
+          yield* Ref.update(history, (h) => [...h, t].slice(-historyLength))
           const { leaseUid: _, time: __, ...fields } = t
           yield* Effect.logInfo("transition").pipe(Effect.annotateLogs(fields))
           yield* Metric.update(Metric.withAttributes(transitionsTotal, { from, to, reason: t.reasonCode }), 1)
@@ -156,8 +144,9 @@ export class Telemetry extends Context.Service<Telemetry, {
         })
 
       const metrics = Effect.gen(function*() {
-        const { observedAt } = yield* Ref.get(state)
-        if (observedAt !== undefined) yield* Metric.update(leaseObservedAge, ((yield* monotonicMs) - observedAt) / 1000)
+        const current = yield* Effect.flatten(Ref.get(machine))
+        const seen = current === undefined ? undefined : observedAt(current)
+        if (seen !== undefined) yield* Metric.update(leaseObservedAge, ((yield* monotonicMs) - seen) / 1000)
         const prometheus = yield* Effect.promise(() => import("./Prometheus.ts"))
         return yield* prometheus.format()
       })
@@ -171,17 +160,22 @@ export class Telemetry extends Context.Service<Telemetry, {
               body
             }))
           case "/debug/transitions":
-            return Effect.map(Ref.get(state), (st) => ({
+            return Effect.map(Ref.get(history), (h) => ({
               status: 200,
               contentType: "application/json",
-              body: JSON.stringify(st.history)
+              body: JSON.stringify(h)
             }))
           default:
             return Effect.succeed(undefined)
         }
       }
 
-      return Telemetry.of({ electing: showState("Follower"), stepped, subscribe: PubSub.subscribe(feed), page })
+      return Telemetry.of({
+        electing: (current) => Effect.andThen(Ref.set(machine, current), showState("Follower")),
+        stepped,
+        subscribe: PubSub.subscribe(feed),
+        page
+      })
     })
   )
 }
