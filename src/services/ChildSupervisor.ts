@@ -8,12 +8,15 @@
  *   t0 + grace    SIGKILL to everything that is left, whatever happened in between
  *   then          wait until all of it is reaped (a bounded wait is logged, and waiting goes on)
  *
+ * The command runs under child-init where there is one (ChildInit.ts): it leads the group, and
+ * ends as the command does.
+ *
  * The wrapper's own helper processes (exec credential plugins) are never touched.
  */
 import { Clock, Context, Deferred, Effect, Layer, Schedule } from "effect"
 import type { Scope } from "effect"
-import { spawn } from "node:child_process"
 import { constants } from "node:os"
+import { launch, locateChildInit } from "./ChildInit.ts"
 import { HelperProcesses } from "./HelperProcesses.ts"
 import { ProcessTree } from "./ProcessTree.ts"
 import { Reaper } from "./Reaper.ts"
@@ -27,7 +30,7 @@ export interface ChildExit {
 }
 
 export interface RunningChild {
-  /** -1 when it could not be started. */
+  /** The command's own pid; -1 when it could not be started. */
   readonly pid: number
   /** Wall-clock ms at which it was spawned. */
   readonly startedAt: number
@@ -54,65 +57,72 @@ export class ChildSupervisor extends Context.Service<ChildSupervisor, {
         const tree = yield* ProcessTree
         const helpers = yield* HelperProcesses
         const stop = stopAll(tree, reaper, helpers, options.stopGraceMs)
-        return ChildSupervisor.of({ start: (command) => spawnScoped(command, reaper, tree, stop) })
+        const init = locateChildInit()
+        if (init === undefined && process.pid !== 1) {
+          yield* Effect.logWarning(
+            "child-init was not found or cannot be run (dist/child-init; the single executable writes it to TMPDIR or /tmp, which must be writable and not noexec): the command runs without it, and if this wrapper is killed, what the command started is left running"
+          )
+        }
+        return ChildSupervisor.of({ start: (command) => spawnScoped(command, init, reaper, tree, stop) })
       })
     )
 }
 
 /** A failure to start ends like a shell reports it: 127 not found, 126 otherwise. */
-const notStarted = (error: NodeJS.ErrnoException): ChildExit => ({
-  code: error.code === "ENOENT" ? 127 : 126,
+const notStarted = (error: string): ChildExit => ({
+  code: error === "ENOENT" ? 127 : 126,
   signal: null,
-  startError: error.code ?? error.message
+  startError: error
 })
 
 const spawnScoped = Effect.fn("ChildSupervisor.start")(
   function*(
     command: ReadonlyArray<string>,
+    init: string | undefined,
     reaper: Reaper["Service"],
     tree: ProcessTree["Service"],
     stop: (pid: number, exited: Deferred.Deferred<ChildExit>) => Effect.Effect<void>
   ) {
     const exited = yield* Deferred.make<ChildExit>()
     const child = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const [file, ...args] = command as [string, ...Array<string>]
-        const startedAt = Date.now()
-        try {
-          // Own process group (detached) so that stopping it reaches grandchildren too.
-          const proc = spawn(file, args, { stdio: "inherit", detached: true, env: process.env })
-          if (proc.pid !== undefined) reaper.protectUnsafe(proc.pid)
-          proc.once("exit", (code, signal) =>
-            Deferred.doneUnsafe(
-              exited,
-              Effect.succeed({
-                code: code ?? 128 + (signal === null ? 0 : constants.signals[signal] ?? 0),
-                signal,
-                startError: null
-              })
-            ))
-          // A command that cannot be started (not found, not executable) fails asynchronously for some errors...
-          proc.once(
-            "error",
-            (err: NodeJS.ErrnoException) => Deferred.doneUnsafe(exited, Effect.succeed(notStarted(err)))
-          )
-          const forward = (signal: NodeJS.Signals) => {
-            if (proc.pid !== undefined) Effect.runSync(tree.signalGroup(proc.pid, signal))
-          }
-          for (const s of forwardedSignals) process.on(s, forward)
-          return { pid: proc.pid ?? -1, forward, startedAt }
-        } catch (e) {
-          // ...and synchronously for others (ENOTDIR, ENAMETOOLONG, E2BIG, EACCES on some paths).
-          Deferred.doneUnsafe(exited, Effect.succeed(notStarted(e as NodeJS.ErrnoException)))
-          return { pid: -1, forward: undefined, startedAt }
+      Effect.callback<
+        { pid: number; leader: number; forward: ((s: NodeJS.Signals) => void) | undefined; startedAt: number }
+      >(
+        (resume) => {
+          const startedAt = Date.now()
+          launch(command, {
+            init,
+            env: process.env,
+            onSpawn: (leader) => reaper.protectUnsafe(leader),
+            onExit: (code, signal) =>
+              Deferred.doneUnsafe(
+                exited,
+                Effect.succeed({
+                  code: code ?? 128 + (signal === null ? 0 : constants.signals[signal] ?? 0),
+                  signal,
+                  startError: null
+                })
+              ),
+            onStart: (outcome) => {
+              if ("error" in outcome) {
+                if (outcome.leader !== undefined) Effect.runSync(reaper.unprotect(outcome.leader))
+                Deferred.doneUnsafe(exited, Effect.succeed(notStarted(outcome.error)))
+                return resume(Effect.succeed({ pid: -1, leader: -1, forward: undefined, startedAt }))
+              }
+              // The group's leader is Node's child (child-init, or the command itself): signals go to its group.
+              const forward = (signal: NodeJS.Signals) => Effect.runSync(tree.signalGroup(outcome.leader, signal))
+              for (const s of forwardedSignals) process.on(s, forward)
+              resume(Effect.succeed({ ...outcome, forward, startedAt }))
+            }
+          })
         }
-      }),
-      ({ forward, pid }) =>
+      ),
+      ({ forward, leader }) =>
         Effect.gen(function*() {
           if (forward !== undefined) { for (const s of forwardedSignals) process.off(s, forward) }
-          if (pid === -1) return
-          yield* stop(pid, exited)
-          yield* reaper.unprotect(pid)
+          if (leader === -1) return
+          yield* stop(leader, exited)
+          yield* reaper.unprotect(leader)
         })
     )
     return {
@@ -121,7 +131,7 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
       exit: Deferred.await(exited),
       hasExited: Effect.gen(function*() {
         if (yield* Deferred.isDone(exited)) return true
-        return child.pid === -1 || (yield* tree.stat(child.pid))?.state === "Z"
+        return child.leader === -1 || (yield* tree.stat(child.leader))?.state === "Z"
       })
     } satisfies RunningChild
   }
