@@ -163,6 +163,8 @@ export const childSupervisorRecording = (replica: string, log: Array<ChildRecord
           return {
             pid: log.length,
             startedAt: record.startedAt,
+            started: Effect.succeed(true),
+            starting: Effect.succeed(false),
             exit: Deferred.await(exited),
             hasExited: Deferred.isDone(exited)
           } satisfies RunningChild

@@ -13,10 +13,11 @@
  *
  * The wrapper's own helper processes (exec credential plugins) are never touched.
  */
-import { Clock, Context, Deferred, Effect, Layer, Schedule } from "effect"
+import { Clock, Context, Deferred, Effect, Layer, MutableRef, Result, Schedule } from "effect"
 import type { Scope } from "effect"
 import { constants } from "node:os"
 import { launch, locateChildInit } from "./ChildInit.ts"
+import type { NotLaunched } from "./ChildInit.ts"
 import { HelperProcesses } from "./HelperProcesses.ts"
 import { ProcessTree } from "./ProcessTree.ts"
 import { Reaper } from "./Reaper.ts"
@@ -30,10 +31,17 @@ export interface ChildExit {
 }
 
 export interface RunningChild {
-  /** The command's own pid; -1 when it could not be started. */
+  /** The command's own pid; -1 while its start is retried, and for good when it could not be started. */
   readonly pid: number
   /** Wall-clock ms at which it was spawned. */
   readonly startedAt: number
+  /**
+   * Completes once the command runs (true), or could not be started (false: `exit` says why). Until then a
+   * spawn that failed for want of resources (EMFILE, EAGAIN …) is retried, until the child's scope closes.
+   */
+  readonly started: Effect.Effect<boolean>
+  /** Whether its start is still being retried. */
+  readonly starting: Effect.Effect<boolean>
   /** Completes once the child itself has ended. */
   readonly exit: Effect.Effect<ChildExit>
   /** Whether it has ended already: its exit was seen, or it is a zombie Node has not reaped yet. */
@@ -75,6 +83,19 @@ const notStarted = (error: string): ChildExit => ({
   startError: error
 })
 
+/** Failures for want of resources, which pass: retried. Any other (ENOENT, EACCES, ENOTDIR …) is about the command: final. */
+const transient = new Set(["EMFILE", "ENFILE", "EAGAIN", "ENOMEM"])
+const retryFloorMs = 250
+const retryMaxMs = 2_000
+const retrySchedule = Schedule.min([Schedule.exponential(retryFloorMs), Schedule.spaced(retryMaxMs)])
+
+interface Running {
+  readonly pid: number
+  readonly leader: number
+  readonly startedAt: number
+  readonly forward: (signal: NodeJS.Signals) => void
+}
+
 const spawnScoped = Effect.fn("ChildSupervisor.start")(
   function*(
     command: ReadonlyArray<string>,
@@ -84,54 +105,90 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
     stop: (pid: number, exited: Deferred.Deferred<ChildExit>) => Effect.Effect<void>
   ) {
     const exited = yield* Deferred.make<ChildExit>()
-    const child = yield* Effect.acquireRelease(
-      Effect.callback<
-        { pid: number; leader: number; forward: ((s: NodeJS.Signals) => void) | undefined; startedAt: number }
-      >(
-        (resume) => {
-          const startedAt = Date.now()
-          launch(command, {
-            init,
-            env: process.env,
-            onSpawn: (leader) => reaper.protectUnsafe(leader),
-            onExit: (code, signal) =>
-              Deferred.doneUnsafe(
-                exited,
-                Effect.succeed({
-                  code: code ?? 128 + (signal === null ? 0 : constants.signals[signal] ?? 0),
-                  signal,
-                  startError: null
-                })
-              ),
-            onStart: (outcome) => {
-              if ("error" in outcome) {
-                if (outcome.leader !== undefined) Effect.runSync(reaper.unprotect(outcome.leader))
-                Deferred.doneUnsafe(exited, Effect.succeed(notStarted(outcome.error)))
-                return resume(Effect.succeed({ pid: -1, leader: -1, forward: undefined, startedAt }))
-              }
-              // The group's leader is Node's child (child-init, or the command itself): signals go to its group.
-              const forward = (signal: NodeJS.Signals) => Effect.runSync(tree.signalGroup(outcome.leader, signal))
-              for (const s of forwardedSignals) process.on(s, forward)
-              resume(Effect.succeed({ ...outcome, forward, startedAt }))
-            }
-          })
+    const started = yield* Deferred.make<boolean>()
+    // Written once, by the attempt that starts the command, before anyone can interrupt it; read synchronously (pid).
+    const running = MutableRef.make<Running | undefined>(undefined)
+    const lastError = MutableRef.make("")
+    const firstAttemptAt = Date.now()
+
+    /** One start, uninterruptible: a process it spawned is always known to the stop below. */
+    const attempt = Effect.callback<Running, NotLaunched>((resume) => {
+      const startedAt = Date.now()
+      launch(command, {
+        init,
+        env: process.env,
+        onSpawn: (leader) => reaper.protectUnsafe(leader),
+        onExit: (code, signal) =>
+          Deferred.doneUnsafe(
+            exited,
+            Effect.succeed({
+              code: code ?? 128 + (signal === null ? 0 : constants.signals[signal] ?? 0),
+              signal,
+              startError: null
+            })
+          ),
+        onStart: (outcome) => {
+          if ("error" in outcome) {
+            if (outcome.leader !== undefined) Effect.runSync(reaper.unprotect(outcome.leader))
+            MutableRef.set(lastError, outcome.error)
+            return resume(Effect.fail(outcome))
+          }
+          // The group's leader is Node's child (child-init, or the command itself): signals go to its group.
+          const forward = (signal: NodeJS.Signals) => Effect.runSync(tree.signalGroup(outcome.leader, signal))
+          for (const s of forwardedSignals) process.on(s, forward)
+          const r = { ...outcome, startedAt, forward }
+          MutableRef.set(running, r)
+          resume(Effect.succeed(r))
         }
-      ),
-      ({ forward, leader }) =>
-        Effect.gen(function*() {
-          if (forward !== undefined) { for (const s of forwardedSignals) process.off(s, forward) }
-          if (leader === -1) return
-          yield* stop(leader, exited)
-          yield* reaper.unprotect(leader)
-        })
+      })
+    }).pipe(Effect.uninterruptible)
+    const settle = (result: Result.Result<Running, NotLaunched>) =>
+      Result.isSuccess(result)
+        ? Deferred.succeed(started, true)
+        : Effect.andThen(Deferred.succeed(exited, notStarted(result.failure.error)), Deferred.succeed(started, false))
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        const r = MutableRef.get(running)
+        // Stopped before it could be started (a retry was under way): it ends as it last failed.
+        if (r === undefined) return yield* Deferred.succeed(exited, notStarted(MutableRef.get(lastError)))
+        for (const s of forwardedSignals) process.off(s, r.forward)
+        yield* stop(r.leader, exited)
+        yield* reaper.unprotect(r.leader)
+      })
     )
+    const first = yield* Effect.result(attempt)
+    if (Result.isFailure(first) && transient.has(first.failure.error)) {
+      yield* Effect.logWarning(
+        `cannot start ${
+          JSON.stringify(command[0])
+        }: ${first.failure.error}; retrying (from ${retryFloorMs} ms, backing off to ${retryMaxMs} ms) until it starts or the term ends`
+      )
+      // Forked after the stop's finalizer was added: closing the scope ends the retries first, then stops what one started.
+      yield* Effect.forkScoped(
+        Effect.sleep(retryFloorMs).pipe(
+          Effect.andThen(attempt),
+          Effect.retry({ schedule: retrySchedule, while: (e) => transient.has(e.error) }),
+          Effect.result,
+          Effect.flatMap(settle)
+        )
+      )
+    } else yield* settle(first)
+
     return {
-      pid: child.pid,
-      startedAt: child.startedAt,
+      get pid() {
+        return MutableRef.get(running)?.pid ?? -1
+      },
+      get startedAt() {
+        return MutableRef.get(running)?.startedAt ?? firstAttemptAt
+      },
+      started: Deferred.await(started),
+      starting: Effect.map(Deferred.isDone(started), (done) => !done),
       exit: Deferred.await(exited),
       hasExited: Effect.gen(function*() {
         if (yield* Deferred.isDone(exited)) return true
-        return child.leader === -1 || (yield* tree.stat(child.leader))?.state === "Z"
+        const leader = MutableRef.get(running)?.leader
+        return leader !== undefined && (yield* tree.stat(leader))?.state === "Z"
       })
     } satisfies RunningChild
   }

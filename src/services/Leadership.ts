@@ -59,14 +59,20 @@ export class Leadership extends Context.Service<Leadership, {
           Effect.flatMap(Clock.currentTimeMillis, (t) => Deferred.succeed(childGone, t))
         )
         const child = yield* supervisor.start(command).pipe(Scope.provide(childScope))
-        if (child.pid === -1) {
-          const exit = yield* child.exit
-          yield* Effect.logError(`cannot start ${JSON.stringify(command[0])}: ${exit.startError}`)
-        } else {
-          yield* Effect.logInfo("child started").pipe(Effect.annotateLogs({ pid: child.pid }))
-          yield* Metric.update(childStarts, 1)
-          if (alongside !== undefined) yield* alongside.pipe(Scope.provide(yield* Scope.fork(scope)))
-        }
+        const announce = Effect.gen(function*() {
+          if (yield* child.started) {
+            yield* Effect.logInfo("child started").pipe(Effect.annotateLogs({ pid: child.pid }))
+            yield* Metric.update(childStarts, 1)
+            if (alongside !== undefined) yield* alongside.pipe(Scope.provide(yield* Scope.fork(scope)))
+          } else {
+            const exit = yield* child.exit
+            yield* Effect.logError(`cannot start ${JSON.stringify(command[0])}: ${exit.startError}`)
+          }
+        })
+        // A start retried for want of resources (EMFILE, EAGAIN) is announced when it comes: the caller
+        // (the election's loop) goes on renewing meanwhile.
+        if (yield* child.starting) yield* Effect.forkIn(announce, scope)
+        else yield* announce
         // The child's whole life is one span, ended with how it ended.
         const span = yield* Effect.makeSpan("Leadership.term", { attributes: { pid: child.pid, command: command[0] } })
         const firstCause = yield* Deferred.make<"self" | "stop">()
