@@ -10,8 +10,10 @@
  * SIGKILLed or OOM-killed wrapper would leave its child running while the lease runs
  * out and another replica starts a second one. child-init asks the kernel for a
  * signal when its parent dies (PR_SET_PDEATHSIG, which a set-uid command would clear
- * were it set on the command itself), and is a child subreaper, so that whatever the
- * command orphans (setsid daemons included) is re-parented to it and stays findable.
+ * were it set on the command itself; the "parent" is the thread that spawned us,
+ * Node's main thread, which lives as long as the wrapper), and is a child subreaper,
+ * so that whatever the command orphans (setsid daemons included) is re-parented to
+ * it and stays findable.
  *
  * On fd 3, when the wrapper passes one, it reports "pid <n>" once the command is
  * exec'd, or "errno <n>" when it could not be (fork or exec failed), then closes it:
