@@ -137,6 +137,26 @@ describe("the single executable, killed, not as PID 1", () => {
     }
   })
 
+  const canMount = spawnSync("unshare", ["--mount", "true"]).status === 0
+  it.skipIf(!canMount)("where its temp dir is noexec it warns once, and runs the command itself", async () => {
+    const noexec = mkdtempSync(join(tmpdir(), "joi-bin-noexec-"))
+    const parent = join(sb.dir, "parent")
+    // A mount namespace of its own for the noexec tmpfs; `exec` keeps the executable out of PID 1.
+    const proc = spawn("/usr/bin/unshare", [
+      "--mount",
+      "/bin/sh",
+      "-c",
+      `/bin/mount -t tmpfs -o noexec none ${noexec} && exec "$0" --no-election -- /bin/sh -c "$1"`,
+      binaryPath,
+      `cat /proc/$PPID/comm > ${parent}; exit 6`
+    ], { stdio: ["ignore", "ignore", "pipe"], env: { ...noNode, TMPDIR: noexec, LISTEN_ADDR: "127.0.0.1:0" } })
+    let stderr = ""
+    proc.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c))
+    expect(await exited(proc)).toBe(6)
+    expect(stderr.split("\n").filter((l) => l.includes("child-init"))).toHaveLength(1)
+    expect(readFileSync(parent, "utf8")).not.toBe("child-init\n")
+  })
+
   it("where child-init cannot be written it warns once, and runs the command itself with its code passed through", async () => {
     const r = sb.replica("a", {
       wrapper: [binaryPath],

@@ -13,7 +13,7 @@
  */
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
-import { accessSync, constants, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { accessSync, closeSync, constants, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Readable } from "node:stream"
@@ -40,7 +40,11 @@ const fromExecutable = (): string | undefined => {
     const path = join(dir, "child-init")
     writeFileSync(path, new Uint8Array(asset), { mode: 0o500 })
     // Kept open (read-only, close-on-exec) for the wrapper's whole life: its one reference.
-    return `/proc/${process.pid}/fd/${openSync(path, "r")}`
+    const fd = openSync(path, "r")
+    const viaFd = `/proc/${process.pid}/fd/${fd}`
+    if (runnable(viaFd)) return viaFd
+    closeSync(fd)
+    return undefined
   } catch {
     return undefined
   } finally {
@@ -50,10 +54,7 @@ const fromExecutable = (): string | undefined => {
 
 /** The path to run child-init by, or undefined where it cannot be had (not built, a noexec temp dir). */
 export const locateChildInit = (base: string | undefined = import.meta.url): string | undefined => {
-  if (process.getBuiltinModule("node:sea").isSea()) {
-    const path = fromExecutable()
-    return path !== undefined && runnable(path) ? path : undefined
-  }
+  if (process.getBuiltinModule("node:sea").isSea()) return fromExecutable()
   if (base === undefined) return undefined
   return candidates.map((c) => fileURLToPath(new URL(c, base))).find(runnable)
 }
