@@ -2,16 +2,17 @@
 # just-one-init: a Lease-elected container entrypoint.
 #   docker build -t ghcr.io/example/just-one-init:0.1.0 .
 # The image holds one file, /usr/local/bin/just-one-init (also at /just-one-init, the
-# original tool's path): a single executable with Node, the program and the PID-1 reaper
-# inside. Use this image as a base (ENTRYPOINT runs your CMD as the elected child), or copy
-# the file into any glibc image (2.28 or newer, with libstdc++):
+# original tool's path): a single executable with Node, the program, the PID-1 reaper and
+# child-init inside. Use this image as a base (ENTRYPOINT runs your CMD as the elected child),
+# or copy the file into any glibc image (2.28 or newer, with libstdc++):
 #   COPY --from=ghcr.io/example/just-one-init:0.1.0 /usr/local/bin/just-one-init /just-one-init
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /src
-# python3, make and g++: node-gyp builds the PID-1 reaper addon in `npm ci`; g++ brings
-# binutils, whose strip takes Node's debug information out of the executable.
-# Unpinned on purpose: they only build one C file, and Debian's point versions rotate.
+# python3, make and g++: node-gyp builds the PID-1 reaper addon and child-init in `npm ci`
+# (g++ brings libc6-dev, whose libc.a links child-init statically, and binutils, whose strip
+# takes Node's debug information out of the executable).
+# Unpinned on purpose: they only build two C files, and Debian's point versions rotate.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
@@ -19,10 +20,11 @@ RUN apt-get update \
 COPY package.json package-lock.json binding.gyp ./
 COPY native ./native
 # Build against the image's own Node headers when present instead of downloading them.
-# The install script swallows a failed addon build, so check that it was built.
+# The install script swallows a failed native build, so check that both were built.
 RUN if [ -f /usr/local/include/node/common.gypi ]; then export npm_config_nodedir=/usr/local; fi \
  && npm ci --no-audit --no-fund \
- && test -f build/Release/reaper.node
+ && test -f build/Release/reaper.node \
+ && test -x build/Release/child-init
 COPY scripts/bundle.mjs scripts/build-binary.mjs ./scripts/
 COPY scripts/shims ./scripts/shims
 COPY src ./src

@@ -6,6 +6,7 @@
  */
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 
@@ -129,15 +130,27 @@ export class Replica {
   async killTree(): Promise<void> {
     const status = this.exitCode === undefined ? await this.http("/status").catch(() => undefined) : undefined
     const child = status?.body["child"] as { pid?: number } | null | undefined
+    // The child's group: child-init leads it, the command (whose pid /status shows) is a member.
+    const group = child?.pid === undefined ? undefined : groupOf(child.pid)
     this.proc.kill("SIGKILL")
-    if (child?.pid !== undefined) {
+    if (group !== undefined) {
       try {
-        process.kill(-child.pid, "SIGKILL")
+        process.kill(-group, "SIGKILL")
       } catch {
         // Already gone.
       }
     }
     await this.exited
+  }
+}
+
+/** A process's group, from /proc; undefined once it is gone. */
+const groupOf = (pid: number): number | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2])
+  } catch {
+    return undefined
   }
 }
 

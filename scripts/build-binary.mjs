@@ -1,8 +1,9 @@
 // npm run build:binary: dist/just-one-init, a Node single executable application (SEA) holding the
 // whole wrapper: this Node, a V8 startup snapshot with the bundled program already loaded
-// (src/sea.ts), and the PID-1 reaper addon as an asset. One file; it runs on a glibc Linux without Node.
+// (src/sea.ts), and the PID-1 reaper addon and child-init as assets. One file; it runs on a glibc
+// Linux without Node.
 //   1. esbuild: src/sea.ts → build/sea/main.cjs, self-contained CommonJS (what a SEA runs)
-//   2. node --experimental-sea-config: loads it, snapshots the heap, adds the addon → build/sea/sea.blob
+//   2. node --experimental-sea-config: loads it, snapshots the heap, adds the assets → build/sea/sea.blob
 //   3. a stripped copy of this Node with the blob injected by postject → dist/just-one-init
 import { build } from "esbuild"
 import { execFileSync, spawnSync } from "node:child_process"
@@ -121,13 +122,16 @@ await build({
   entryPoints: ["src/sea.ts"],
   outfile: `${work}/main.cjs`,
   format: "cjs",
-  // Reaper.ts takes import.meta.url only to find the addon beside the bundle; here it is an asset.
+  // Reaper.ts and ChildInit.ts take import.meta.url only to find their files beside the bundle; here
+  // they are assets.
   define: { ...bundleOptions.define, "import.meta.url": "undefined" },
   plugins: [lazyClientNodeDeps, lazyBuiltins, clientNodeSideEffectFree]
 })
 
 const addon = "build/Release/reaper.node"
 if (!existsSync(addon)) console.warn(`${addon} is missing: the executable will run without reaping orphans`)
+const childInit = "build/Release/child-init"
+if (!existsSync(childInit)) console.warn(`${childInit} is missing: a killed executable will leave its child running`)
 writeFileSync(
   `${work}/sea-config.json`,
   JSON.stringify({
@@ -139,7 +143,10 @@ writeFileSync(
     useSnapshot: true,
     // NODE_OPTIONS in a container's environment is meant for its Node app, not for the wrapper.
     execArgvExtension: "none",
-    assets: existsSync(addon) ? { "reaper.node": addon } : {}
+    assets: {
+      ...(existsSync(addon) ? { "reaper.node": addon } : {}),
+      ...(existsSync(childInit) ? { "child-init": childInit } : {})
+    }
   })
 )
 // A module that still touched one of the lazy built-ins while loading would pull it into the

@@ -39,6 +39,8 @@ await import("./main.mjs")
   { mode: 0o755 }
 )
 
-// The PID-1 reaper addon, built by `npm ci` (node-gyp), travels beside the bundle.
+// The PID-1 reaper addon and child-init, built by `npm ci` (node-gyp), travel beside the bundle.
 if (existsSync("build/Release/reaper.node")) copyFileSync("build/Release/reaper.node", "dist/reaper.node")
 else console.warn("build/Release/reaper.node is missing: the bundle will run without reaping orphans")
+if (existsSync("build/Release/child-init")) copyFileSync("build/Release/child-init", "dist/child-init")
+else console.warn("build/Release/child-init is missing: a killed wrapper will leave its child running")

@@ -1,9 +1,10 @@
 /**
  * The single executable (dist/just-one-init, from `npm run build:binary`) on its own: with no Node
  * on its PATH and no NODE_* variables it prints its version, elects against the emulator, runs a
- * real child and passes its exit code through, and hands over on SIGTERM; as PID 1 of a new PID
- * namespace it reaps orphans with the addon it carries, or, where its temp dir is read-only, warns
- * once and runs on. And the Dockerfile's stages, run here outside Docker: the build stage's
+ * real child and passes its exit code through, and hands over on SIGTERM; SIGKILLed (not as PID 1)
+ * it leaves nothing of its child running, through the child-init it carries, or warns once where
+ * that cannot be written; as PID 1 of a new PID namespace it reaps orphans with the addon it
+ * carries, or, where its temp dir is read-only, warns once and runs on. And the Dockerfile's stages, run here outside Docker: the build stage's
  * commands build the executable from the files that stage copies, and the image's demo child
  * serves under it.
  */
@@ -15,6 +16,7 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { promisify } from "node:util"
 import { describe, expect, it } from "vitest"
+import { readRecords } from "../harness/lives.ts"
 import { binaryPath, eventually, root } from "../harness/replica.ts"
 import { args, runtime, stages } from "./support/dockerfile.ts"
 import { sandbox } from "./support/sandbox.ts"
@@ -86,6 +88,84 @@ describe("the single executable, with no Node on its PATH", () => {
     expect(await a.exited).toEqual({ code: 143, signal: null })
     await b.transition("Leader")
     expect(sb.emu.getLease("default", sb.leaseName)?.spec?.holderIdentity).toBe("b")
+  })
+})
+
+describe("the single executable, killed, not as PID 1", () => {
+  const running = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+      return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
+    } catch {
+      return false
+    }
+  }
+  const parentOf = (pid: number) => {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+  }
+  const starts = (roles: ReadonlyArray<string>) =>
+    eventually(() => {
+      const all = readRecords(sb.childLog()).filter((r) => r.event === "start")
+      const found = roles.map((role) => all.find((r) => (r.role ?? "child") === role))
+      return found.every((r) => r !== undefined) ? found.map((r) => r!.pid) : undefined
+    }, `start records of ${roles.join(", ")}`)
+
+  it("SIGKILLed as leader: its child and both grandchildren are gone within 2 s, and its temp dir is left empty", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), "joi-bin-tmp-"))
+    const a = sb.replica("a", {
+      wrapper: [binaryPath],
+      env: { ...noNode, TMPDIR: tmp, CHILD_DESCENDANTS: "group,setsid" }
+    })
+    await a.transition("Leader")
+    const pids = await starts(["child", "group", "setsid"])
+    try {
+      // The command's parent is child-init, run from the executable's own descriptor.
+      const init = parentOf(pids[0]!)
+      expect(readFileSync(`/proc/${init}/comm`, "utf8")).toBe("child-init\n")
+      expect(parentOf(init)).toBe(a.proc.pid)
+      expect(readdirSync(tmp)).toEqual([])
+      a.proc.kill("SIGKILL")
+      await a.exited
+      await eventually(() => (pids.some(running) ? undefined : true), "the child's processes to die", 2_000).catch(
+        () => undefined
+      )
+      expect(pids.filter(running)).toEqual([])
+      expect(readdirSync(tmp)).toEqual([])
+    } finally {
+      for (const pid of pids) if (running(pid)) process.kill(pid, "SIGKILL")
+    }
+  })
+
+  const canMount = spawnSync("unshare", ["--mount", "true"]).status === 0
+  it.skipIf(!canMount)("where its temp dir is noexec it warns once, and runs the command itself", async () => {
+    const noexec = mkdtempSync(join(tmpdir(), "joi-bin-noexec-"))
+    const parent = join(sb.dir, "parent")
+    // A mount namespace of its own for the noexec tmpfs; `exec` keeps the executable out of PID 1.
+    const proc = spawn("/usr/bin/unshare", [
+      "--mount",
+      "/bin/sh",
+      "-c",
+      `/bin/mount -t tmpfs -o noexec none ${noexec} && exec "$0" --no-election -- /bin/sh -c "$1"`,
+      binaryPath,
+      `cat /proc/$PPID/comm > ${parent}; exit 6`
+    ], { stdio: ["ignore", "ignore", "pipe"], env: { ...noNode, TMPDIR: noexec, LISTEN_ADDR: "127.0.0.1:0" } })
+    let stderr = ""
+    proc.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c))
+    expect(await exited(proc)).toBe(6)
+    expect(stderr.split("\n").filter((l) => l.includes("child-init"))).toHaveLength(1)
+    expect(readFileSync(parent, "utf8")).not.toBe("child-init\n")
+  })
+
+  it("where child-init cannot be written it warns once, and runs the command itself with its code passed through", async () => {
+    const r = sb.replica("a", {
+      wrapper: [binaryPath],
+      env: { ...noNode, TMPDIR: join(sb.dir, "no-such-dir") },
+      command: ["/bin/sh", "-c", "exit 4"]
+    })
+    expect(await r.exited).toEqual({ code: 4, signal: null })
+    const warnings = r.lines.filter((l) => l.message.includes("child-init"))
+    expect(warnings.map((l) => l.level)).toEqual(["WARN"])
   })
 })
 

@@ -176,6 +176,8 @@ export const childSupervisorRecording = (
           return {
             pid: log.length,
             startedAt: record.startedAt,
+            started: Effect.succeed(true),
+            starting: Effect.succeed(false),
             exit: Deferred.await(exited),
             hasExited: Deferred.isDone(exited),
             stopBy: (killAt) => Effect.asVoid(Deferred.succeed(deadline, killAt))

@@ -12,12 +12,16 @@
  * renew). A stop that begins at or past it sends SIGKILL at once and says why: the wrapper was frozen or
  * stalled past the point where the next leader may start.
  *
+ * The command runs under child-init where there is one (ChildInit.ts): it leads the group, and
+ * ends as the command does.
+ *
  * The wrapper's own helper processes (exec credential plugins) are never touched.
  */
-import { Clock, Context, Deferred, Effect, Layer, Option, Ref, Schedule } from "effect"
+import { Clock, Context, Deferred, Effect, Layer, MutableRef, Option, Ref, Result, Schedule } from "effect"
 import type { Scope } from "effect"
-import { spawn } from "node:child_process"
 import { constants } from "node:os"
+import { launch, locateChildInit } from "./ChildInit.ts"
+import type { NotLaunched } from "./ChildInit.ts"
 import { HelperProcesses } from "./HelperProcesses.ts"
 import { ProcessTree } from "./ProcessTree.ts"
 import { Reaper } from "./Reaper.ts"
@@ -31,10 +35,17 @@ export interface ChildExit {
 }
 
 export interface RunningChild {
-  /** -1 when it could not be started. */
+  /** The command's own pid; -1 while its start is retried, and for good when it could not be started. */
   readonly pid: number
   /** Wall-clock ms at which it was spawned. */
   readonly startedAt: number
+  /**
+   * Completes once the command runs (true), or could not be started (false: `exit` says why). Until then a
+   * spawn that failed for want of resources (EMFILE, EAGAIN …) is retried, until the child's scope closes.
+   */
+  readonly started: Effect.Effect<boolean>
+  /** Whether its start is still being retried. */
+  readonly starting: Effect.Effect<boolean>
   /** Completes once the child itself has ended. */
   readonly exit: Effect.Effect<ChildExit>
   /** Whether it has ended already: its exit was seen, or it is a zombie Node has not reaped yet. */
@@ -64,24 +75,44 @@ export class ChildSupervisor extends Context.Service<ChildSupervisor, {
         const tree = yield* ProcessTree
         const helpers = yield* HelperProcesses
         const stop = stopAll(tree, reaper, helpers)
+        const init = locateChildInit()
+        if (init === undefined && process.pid !== 1) {
+          yield* Effect.logWarning(
+            "child-init was not found or cannot be run (dist/child-init; the single executable writes it to TMPDIR or /tmp, which must be writable and not noexec): the command runs without it, and if this wrapper is killed, what the command started is left running"
+          )
+        }
         return ChildSupervisor.of({
-          start: (command, env = {}) => spawnScoped(command, env, reaper, tree, stop, options.stopGraceMs)
+          start: (command, env = {}) => spawnScoped(command, env, init, reaper, tree, stop, options.stopGraceMs)
         })
       })
     )
 }
 
 /** A failure to start ends like a shell reports it: 127 not found, 126 otherwise. */
-const notStarted = (error: NodeJS.ErrnoException): ChildExit => ({
-  code: error.code === "ENOENT" ? 127 : 126,
+const notStarted = (error: string): ChildExit => ({
+  code: error === "ENOENT" ? 127 : 126,
   signal: null,
-  startError: error.code ?? error.message
+  startError: error
 })
+
+/** Failures for want of resources, which pass: retried. Any other (ENOENT, EACCES, ENOTDIR …) is about the command: final. */
+const transient = new Set(["EMFILE", "ENFILE", "EAGAIN", "ENOMEM"])
+const retryFloorMs = 250
+const retryMaxMs = 2_000
+const retrySchedule = Schedule.min([Schedule.exponential(retryFloorMs), Schedule.spaced(retryMaxMs)])
+
+interface Running {
+  readonly pid: number
+  readonly leader: number
+  readonly startedAt: number
+  readonly forward: (signal: NodeJS.Signals) => void
+}
 
 const spawnScoped = Effect.fn("ChildSupervisor.start")(
   function*(
     command: ReadonlyArray<string>,
     env: Readonly<Record<string, string>>,
+    init: string | undefined,
     reaper: Reaper["Service"],
     tree: ProcessTree["Service"],
     stop: (pid: number, exited: Deferred.Deferred<ChildExit>, killAt: number) => Effect.Effect<void>,
@@ -89,58 +120,96 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
   ) {
     const exited = yield* Deferred.make<ChildExit>()
     const deadline = yield* Deferred.make<number>()
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const [file, ...args] = command as [string, ...Array<string>]
-        const startedAt = Date.now()
-        try {
-          // Own process group (detached) so that stopping it reaches grandchildren too.
-          const proc = spawn(file, args, { stdio: "inherit", detached: true, env: { ...process.env, ...env } })
-          if (proc.pid !== undefined) reaper.protectUnsafe(proc.pid)
-          proc.once("exit", (code, signal) =>
-            Deferred.doneUnsafe(
-              exited,
-              Effect.succeed({
-                code: code ?? 128 + (signal === null ? 0 : constants.signals[signal] ?? 0),
-                signal,
-                startError: null
-              })
-            ))
-          // A command that cannot be started (not found, not executable) fails asynchronously for some errors...
-          proc.once(
-            "error",
-            (err: NodeJS.ErrnoException) => Deferred.doneUnsafe(exited, Effect.succeed(notStarted(err)))
-          )
-          const forward = (signal: NodeJS.Signals) => {
-            if (proc.pid !== undefined) Effect.runSync(tree.signalGroup(proc.pid, signal))
+    const started = yield* Deferred.make<boolean>()
+    // Written once, by the attempt that starts the command, before anyone can interrupt it; read synchronously (pid).
+    const running = MutableRef.make<Running | undefined>(undefined)
+    const lastError = MutableRef.make("")
+    const firstAttemptAt = Date.now()
+
+    /** One start, uninterruptible: a process it spawned is always known to the stop below. */
+    const attempt = Effect.callback<Running, NotLaunched>((resume) => {
+      const startedAt = Date.now()
+      launch(command, {
+        init,
+        env: { ...process.env, ...env },
+        onSpawn: (leader) => reaper.protectUnsafe(leader),
+        onExit: (code, signal) =>
+          Deferred.doneUnsafe(
+            exited,
+            Effect.succeed({
+              code: code ?? 128 + (signal === null ? 0 : constants.signals[signal] ?? 0),
+              signal,
+              startError: null
+            })
+          ),
+        onStart: (outcome) => {
+          if ("error" in outcome) {
+            if (outcome.leader !== undefined) Effect.runSync(reaper.unprotect(outcome.leader))
+            MutableRef.set(lastError, outcome.error)
+            return resume(Effect.fail(outcome))
           }
+          // The group's leader is Node's child (child-init, or the command itself): signals go to its group.
+          const forward = (signal: NodeJS.Signals) => Effect.runSync(tree.signalGroup(outcome.leader, signal))
           for (const s of forwardedSignals) process.on(s, forward)
-          return { pid: proc.pid ?? -1, forward, startedAt }
-        } catch (e) {
-          // ...and synchronously for others (ENOTDIR, ENAMETOOLONG, E2BIG, EACCES on some paths).
-          Deferred.doneUnsafe(exited, Effect.succeed(notStarted(e as NodeJS.ErrnoException)))
-          return { pid: -1, forward: undefined, startedAt }
+          const r = { ...outcome, startedAt, forward }
+          MutableRef.set(running, r)
+          resume(Effect.succeed(r))
         }
-      }),
-      ({ forward, pid }) =>
-        Effect.gen(function*() {
-          if (forward !== undefined) { for (const s of forwardedSignals) process.off(s, forward) }
-          if (pid === -1) return
-          const set = yield* Deferred.poll(deadline)
-          const killAt = Option.isSome(set) ? yield* set.value : (yield* monotonicMs) + graceMs
-          yield* stop(pid, exited, killAt)
-          yield* reaper.unprotect(pid)
-        })
+      })
+    }).pipe(Effect.uninterruptible)
+    const settle = (result: Result.Result<Running, NotLaunched>) =>
+      Result.isSuccess(result)
+        ? Deferred.succeed(started, true)
+        : Effect.andThen(Deferred.succeed(exited, notStarted(result.failure.error)), Deferred.succeed(started, false))
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        const r = MutableRef.get(running)
+        // Stopped before it could be started (a retry was under way): it ends as it last failed.
+        if (r === undefined) return yield* Deferred.succeed(exited, notStarted(MutableRef.get(lastError)))
+        for (const s of forwardedSignals) process.off(s, r.forward)
+        const set = yield* Deferred.poll(deadline)
+        const killAt = Option.isSome(set) ? yield* set.value : (yield* monotonicMs) + graceMs
+        yield* stop(r.leader, exited, killAt)
+        yield* reaper.unprotect(r.leader)
+      })
     )
+    const first = yield* Effect.result(attempt)
+    if (Result.isFailure(first) && transient.has(first.failure.error)) {
+      yield* Effect.logWarning(
+        `cannot start ${
+          JSON.stringify(command[0])
+        }: ${first.failure.error}; retrying (from ${retryFloorMs} ms, backing off to ${retryMaxMs} ms) until it starts or the term ends`
+      )
+      // Forked after the stop's finalizer was added: closing the scope ends the retries first, then stops what one started.
+      yield* Effect.forkScoped(
+        Effect.sleep(retryFloorMs).pipe(
+          Effect.andThen(attempt),
+          Effect.retry({ schedule: retrySchedule, while: (e) => transient.has(e.error) }),
+          Effect.result,
+          Effect.flatMap(settle)
+        )
+      )
+    } else yield* settle(first)
+
     return {
-      pid: child.pid,
-      startedAt: child.startedAt,
+      get pid() {
+        return MutableRef.get(running)?.pid ?? -1
+      },
+      get startedAt() {
+        return MutableRef.get(running)?.startedAt ?? firstAttemptAt
+      },
+      started: Deferred.await(started),
+      starting: Effect.map(Deferred.isDone(started), (done) => !done),
       exit: Deferred.await(exited),
       hasExited: Effect.gen(function*() {
         if (yield* Deferred.isDone(exited)) return true
+        const leader = MutableRef.get(running)?.leader
         // A table that cannot be read says nothing: still running, as far as anyone can tell.
-        const stat = yield* tree.stat(child.pid).pipe(Effect.orElseSucceed(() => undefined))
-        return child.pid === -1 || stat?.state === "Z"
+        const stat = leader === undefined
+          ? undefined
+          : yield* tree.stat(leader).pipe(Effect.orElseSucceed(() => undefined))
+        return stat?.state === "Z"
       }),
       stopBy: (killAt) => Effect.asVoid(Deferred.succeed(deadline, killAt))
     } satisfies RunningChild

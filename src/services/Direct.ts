@@ -20,14 +20,16 @@ export class Direct extends Context.Service<Direct, {
       const board = yield* StatusBoard
       const run = Effect.fn("Direct.run")(function*(command: ReadonlyArray<string>) {
         const term = yield* leadership.begin(command)
-        const child = term.child.pid === -1
-          ? null
-          : { pid: term.child.pid, startedAt: new Date(term.child.startedAt).toISOString(), fencingToken: null }
-        yield* board.show(Effect.succeed({ phase: "direct", child, exiting: false }))
+        // Read when shown: a start that is retried has no pid yet.
+        const child = () =>
+          term.child.pid === -1
+            ? null
+            : { pid: term.child.pid, startedAt: new Date(term.child.startedAt).toISOString(), fencingToken: null }
+        yield* board.show(Effect.sync(() => ({ phase: "direct", child: child(), exiting: false })))
         yield* Effect.forkScoped(Effect.gen(function*() {
           const signal = yield* signals.next
           yield* Effect.logInfo("stopping the child").pipe(Effect.annotateLogs({ signal }))
-          yield* board.show(Effect.succeed({ phase: "direct", child, exiting: true }))
+          yield* board.show(Effect.sync(() => ({ phase: "direct", child: child(), exiting: true })))
           yield* term.stop()
         }))
         return (yield* term.ended).exit.code

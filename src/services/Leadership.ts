@@ -67,16 +67,22 @@ export class Leadership extends Context.Service<Leadership, {
         )
         const env = fencingToken === undefined ? {} : { [fencingTokenVariable]: String(fencingToken) }
         const child = yield* supervisor.start(command, env).pipe(Scope.provide(childScope))
-        if (child.pid === -1) {
-          const exit = yield* child.exit
-          yield* Effect.logError(`cannot start ${JSON.stringify(command[0])}: ${exit.startError}`)
-        } else {
-          yield* Effect.logInfo("child started").pipe(
-            Effect.annotateLogs(fencingToken === undefined ? { pid: child.pid } : { pid: child.pid, fencingToken })
-          )
-          yield* Metric.update(childStarts, 1)
-          if (alongside !== undefined) yield* alongside.pipe(Scope.provide(yield* Scope.fork(scope)))
-        }
+        const announce = Effect.gen(function*() {
+          if (yield* child.started) {
+            yield* Effect.logInfo("child started").pipe(
+              Effect.annotateLogs(fencingToken === undefined ? { pid: child.pid } : { pid: child.pid, fencingToken })
+            )
+            yield* Metric.update(childStarts, 1)
+            if (alongside !== undefined) yield* alongside.pipe(Scope.provide(yield* Scope.fork(scope)))
+          } else {
+            const exit = yield* child.exit
+            yield* Effect.logError(`cannot start ${JSON.stringify(command[0])}: ${exit.startError}`)
+          }
+        })
+        // A start retried for want of resources (EMFILE, EAGAIN) is announced when it comes: the caller
+        // (the election's loop) goes on renewing meanwhile.
+        if (yield* child.starting) yield* Effect.forkIn(announce, scope)
+        else yield* announce
         // The child's whole life is one span, ended with how it ended.
         const span = yield* Effect.makeSpan("Leadership.term", {
           attributes: {
