@@ -10,7 +10,7 @@ import { TestClock } from "effect/testing"
 import type { Command, Event, Machine, Timing } from "../src/domain/Election.ts"
 import { deadlineOf, initial, start, step } from "../src/domain/Election.ts"
 import type { LeaseView } from "../src/domain/Lease.ts"
-import { takeableAt } from "../src/domain/Lease.ts"
+import { anyone, takeableAt } from "../src/domain/Lease.ts"
 import { reasonText } from "../src/domain/Reasons.ts"
 import { timing as timingOf } from "../src/domain/Timings.ts"
 
@@ -38,6 +38,11 @@ const Kind = Schema.Literals([
   "seenFree",
   "seenMine",
   "seenGone",
+  "seenHandover",
+  "seenHandoverToMe",
+  "seenFreeForOther",
+  "seenFreeForMe",
+  "seenFreeForAnyone",
   "childExits",
   "childExitsDuringStop",
   "signal",
@@ -54,7 +59,7 @@ const Steps = Schema.Array(Step).check(Schema.isMaxLength(60))
 
 let rv = 0
 /** A lease as read; our identity carries our incarnation unless `twin` (another process with our identity). */
-const lease = (holder: string, uid = "u1", twin = false): LeaseView => {
+const lease = (holder: string, uid = "u1", twin = false, preferredHolder?: string): LeaseView => {
   rv++
   return {
     resourceVersion: String(rv),
@@ -65,6 +70,7 @@ const lease = (holder: string, uid = "u1", twin = false): LeaseView => {
     acquireTime: undefined,
     renewTime: undefined,
     incarnation: holder === "me" && !twin ? "this-process" : undefined,
+    preferredHolder,
     raw: { metadata: { resourceVersion: String(rv), uid } }
   }
 }
@@ -105,7 +111,7 @@ const violations = (w: World, now: number): Array<string> => {
   if (w.childRunning && !w.stopIssued && s._tag !== "Leader") out.push(`child runs in ${s._tag}`)
   if (s._tag === "Follower" && s.observation !== undefined && !w.machine.exiting) {
     // A backoff after a failed attempt may push the wake past the expiry, never further.
-    const at = Math.max(takeableAt(s.observation, w.t.leaseDurationMs), s.retryAt)
+    const at = Math.max(takeableAt(s.observation, w.t.leaseDurationMs, w.t.identity), s.retryAt)
     if (at > now && (w.wakeAt === undefined || w.wakeAt > at)) out.push(`Follower sleeps past the lease expiry ${at}`)
   }
   return out
@@ -119,6 +125,23 @@ const apply = (w: World, e: Event, now: number): Array<string> => {
     problems.push(`Releasing went to ${r.machine.state._tag}`)
   }
   if (w.machine.state._tag === "Leader") w.lastLeader = w.machine.state
+  // Handover on demand: a leader asked to hand over (its own lease naming someone else) ends its term and
+  // stays; a follower leaves a lease that names someone else to it for one lease duration from when it saw it.
+  const was = w.machine.state
+  if (
+    was._tag === "Leader" && e._tag === "LeaseSeen" && e.lease?.holder === "me" && e.lease.uid === was.lease.uid
+    && e.lease.incarnation === w.t.incarnation && e.lease.preferredHolder === "other" && now < deadlineOf(was, w.t)
+  ) {
+    if (r.machine.state._tag !== "Releasing") problems.push(`asked to hand over, went to ${r.machine.state._tag}`)
+    if (r.machine.exiting !== w.machine.exiting) problems.push("a handover made the wrapper exit")
+  }
+  for (const c of r.commands) {
+    if (c._tag !== "Acquire" || was._tag !== "Follower" || was.observation === undefined) continue
+    const base = c.base
+    if (base?.preferredHolder === "other" && now < was.observation.observedAt + w.t.leaseDurationMs) {
+      problems.push(`took a lease left to "other" at ${now}, seen at ${was.observation.observedAt}`)
+    }
+  }
   // A wait the machine says it began is one it wakes for, and it lasts more than a second.
   if (r.wait !== undefined) {
     if (r.wait.untilMs - now <= 1_000) problems.push(`a wait of ${r.wait.untilMs - now} ms was said`)
@@ -219,6 +242,16 @@ const external = (kind: string): Event | undefined => {
       return { _tag: "LeaseSeen", lease: lease("me", "u1", true) }
     case "seenGone":
       return { _tag: "LeaseSeen", lease: undefined }
+    case "seenHandover":
+      return { _tag: "LeaseSeen", lease: lease("me", "u1", false, "other") }
+    case "seenHandoverToMe":
+      return { _tag: "LeaseSeen", lease: lease("me", "u1", false, "me") }
+    case "seenFreeForOther":
+      return { _tag: "LeaseSeen", lease: lease("", "u1", false, "other") }
+    case "seenFreeForMe":
+      return { _tag: "LeaseSeen", lease: lease("", "u1", false, "me") }
+    case "seenFreeForAnyone":
+      return { _tag: "LeaseSeen", lease: lease("", "u1", false, "*") }
     case "signal":
       return { _tag: "Signal", signal: "SIGTERM" }
     case "watchUp":
@@ -317,6 +350,67 @@ describe("election state machine", () => {
     assert.throws(() => timingOf({ ...ok, retryPeriodMs: 2_000, stopGraceMs: 1 }), /--retry-period \(2s\) must be less/)
     assert.throws(() => timingOf({ ...ok, leaseDurationMs: 4_500, stopGraceMs: 1 }), /whole number of seconds/)
   })
+
+  const Handover = Schema.Struct({
+    leadForMs: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 9_999 })),
+    renewals: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 4 })),
+    to: Schema.Literals(["other", "me", "*"]),
+    seen: Schema.Array(Schema.Struct({
+      holder: Schema.Literals(["", "x"]),
+      preferred: Schema.Literals(["other", "me", "*", "none"]),
+      atMs: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 40_000 }))
+    })).check(Schema.isMaxLength(8))
+  })
+  it.prop(
+    "handover: a leader asked to hand over to another ends its term and stays; nobody but the preferred takes the lease within a lease duration of seeing it",
+    [Handover],
+    ([h]) => {
+      // A leader that renewed a few times, then sees its lease ask for a handover.
+      let r = step(
+        { ...initial, state: { _tag: "Acquiring", observation: undefined, base: undefined } },
+        { _tag: "Acquired", lease: lease("me"), sentAt: 0 },
+        0,
+        timing
+      )
+      let now = 0
+      for (let i = 0; i < h.renewals; i++) {
+        now += 2_000
+        r = step(r.machine, { _tag: "Wake" }, now, timing)
+        r = step(r.machine, { _tag: "Renewed", lease: lease("me"), sentAt: now, baseVersion: "0" }, now, timing)
+      }
+      now += h.leadForMs % 9_000
+      const held = (r.machine.state as Extract<Machine["state"], { _tag: "Leader" }>).lease
+      const asked = step(r.machine, { _tag: "LeaseSeen", lease: lease("me", held.uid, false, h.to) }, now, timing)
+      if (h.to === "me") return asked.machine.state._tag === "Leader"
+      if (asked.machine.state._tag !== "Releasing" || asked.machine.exiting) return false
+      const stopped = step(asked.machine, { _tag: "ChildEnded", exitCode: 143, byItself: false }, now + 100, timing)
+      let f = step(stopped.machine, { _tag: "Released" }, now + 200, timing)
+      // Then, as a follower: whatever it sees, it takes a lease preferring another (or anyone, as the one that
+      // handed over) no sooner than a lease duration after it saw that version.
+      let seenAt = now + 200
+      let preferred: string | undefined = h.to
+      for (const v of [...h.seen].sort((a, b) => a.atMs - b.atMs)) {
+        const at = now + 300 + v.atMs
+        while (f.wakeAt !== undefined && f.wakeAt <= at && f.machine.state._tag === "Follower") {
+          const w = f.wakeAt
+          f = step(f.machine, { _tag: "Wake" }, w, timing)
+          const leftToOther = preferred === "other" && w < seenAt + 15_000
+          if (f.commands.some((c) => c._tag === "Acquire") && (leftToOther || w < now + 200 + 15_000)) return false
+        }
+        if (f.machine.state._tag !== "Follower") return true
+        const p = v.preferred === "none" ? undefined : v.preferred
+        f = step(f.machine, { _tag: "LeaseSeen", lease: lease(v.holder, "u1", false, p) }, at, timing)
+        // Left to "other": not now, as it was seen just now. Free or for anyone: not within a lease duration of the
+        // handover, as this replica is the one that handed over.
+        const early = v.holder === "" && p !== "me" && (p === "other" || at < now + 200 + 15_000)
+        if (f.commands.some((c) => c._tag === "Acquire") && early) return false
+        seenAt = at
+        preferred = p
+      }
+      return true
+    },
+    { arbitrary: { runs: 500 } }
+  )
 
   it("takes a released lease at once and a crashed leader's lease exactly at expiry", () => {
     const seen = step({ ...initial, watching: true }, { _tag: "LeaseSeen", lease: lease("other") }, 1_000, timing)
@@ -515,6 +609,43 @@ describe("review findings, as rules of the machine", () => {
       [{ _tag: "LeaseSeen", lease: undefined }, 2_000]
     ])
     assert.strictEqual(gap.wakeAt, 17_000)
+  })
+
+  it("hands over on demand: the leader steps down and stays, the preferred follower takes it at once, others a lease later", () => {
+    const leader = leaderAt(0)
+    const held = (leader.state as Extract<Machine["state"], { _tag: "Leader" }>).lease
+    // The lease now names "other" as preferred (just-one-init handover, or spec.preferredHolder).
+    const asked = { ...lease("me", held.uid, false, "other") }
+    const stepping = step(leader, { _tag: "LeaseSeen", lease: asked }, 3_000, timing)
+    assert.strictEqual(stepping.machine.state._tag, "Releasing")
+    assert.deepStrictEqual(stepping.reason, { code: "handover", detail: "other" })
+    assert.deepStrictEqual(stepping.commands, [{ _tag: "StopChild", killAt: 7_000 }])
+    const stopped = step(stepping.machine, { _tag: "ChildEnded", exitCode: 143, byItself: false }, 3_500, timing)
+    // The release is written on the version that asked, so the request stays for the others to see.
+    assert.deepStrictEqual(stopped.commands, [{ _tag: "Release", base: asked }])
+    const released = step(stopped.machine, { _tag: "Released" }, 3_600, timing)
+    assert.strictEqual(released.machine.exiting, false)
+    // Back to a follower, which leaves the lease alone for a lease duration, whoever it was for.
+    const free = step(released.machine, { _tag: "LeaseSeen", lease: lease("", "u1", false, anyone) }, 3_700, timing)
+    assert.deepStrictEqual(free.commands, [])
+    assert.strictEqual(free.wakeAt, 18_600)
+
+    const follower = run({ ...initial, watching: true }, [[{ _tag: "LeaseSeen", lease: lease("x") }, 0]]).machine
+    const forMe = step(follower, { _tag: "LeaseSeen", lease: lease("", "u1", false, "me") }, 1_000, timing)
+    assert.strictEqual(forMe.commands[0]?._tag, "Acquire")
+    const forAnyone = step(follower, { _tag: "LeaseSeen", lease: lease("", "u1", false, anyone) }, 1_000, timing)
+    assert.strictEqual(forAnyone.commands[0]?._tag, "Acquire")
+    const forOther = step(follower, { _tag: "LeaseSeen", lease: lease("", "u1", false, "other") }, 1_000, timing)
+    assert.deepStrictEqual(forOther.commands, [])
+    assert.strictEqual(forOther.wakeAt, 16_000)
+    assert.strictEqual(step(forOther.machine, { _tag: "Wake" }, 16_000, timing).commands[0]?._tag, "Acquire")
+  })
+
+  it("a leader asked to hand over to itself carries on", () => {
+    const leader = leaderAt(0)
+    const held = (leader.state as Extract<Machine["state"], { _tag: "Leader" }>).lease
+    const r = step(leader, { _tag: "LeaseSeen", lease: lease("me", held.uid, false, "me") }, 3_000, timing)
+    assert.strictEqual(r.machine.state._tag, "Leader")
   })
 
   it("says the waits it begins: an absent lease waited out, a backoff after a failure", () => {

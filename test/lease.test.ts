@@ -12,6 +12,7 @@ import {
   microTime,
   observe,
   parseMicros,
+  preferredHolderAnnotation,
   releaseSpec,
   renewSpec,
   takeableAt,
@@ -226,6 +227,22 @@ describe("the spec each write sends", () => {
     expect(isOurs(ours, me)).toBe(true)
     expect(isOurs(held("me", {}, { [incarnationAnnotation]: "i0" }), me)).toBe(false)
     expect(isOurs(held("me"), me)).toBe(false)
+  })
+
+  it("a handover asked for is read from spec.preferredHolder or the annotation, kept by a release, cleared by a claim", () => {
+    expect(held("a", { preferredHolder: "b", strategy: "just-one-init/handover" }).preferredHolder).toBe("b")
+    expect(held("a", {}, { [preferredHolderAnnotation]: "c" }).preferredHolder).toBe("c")
+    expect(held("a", { preferredHolder: "" }).preferredHolder).toBeUndefined()
+    expect(held("a").preferredHolder).toBeUndefined()
+    const asked = held("me", { preferredHolder: "b", strategy: "s/t" }, { [preferredHolderAnnotation]: "b", keep: "x" })
+    const released = withSpec(asked, releaseSpec(asked, t0)) as { metadata: { annotations: unknown }; spec: unknown }
+    expect(fromJson(released)!.preferredHolder).toBe("b")
+    for (const claim of [acquireSpec(asked, me, t0), renewSpec(asked, me, t0)]) {
+      const object = withSpec(asked, claim, me.incarnation) as { metadata: { annotations: unknown }; spec: unknown }
+      expect(fromJson(object)!.preferredHolder).toBeUndefined()
+      expect(object.metadata.annotations).toEqual({ keep: "x", [incarnationAnnotation]: "i1" })
+      expect(object.spec).toMatchObject({ strategy: "s/t" })
+    }
   })
 
   it("reads MicroTime with 0 to 9 digits and offsets", () => {

@@ -14,7 +14,7 @@
  * never run at once"); the rules it relies on are marked [rule n].
  */
 import type { LeaseView, Observation } from "./Lease.ts"
-import { isFree, isOurs, observe, sameVersion, takeableAt, unknownHolder } from "./Lease.ts"
+import { handsOver, isFree, isOurs, observe, sameVersion, takeableAt, unknownHolder } from "./Lease.ts"
 import type { Reason } from "./Reasons.ts"
 import { reason } from "./Reasons.ts"
 import type { Timing } from "./Timings.ts"
@@ -65,6 +65,8 @@ export type State =
     readonly since: number
     /** When everything the child started gets SIGKILL (undefined: there was no child to stop); a stop that outlasts it by far is stuck (see Health). */
     readonly killAt: number | undefined
+    /** The term ended because the lease asked for a handover: this replica stays away from it for a lease duration. */
+    readonly handover: boolean
   }
 
 export interface Machine {
@@ -179,7 +181,7 @@ export const wakeAt = (m: Machine, t: Timing): number | undefined => {
     case "Follower": {
       const expiry = s.observation === undefined
         ? undefined
-        : Math.max(takeableAt(s.observation, t.leaseDurationMs), s.retryAt)
+        : Math.max(takeableAt(s.observation, t.leaseDurationMs, t.identity), s.retryAt)
       const candidates = [expiry, s.reading ? undefined : s.nextReadAt].filter((x): x is number => x !== undefined)
       return candidates.length === 0 ? undefined : Math.max(0, Math.min(...candidates))
     }
@@ -194,7 +196,7 @@ export const wakeAt = (m: Machine, t: Timing): number | undefined => {
 }
 
 const takeable = (observation: Observation | undefined, now: number, t: Timing) =>
-  observation !== undefined && takeableAt(observation, t.leaseDurationMs) <= now
+  observation !== undefined && takeableAt(observation, t.leaseDurationMs, t.identity) <= now
 
 /**
  * When to poll next: not while the watch informs us, and not while a takeable lease waits only
@@ -255,8 +257,9 @@ const lose = (
   said: Reason
 ): Result => {
   const killAt = stopDeadline(s, now, t)
+  const handover = said.code === "handover"
   return [
-    { ...m, state: { _tag: "Releasing", lease, childStopped: false, since: now, killAt } },
+    { ...m, state: { _tag: "Releasing", lease, childStopped: false, since: now, killAt, handover } },
     [{ _tag: "StopChild", killAt }],
     said
   ]
@@ -289,7 +292,7 @@ const began = (before: Machine, after: Machine, e: Event, now: number, t: Timing
     const o = s.observation
     const prev = before.state._tag === "Follower" ? before.state.observation : undefined
     if (o?.lease === undefined && o?.lastHolder === unknownHolder && o.observedAt === now && prev !== o) {
-      return { _tag: "AbsentLease", untilMs: takeableAt(o, t.leaseDurationMs) }
+      return { _tag: "AbsentLease", untilMs: takeableAt(o, t.leaseDurationMs, t.identity) }
     }
     return undefined
   })()
@@ -368,7 +371,17 @@ const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Even
       // A win that took longer than the deadline gives no right to run the child [rule 3].
       if (m.exiting || now >= e.sentAt + t.renewDeadlineMs) {
         return [
-          { ...m, state: { _tag: "Releasing", lease: e.lease, childStopped: true, since: now, killAt: undefined } },
+          {
+            ...m,
+            state: {
+              _tag: "Releasing",
+              lease: e.lease,
+              childStopped: true,
+              since: now,
+              killAt: undefined,
+              handover: false
+            }
+          },
           [{ _tag: "Release", base: e.lease }],
           reason(m.exiting ? "exiting" : "acquired_too_late")
         ]
@@ -421,7 +434,7 @@ const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now
         ...m,
         exiting: true,
         exitCode: e.exitCode,
-        state: { _tag: "Releasing", lease: s.lease, childStopped: true, since: now, killAt: undefined }
+        state: { _tag: "Releasing", lease: s.lease, childStopped: true, since: now, killAt: undefined, handover: false }
       },
       [{ _tag: "Release", base: s.lease }],
       reason("child_exited", String(e.exitCode))
@@ -459,6 +472,9 @@ const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now
     }
     case "RenewFailed":
       if (e.failure.kind === "conflict") {
+        if (isOurs(e.current, t) && handsOver(e.current, t.identity)) {
+          return lose(m, s, e.current, now, t, reason("handover", e.current!.preferredHolder))
+        }
         if (isOurs(e.current, t)) {
           // Still this process's lease, edited by someone (labels, say): renew on the new version at once.
           const current = e.current!
@@ -486,6 +502,11 @@ const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now
       // A reading may be older than our last write, so it only prompts a renew now;
       // the conditional write's answer decides whether the lease is still ours.
       const ours = isOurs(e.lease, t) && e.lease!.uid === s.lease.uid
+      // Asked to hand over (`just-one-init handover`, spec.preferredHolder): end the term as on SIGTERM, but
+      // stay a follower. The release is written on this newest version, which keeps the request for the others.
+      if (ours && handsOver(e.lease, t.identity)) {
+        return lose(m, s, e.lease, now, t, reason("handover", e.lease!.preferredHolder))
+      }
       if (ours || s.renewing) return [m, [], reason("lease_seen")]
       return [
         { ...m, state: { ...s, renewing: true } },
@@ -497,6 +518,10 @@ const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now
       return [m, [], reason("ignored", e._tag)]
   }
 }
+
+/** A replica that handed over stays away for a lease duration, whoever the handover was for. */
+const handedOver = (s: Extract<State, { _tag: "Releasing" }>, now: number, t: Timing): Backoff =>
+  s.handover ? { retryAt: now + t.leaseDurationMs, retryUntilChange: false } : noBackoff
 
 const releasing = (m: Machine, s: Extract<State, { _tag: "Releasing" }>, e: Event, now: number, t: Timing): Result => {
   switch (e._tag) {
@@ -511,10 +536,10 @@ const releasing = (m: Machine, s: Extract<State, { _tag: "Releasing" }>, e: Even
       if (s.lease !== undefined) {
         return [{ ...next, state: { ...s, childStopped: true } }, [{ _tag: "Release", base: s.lease }], why]
       }
-      return follow(next, undefined, now, t, why)
+      return follow(next, undefined, now, t, why, handedOver(s, now, t))
     }
     case "Released":
-      return follow(m, undefined, now, t, reason("released"))
+      return follow(m, undefined, now, t, reason("released"), handedOver(s, now, t))
     case "Renewed":
       return [
         { ...m, state: { ...s, lease: s.lease === undefined ? undefined : e.lease } },

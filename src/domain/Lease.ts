@@ -15,6 +15,15 @@ export { unreadableHolder }
  */
 export const incarnationAnnotation = "just-one-init/incarnation"
 
+/**
+ * Handover on demand: whom the holder should step down for, as `spec.preferredHolder` says it where the API
+ * server keeps that field (Kubernetes 1.31+ with the CoordinatedLeaderElection gate, and only beside a
+ * `spec.strategy`) and as this annotation says it everywhere (servers without the gate drop the field
+ * silently). `anyone` asks the holder to step down for whoever comes first.
+ */
+export const preferredHolderAnnotation = "just-one-init/preferred-holder"
+export const anyone = "*"
+
 export interface LeaseView {
   readonly resourceVersion: string
   readonly uid: string | undefined
@@ -26,6 +35,8 @@ export interface LeaseView {
   readonly acquireTime: string | undefined
   readonly renewTime: string | undefined
   readonly incarnation: string | undefined
+  /** Whom the holder should hand over to (`anyone`: whoever comes first); undefined when nobody is preferred. */
+  readonly preferredHolder: string | undefined
   /** The object as the server sent it, so a write can carry every field we do not manage. */
   readonly raw: Readonly<Record<string, unknown>>
 }
@@ -45,11 +56,18 @@ export const fromJson = (json: unknown): LeaseView | undefined => {
     acquireTime: spec?.acquireTime,
     renewTime: spec?.renewTime,
     incarnation: metadata.annotations?.[incarnationAnnotation],
+    preferredHolder: nonEmpty(spec?.preferredHolder) ?? nonEmpty(metadata.annotations?.[preferredHolderAnnotation]),
     raw: json as Record<string, unknown>
   }
 }
 
+const nonEmpty = (s: string | undefined) => (s === undefined || s === "" ? undefined : s)
+
 export const isFree = (lease: LeaseView): boolean => lease.holder === ""
+
+/** The lease asks its holder `identity` to hand over to someone else. */
+export const handsOver = (lease: LeaseView | undefined, identity: string): boolean =>
+  lease?.preferredHolder !== undefined && lease.preferredHolder !== identity
 
 /** Held by this very process: our identity and our incarnation (never only the identity). */
 export const isOurs = (lease: LeaseView | undefined, self: { identity: string; incarnation: string }): boolean =>
@@ -130,15 +148,20 @@ export const releaseSpec = (base: LeaseView, nowMs: number): SpecFields => ({
 
 /**
  * The object to PUT: the one we read with our spec fields written over it (as client-go's
- * LeaseLock does), managedFields dropped, and our incarnation annotated when we claim it.
+ * LeaseLock does), managedFields dropped, and our incarnation annotated when we claim it. A claim (an
+ * acquire or a renew) also clears the preferred holder: a handover asked for is done once the lease is
+ * taken, and a holder never renews on a lease that asks it to hand over (it steps down instead).
  */
 export const withSpec = (base: LeaseView, spec: SpecFields, incarnation?: string): Record<string, unknown> => {
   const raw = base.raw as { metadata?: Record<string, unknown>; spec?: unknown }
   const { managedFields: _managedFields, ...metadata } = raw.metadata ?? {}
-  const kept = typeof raw.spec === "object" && raw.spec !== null && !Array.isArray(raw.spec) ? raw.spec : {}
+  const all = asRecord(raw.spec)
+  const { preferredHolder: _preferred, ...others } = all
+  const kept = incarnation === undefined ? all : others
+  const { [preferredHolderAnnotation]: _asked, ...otherAnnotations } = asRecord(metadata["annotations"])
   const annotations = incarnation === undefined
     ? metadata["annotations"]
-    : { ...asRecord(metadata["annotations"]), [incarnationAnnotation]: incarnation }
+    : { ...otherAnnotations, [incarnationAnnotation]: incarnation }
   return {
     ...raw,
     apiVersion: "coordination.k8s.io/v1",
@@ -200,8 +223,13 @@ export const sameVersion = (a: LeaseView | undefined, b: LeaseView | undefined) 
  * the lease may be taken. Judged only by local observation (never renewTime against
  * our clock); an unreadable duration counts as `ownDurationMs`.
  */
-export const takeableAt = (obs: Observation, ownDurationMs: number): number => {
+export const takeableAt = (obs: Observation, ownDurationMs: number, identity?: string): number => {
   const holder = obs.lease !== undefined ? obs.lease.holder : obs.lastHolder
-  if (holder === "") return Number.NEGATIVE_INFINITY
-  return obs.observedAt + ((obs.lease !== undefined ? obs.lease.durationMs : obs.lastDurationMs) ?? ownDurationMs)
+  // A lease that names another preferred holder is left to it for one lease duration more; then anyone may.
+  const preferred = obs.lease?.preferredHolder
+  const holdBack = identity !== undefined && preferred !== undefined && preferred !== anyone && preferred !== identity
+  const heldUntil = holder === ""
+    ? Number.NEGATIVE_INFINITY
+    : obs.observedAt + ((obs.lease !== undefined ? obs.lease.durationMs : obs.lastDurationMs) ?? ownDurationMs)
+  return holdBack ? Math.max(heldUntil, obs.observedAt) + ownDurationMs : heldUntil
 }

@@ -24,7 +24,9 @@ export const LeaseSpecWire = Schema.Struct({
   leaseDurationSeconds: lenient(Int32.check(Schema.isGreaterThan(0))),
   leaseTransitions: lenient(Int32),
   acquireTime: lenient(Schema.String),
-  renewTime: lenient(Schema.String)
+  renewTime: lenient(Schema.String),
+  /** Kubernetes 1.31+ (the CoordinatedLeaderElection gate): whom the holder should hand over to. */
+  preferredHolder: lenient(Schema.String)
 })
 
 export const LeaseWire = Schema.Struct({
