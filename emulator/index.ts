@@ -99,7 +99,8 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
   let nodePort = 30000
   const writes = new Writes(store, registry, {
     clusterIP: () => `10.96.${Math.floor(ip / 256) % 256}.${ip++ % 256}`,
-    nodePort: () => nodePort++
+    nodePort: () => nodePort++,
+    coordinatedLeaderElection: opts.coordinatedLeaderElection === true
   })
   const faults = new Faults()
   const counts = new Map<string, Map<string, Record<Verb, number>>>()
@@ -309,7 +310,7 @@ export const startEmulator = async (opts: EmulatorOptions = {}): Promise<Emulato
         apiVersion: "coordination.k8s.io/v1",
         kind: "Lease",
         metadata: { ...current?.metadata, name, namespace },
-        spec: decodeLeaseSpec(name, spec)
+        spec: decodeLeaseSpec(name, spec, opts.coordinatedLeaderElection === true)
       }) as unknown as Lease
     },
     deleteLease: (namespace, name) => void store.remove("leases.coordination.k8s.io", namespace, name),

@@ -219,7 +219,7 @@ export const namespace: KindHooks = {
 
 export const lease: KindHooks = {
   fields: ["spec"],
-  decode: (name, body) => ({ spec: decodeLeaseSpec(name, body["spec"]) }),
+  decode: (name, body, ctx) => ({ spec: decodeLeaseSpec(name, body["spec"], ctx.coordinatedLeaderElection) }),
   strict: strictLease
 }
 

@@ -16,13 +16,15 @@ import { at, dropNulls, isRecord, recordAt } from "./util.ts"
 export interface KindContext {
   clusterIP(): string
   nodePort(): number
+  /** The CoordinatedLeaderElection feature gate: Leases keep spec.strategy and spec.preferredHolder. */
+  readonly coordinatedLeaderElection: boolean
 }
 
 export interface KindHooks {
   /** Top-level fields of the typed struct besides kind/apiVersion/metadata; others are dropped (Strict: 400). Undefined: keep all (custom resources). */
   readonly fields?: ReadonlyArray<string>
   /** Decode the kind's own fields (400 on type errors); default: the known fields with nulls dropped. */
-  readonly decode?: (name: string, body: Record<string, unknown>) => Record<string, unknown>
+  readonly decode?: (name: string, body: Record<string, unknown>, ctx: KindContext) => Record<string, unknown>
   /** fieldValidation=Strict below the top level: paths of unknown fields. */
   readonly strict?: (body: Record<string, unknown>) => Array<string>
   /** Defaulting, on every write through the API (the server defaults when it decodes); old = the stored object on update. */

@@ -88,8 +88,11 @@ const knownSpec = new Set([
 export const strictLease = (body: Record<string, unknown>): Array<string> =>
   isRecord(body["spec"]) ? Object.keys(body["spec"]).filter((k) => !knownSpec.has(k)).map((k) => `spec.${k}`) : []
 
-/** Decode, validate and normalise a spec as the API server does (strategy and preferredHolder dropped: the gate is off; unknown fields dropped). */
-export const decodeLeaseSpec = (name: string, raw: unknown): LeaseSpec => {
+/**
+ * Decode, validate and normalise a spec as the API server does: unknown fields dropped; strategy and
+ * preferredHolder dropped while the CoordinatedLeaderElection gate is off, validated when it is on.
+ */
+export const decodeLeaseSpec = (name: string, raw: unknown, coordinated = false): LeaseSpec => {
   if (raw !== undefined && raw !== null && !isRecord(raw)) {
     throw decodeError(
       `json: cannot unmarshal ${
@@ -115,6 +118,23 @@ export const decodeLeaseSpec = (name: string, raw: unknown): LeaseSpec => {
   if (t !== null && t < 0) {
     causes.push({ field: "spec.leaseTransitions", message: `Invalid value: ${t}: must be greater than or equal to 0` })
   }
+  const strategy = coordinated ? stringField(r, "strategy") : undefined
+  const preferredHolder = coordinated ? stringField(r, "preferredHolder") : undefined
+  // pkg/apis/coordination/validation: a known strategy or a qualified name; a preferred holder only beside one.
+  if (strategy !== undefined && strategy !== "" && strategy !== "OldestEmulationVersion" && !qualified.test(strategy)) {
+    causes.push({
+      field: "spec.strategy",
+      reason: "FieldValueNotSupported",
+      message: `Unsupported value: "${strategy}": supported values: "OldestEmulationVersion"`
+    })
+  }
+  if (preferredHolder !== undefined && preferredHolder !== "" && (strategy === undefined || strategy === "")) {
+    causes.push({
+      field: "spec.preferredHolder",
+      reason: "FieldValueForbidden",
+      message: "Forbidden: may only be specified if `strategy` is defined"
+    })
+  }
   if (causes.length > 0) throw invalidFor("Lease", "coordination.k8s.io", name, causes)
   const spec: LeaseSpec = {}
   if (typeof h === "string") spec.holderIdentity = h
@@ -122,5 +142,19 @@ export const decodeLeaseSpec = (name: string, raw: unknown): LeaseSpec => {
   if (acquireTime !== null) spec.acquireTime = acquireTime
   if (renewTime !== null) spec.renewTime = renewTime
   if (t !== null) spec.leaseTransitions = t
+  if (strategy !== undefined && strategy !== "") spec.strategy = strategy
+  if (preferredHolder !== undefined && preferredHolder !== "") spec.preferredHolder = preferredHolder
   return spec
+}
+
+/** A qualified name as Kubernetes checks it: a DNS subdomain prefix, a slash, a name. */
+const qualified = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/
+
+const stringField = (r: Record<string, unknown>, field: string): string | undefined => {
+  const v = r[field]
+  if (v === undefined || v === null) return undefined
+  if (typeof v !== "string") {
+    throw decodeError(`json: cannot unmarshal ${typeof v} into Go struct field LeaseSpec.spec.${field} of type string`)
+  }
+  return v
 }

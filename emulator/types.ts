@@ -139,4 +139,9 @@ export interface EmulatorOptions {
   missingGroups?: ReadonlyArray<string>
   /** Objects stored at start (as putObject stores them). */
   objects?: ReadonlyArray<KubeObject>
+  /**
+   * The CoordinatedLeaderElection feature gate (alpha 1.31, beta 1.33, off by default): on, a Lease keeps
+   * spec.strategy and spec.preferredHolder (validated); off, both are dropped silently, as the API server does.
+   */
+  coordinatedLeaderElection?: boolean
 }

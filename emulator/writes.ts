@@ -79,7 +79,7 @@ export class Writes {
   }
 
   private decode(rt: ResourceType, name: string, body: Record<string, unknown>): Record<string, unknown> {
-    return rt.hooks.decode?.(name, body) ?? {}
+    return rt.hooks.decode?.(name, body, this.ctx) ?? {}
   }
 
   private validate(rt: ResourceType, o: KubeObject) {

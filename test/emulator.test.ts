@@ -179,6 +179,40 @@ describe("status codes and Status bodies", () => {
     expect(l.spec.renewTime).toBe("2026-01-01T00:00:00.000001Z")
   })
 
+  it("spec.strategy and spec.preferredHolder: dropped silently with the CoordinatedLeaderElection gate off", async () => {
+    const name = uniq()
+    const l = await create(name, { ...spec(), strategy: "just-one-init/handover", preferredHolder: "b" })
+    expect(l.spec["strategy"]).toBeUndefined()
+    expect(l.spec["preferredHolder"]).toBeUndefined()
+  })
+
+  it("with the gate on they are kept, and validated as the API server does", async () => {
+    const gated = await startEmulator({ coordinatedLeaderElection: true })
+    try {
+      const at = (n: string) => `${gated.url}/apis/coordination.k8s.io/v1/namespaces/default/leases${n}`
+      const post = (name: string, s: object) =>
+        kubeCall("POST", at(""), { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name }, spec: s })
+      const kept = await post("kept", { ...spec(), strategy: "just-one-init/handover", preferredHolder: "b" })
+      expect(kept.status).toBe(201)
+      expect(kept.json.spec).toMatchObject({ strategy: "just-one-init/handover", preferredHolder: "b" })
+      const alone = await post("alone", { ...spec(), preferredHolder: "b" })
+      expect(alone.status).toBe(422)
+      expect(alone.json.message).toBe(
+        "Lease.coordination.k8s.io \"alone\" is invalid: spec.preferredHolder: Forbidden: may only be specified if `strategy` is defined"
+      )
+      expect(alone.json.details.causes).toEqual([{
+        reason: "FieldValueForbidden",
+        message: "Forbidden: may only be specified if `strategy` is defined",
+        field: "spec.preferredHolder"
+      }])
+      const odd = await post("odd", { ...spec(), strategy: "Whatever" })
+      expect(odd.status).toBe(422)
+      expect(odd.json.details.causes[0].reason).toBe("FieldValueNotSupported")
+    } finally {
+      await gated.close()
+    }
+  })
+
   it("PUT: 200 with a fresh RV; 422 without RV; 409 Conflict on a stale RV; 400 on name mismatch", async () => {
     const name = uniq()
     const l = await create(name)
