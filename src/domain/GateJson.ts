@@ -5,7 +5,7 @@
  * means the gates' default namespace, as there.
  */
 import { Result, Schema } from "effect"
-import type { Draft, GateContext } from "./Gates.ts"
+import type { Draft, GateContext } from "./GateDraft.ts"
 import { firstProblem } from "./Setting.ts"
 
 const Namespace = Schema.optionalKey(Schema.String)

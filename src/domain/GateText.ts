@@ -5,8 +5,8 @@
  */
 import { Result } from "effect"
 import { Host } from "effect/net"
+import type { Draft, GateContext } from "./GateDraft.ts"
 import { labelsText } from "./GateJson.ts"
-import type { Draft, GateContext } from "./Gates.ts"
 import { redactUrl } from "./Redact.ts"
 import { quote } from "./Setting.ts"
 

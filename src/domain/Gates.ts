@@ -6,6 +6,7 @@
  * and the flag or variable it came from.
  */
 import { Result, Schema } from "effect"
+import type { Draft, GateContext, GateKind } from "./GateDraft.ts"
 import { GateJson } from "./GateJson.ts"
 import { dependencyJson, dependencyLists, type DependencyVariable, parseDependency, parseWaitFor } from "./GateText.ts"
 import { redactUrl } from "./Redact.ts"
@@ -74,17 +75,9 @@ export const Gate = Schema.TaggedUnion({
 })
 export type Gate = typeof Gate.Type
 
-/** What gates may need besides their own text. */
-export interface GateContext {
-  /** For gates that name no namespace. */
-  readonly namespace: string
-  readonly podName: string | null
-  readonly nodeName: string | null
-  readonly interfaceName: string | null
-}
-
-/** A gate before it is checked: its fields without `label` and `source`. */
-export type Draft = { readonly _tag: Gate["_tag"]; readonly [field: string]: unknown }
+/** The parsers' kinds are the schema's: neither list can gain a kind the other lacks. */
+const sameKinds: [GateKind, Gate["_tag"]] extends [Gate["_tag"], GateKind] ? true : never = true
+void sameKinds
 
 const needsNode = "needs NODE_NAME (spec.nodeName from the downward API) or POD_NAME to know this node"
 
