@@ -1,6 +1,6 @@
-// npm run bench [-- --quick]: just-one-init against a baseline that reproduces client-go's
-// polling schedule (JUST_ONE_INIT_BASELINE=client-go), side by side in one run, on the local
-// API emulator with real wrapper processes. Prints a table and writes bench/results.json.
+// npm run bench [-- --quick]: just-one-init against a baseline, an entrypoint on a port of client-go's
+// leader election (bench/client-go/elector.ts), side by side in one run, on the local API emulator with
+// real wrapper processes. Prints a table and writes bench/results.json.
 import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -41,11 +41,18 @@ const rssMb = (pid: number) =>
 
 interface Mode {
   readonly name: string
-  readonly env: Record<string, string>
+  /** The argv that runs the wrapper, before its own arguments. */
+  readonly wrapper: ReadonlyArray<string>
+  /** Cold start and RSS: figures of the product's own process, so measured for it alone. */
+  readonly processFigures: boolean
 }
 const modes: ReadonlyArray<Mode> = [
-  { name: "just-one-init", env: {} },
-  { name: "client-go polling (baseline)", env: { JUST_ONE_INIT_BASELINE: "client-go" } }
+  { name: "just-one-init", wrapper: [nodeBin, wrapperPath], processFigures: true },
+  {
+    name: "client-go polling (baseline)",
+    wrapper: [nodeBin, join(root, "bench/client-go/elector.ts")],
+    processFigures: false
+  }
 ]
 
 const log = (s: string) => process.stderr.write(`${s}\n`)
@@ -64,7 +71,7 @@ const makeCluster = (emu: Emulator, mode: Mode, dir: string, leaseName: string) 
       leaseName,
       childLog,
       timings,
-      env: mode.env,
+      wrapper: mode.wrapper,
       command: ["/bin/sh", shChild]
     })
     replicas.set(id, r)
@@ -167,8 +174,8 @@ const measureSteadyState = async (emu: Emulator, mode: Mode, dir: string) => {
   const result = {
     leaderPerMinute: perMinute(leader.id),
     followerPerMinute: followers.map(perMinute).reduce((a, b) => a + b, 0) / followers.length,
-    leaderRssMb: rssMb(leader.proc.pid!),
-    followerRssMb: rssMb(c.replicas.get(followers[0]!)!.proc.pid!)
+    leaderRssMb: mode.processFigures ? rssMb(leader.proc.pid!) : NaN,
+    followerRssMb: mode.processFigures ? rssMb(c.replicas.get(followers[0]!)!.proc.pid!) : NaN
   }
   for (const r of c.replicas.values()) r.signal("SIGTERM")
   await Promise.all([...c.replicas.values()].map((r) => r.exited))
@@ -184,15 +191,14 @@ const measureColdStart = async (emu: Emulator, mode: Mode, dir: string) => {
     const mark = join(dir, `cold-${i}`)
     emu.setLease("default", `cold-${modes.indexOf(mode)}-${i}`, releasedLease)
     const t0 = performance.timeOrigin + performance.now()
-    const proc = spawn(nodeBin, [wrapperPath, "--", "/bin/sh", "-c", `date +%s%N > ${mark}`], {
+    const proc = spawn(mode.wrapper[0]!, [...mode.wrapper.slice(1), "--", "/bin/sh", "-c", `date +%s%N > ${mark}`], {
       stdio: "ignore",
       env: {
         PATH: process.env["PATH"] ?? "",
         KUBECONFIG: kubeconfig,
         LEASE_NAME: `cold-${modes.indexOf(mode)}-${i}`,
         POD_NAME: "cold",
-        LISTEN_ADDR: "127.0.0.1:0",
-        ...mode.env
+        LISTEN_ADDR: "127.0.0.1:0"
       }
     })
     await new Promise((r) => proc.once("exit", r))
@@ -207,7 +213,7 @@ const dir = mkdtempSync(join(tmpdir(), "just-one-init-bench-"))
 const results: Record<string, unknown> = {}
 for (const mode of modes) {
   log(`${mode.name}:`)
-  const cold = wanted("cold") ? await measureColdStart(emu, mode, dir) : []
+  const cold = wanted("cold") && mode.processFigures ? await measureColdStart(emu, mode, dir) : []
   const steady = wanted("steady")
     ? await measureSteadyState(emu, mode, dir)
     : { leaderPerMinute: NaN, followerPerMinute: NaN, leaderRssMb: NaN, followerRssMb: NaN }
@@ -237,6 +243,8 @@ const tracing = wanted("tracing")
 const gates = wanted("gates") ? await measureGates(emu, dir, quick ? 5 : 10, log) : undefined
 await emu.close()
 
+/** A figure, or "-" where it was not measured (--only, or a process figure of the baseline). */
+const fig = (x: number, digits = 0) => (Number.isNaN(x) ? "-" : x.toFixed(digits))
 const row = (label: string, f: (r: any) => string) =>
   `| ${label} | ${modes.map((m) => f(results[m.name])).join(" | ")} |`
 const table = [
@@ -244,22 +252,29 @@ const table = [
   `|---|${modes.map(() => "---").join("|")}|`,
   row(
     "graceful handover p50 / p95 (ms)",
-    (r) => `${r.gracefulHandoverMs.p50} / ${r.gracefulHandoverMs.p95} (n=${r.gracefulHandoverMs.n})`
+    (r) => `${fig(r.gracefulHandoverMs.p50)} / ${fig(r.gracefulHandoverMs.p95)} (n=${r.gracefulHandoverMs.n})`
   ),
   row(
     "crash takeover beyond expiry p50 / p95 (ms)",
     (r) =>
-      `${r.crashTakeoverBeyondExpiryMs.p50} / ${r.crashTakeoverBeyondExpiryMs.p95} (n=${r.crashTakeoverBeyondExpiryMs.n})`
+      `${fig(r.crashTakeoverBeyondExpiryMs.p50)} / ${
+        fig(r.crashTakeoverBeyondExpiryMs.p95)
+      } (n=${r.crashTakeoverBeyondExpiryMs.n})`
   ),
   row(
     "API requests per minute: follower / leader",
-    (r) => `${r.requestsPerMinute.follower.toFixed(1)} / ${r.requestsPerMinute.leader.toFixed(1)}`
+    (r) => `${fig(r.requestsPerMinute.follower, 1)} / ${fig(r.requestsPerMinute.leader, 1)}`
   ),
-  row("cold start to child exec, median (ms)", (r) => `${r.coldStartMs.median.toFixed(0)}`),
-  row("RSS idle follower / leader (MB)", (r) => `${r.rssMb.idleFollower.toFixed(0)} / ${r.rssMb.leader.toFixed(0)}`),
+  row("cold start to child exec, median (ms)", (r) => fig(r.coldStartMs.median)),
+  row("RSS idle follower / leader (MB)", (r) => `${fig(r.rssMb.idleFollower)} / ${fig(r.rssMb.leader)}`),
   row("children overlapping", (r) => `${r.gracefulHandoverMs.overlaps}`)
 ].join("\n")
 console.log(table)
+console.log(
+  "\nThe baseline is bench/client-go/elector.ts: client-go's leader election ported to client-node (polls every"
+    + " retry period × (1 + 1.2·random), takes a held lease only once it has seen it unchanged for a lease, releases"
+    + " on SIGTERM after its child stopped). Cold start and RSS are the product's process figures: \"-\" for it."
+)
 if (misbehaviour !== undefined) console.log(`\n${misbehaviourTable(misbehaviour)}`)
 if (startup !== undefined) console.log(`\n${startupTable(startup)}`)
 if (tracing !== undefined) console.log(`\n${tracingTable(tracing)}`)
