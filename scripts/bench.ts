@@ -46,8 +46,13 @@ interface Mode {
   /** Cold start and RSS: figures of the product's own process, so measured for it alone. */
   readonly processFigures: boolean
 }
+/** --wrapper PATH: measure another build of just-one-init (an earlier commit's, to compare). */
+const ours = (() => {
+  const i = process.argv.indexOf("--wrapper")
+  return i === -1 ? wrapperPath : process.argv[i + 1] ?? wrapperPath
+})()
 const modes: ReadonlyArray<Mode> = [
-  { name: "just-one-init", wrapper: [nodeBin, wrapperPath], processFigures: true },
+  { name: "just-one-init", wrapper: [nodeBin, ours], processFigures: true },
   {
     name: "client-go polling (baseline)",
     wrapper: [nodeBin, join(root, "bench/client-go/elector.ts")],
@@ -95,15 +100,31 @@ const makeCluster = (emu: Emulator, mode: Mode, dir: string, leaseName: string) 
   return { childLog, replicas, launch, leader, ready, holder, startCount }
 }
 
+/** The legs of a graceful handover, each from the end of the one before (ms). */
+const handoverLegs = [
+  "SIGTERM → old child exited",
+  "→ release written",
+  "→ follower acts on the watch event",
+  "→ acquire written",
+  "→ new child exec'd"
+] as const
+
 const measureHandovers = async (emu: Emulator, mode: Mode, dir: string) => {
-  const c = makeCluster(emu, mode, dir, `handover-${modes.indexOf(mode)}`)
+  const leaseName = `handover-${modes.indexOf(mode)}`
+  const c = makeCluster(emu, mode, dir, leaseName)
+  const writes: Array<{ t: number; holder: string }> = []
+  const off = emu.onChange((ev) => {
+    if (ev.lease.metadata.name === leaseName) writes.push({ t: Date.now(), holder: ev.lease.spec?.holderIdentity ?? "" })
+  })
   for (const id of ["a", "b", "c"]) c.launch(id)
   const gaps: Array<number> = []
+  const legs: Array<Array<number>> = handoverLegs.map(() => [])
   for (let i = 0; i < handovers; i++) {
     const leader = await c.leader()
     await Promise.all([...c.replicas.values()].map(c.ready))
     await pause(2500) // let the followers settle into steady state (and the baseline's jitter run free)
     const seen = c.startCount()
+    const sent = Date.now()
     leader.signal("SIGTERM")
     await leader.exited
     const next = await c.leader(seen)
@@ -111,6 +132,16 @@ const measureHandovers = async (emu: Emulator, mode: Mode, dir: string) => {
     const stop = records.filter((r) => r.event === "stop" && r.id === leader.id).at(-1)!
     const start = records.filter((r) => r.event === "start" && r.id === next.id).at(-1)!
     gaps.push(start.t - stop.t)
+    // Where the time went, on one clock: the children's records, the emulator's commits, the follower's log line.
+    const released = writes.find((w) => w.t >= sent && w.holder === "")?.t
+    const acted = next.lines.find((l) =>
+      l.message === "transition" && l.annotations["to"] === "Acquiring" && Date.parse(l.timestamp) >= (released ?? 0)
+    )
+    const acquired = writes.find((w) => w.t >= sent && w.holder === next.id)?.t
+    if (released !== undefined && acted !== undefined && acquired !== undefined) {
+      const marks = [sent, stop.t, released, Date.parse(acted.timestamp), acquired, start.t]
+      for (let leg = 0; leg < handoverLegs.length; leg++) legs[leg]!.push(marks[leg + 1]! - marks[leg]!)
+    }
     c.launch(leader.id)
     log(`  ${mode.name}: handover ${i + 1}/${handovers}: ${start.t - stop.t} ms`)
   }
@@ -120,9 +151,10 @@ const measureHandovers = async (emu: Emulator, mode: Mode, dir: string) => {
       { running: new Set(readRecords(c.childLog).filter((r) => r.event === "start").map((r) => r.pid).slice(-1)) }
     )
   )
+  off()
   for (const r of c.replicas.values()) r.signal("SIGTERM")
   await Promise.all([...c.replicas.values()].map((r) => r.exited))
-  return { gaps, overlaps: found.length }
+  return { gaps, overlaps: found.length, legs: legs.map((xs) => pct(xs, 50)) }
 }
 
 const measureCrashes = async (emu: Emulator, mode: Mode, dir: string) => {
@@ -217,14 +249,17 @@ for (const mode of modes) {
   const steady = wanted("steady")
     ? await measureSteadyState(emu, mode, dir)
     : { leaderPerMinute: NaN, followerPerMinute: NaN, leaderRssMb: NaN, followerRssMb: NaN }
-  const handover = wanted("handover") ? await measureHandovers(emu, mode, dir) : { gaps: [], overlaps: 0 }
+  const handover = wanted("handover")
+    ? await measureHandovers(emu, mode, dir)
+    : { gaps: [], overlaps: 0, legs: handoverLegs.map(() => NaN) }
   const crash = wanted("crash") ? await measureCrashes(emu, mode, dir) : []
   results[mode.name] = {
     gracefulHandoverMs: {
       p50: pct(handover.gaps, 50),
       p95: pct(handover.gaps, 95),
       n: handover.gaps.length,
-      overlaps: handover.overlaps
+      overlaps: handover.overlaps,
+      legsMedianMs: Object.fromEntries(handoverLegs.map((leg, i) => [leg, handover.legs[i]]))
     },
     crashTakeoverBeyondExpiryMs: { p50: pct(crash, 50), p95: pct(crash, 95), n: crash.length },
     requestsPerMinute: { follower: steady.followerPerMinute, leader: steady.leaderPerMinute },
@@ -270,6 +305,15 @@ const table = [
   row("children overlapping", (r) => `${r.gracefulHandoverMs.overlaps}`)
 ].join("\n")
 console.log(table)
+const ourLegs = (results["just-one-init"] as { gracefulHandoverMs: { legsMedianMs: Record<string, number> } })
+  .gracefulHandoverMs.legsMedianMs
+if (wanted("handover")) {
+  console.log(
+    `\n| graceful handover, where the time goes (just-one-init, median of each leg) | ms |\n|---|---|\n${
+      handoverLegs.map((leg) => `| ${leg} | ${fig(ourLegs[leg]!)} |`).join("\n")
+    }`
+  )
+}
 console.log(
   "\nThe baseline is bench/client-go/elector.ts: client-go's leader election ported to client-node (polls every"
     + " retry period × (1 + 1.2·random), takes a held lease only once it has seen it unchanged for a lease, releases"
