@@ -13,8 +13,8 @@ import { afterEach, describe, expect, it } from "vitest"
 import type { Emulator } from "../emulator/index.ts"
 import { readRecords } from "../harness/lives.ts"
 import { eventually, nodeBin, root, startReplica, wrapperPath } from "../harness/replica.ts"
+import { KubeClient } from "../src/kube/KubeClient.ts"
 import { HelperProcesses } from "../src/services/HelperProcesses.ts"
-import { KubeClient } from "../src/services/KubeClient.ts"
 import { sandbox } from "./support/sandbox.ts"
 
 const sb = sandbox("kube")
@@ -157,16 +157,22 @@ const timed = <A, E>(effect: Effect.Effect<A, E>) =>
     return { exit, ms: Date.now() - start }
   })
 
+const access = { what: "lease x", needs: "get" }
+
+/** GET a lease: its HTTP status, 404 included. */
+const get = (k: KubeClient["Service"], timeoutMs = 3000) =>
+  k.request({ method: "GET", path: leasePath("x"), timeoutMs, verb: "get", access }).pipe(
+    Effect.map((answer) => answer.status),
+    Effect.catchReason("KubeError", "NotFound", (_, e) => Effect.succeed(e.status))
+  )
+
 const watchOnce = (kube: KubeClient["Service"], path: string, idleTimeoutMs: number, timeoutMs: number) =>
-  Effect.scoped(Effect.flatMap(kube.lines(path, idleTimeoutMs, timeoutMs), Stream.runDrain))
+  Effect.scoped(Effect.flatMap(kube.watch({ path, idleTimeoutMs, timeoutMs, access }), Stream.runDrain))
 
 const failureMessage = <A, E>(exit: Exit.Exit<A, E>): string =>
   Exit.isFailure(exit) ? String((exit.cause.reasons[0] as { error?: { message?: string } })?.error?.message) : "success"
 
 describe("exec credential plugins, KubeClient in-process", () => {
-  const get = (k: KubeClient["Service"], timeoutMs = 3000) =>
-    k.request({ method: "GET", path: leasePath("x"), timeoutMs })
-
   /** Sleep until the token of the latest answer in `log` has expired: a lookup must run the plugin again. */
   const untilExpired = (log: string) =>
     Effect.suspend(() => {
@@ -192,7 +198,7 @@ describe("exec credential plugins, KubeClient in-process", () => {
         const sequential = yield* Effect.all([request, request])
         return { first, results: [...concurrent, ...sequential], left: yield* h.pids }
       }))
-    expect(first.status).toBe(404)
+    expect(first).toBe(404)
     for (const r of results) {
       expect(Exit.isFailure(r.exit)).toBe(true)
       expect(failureMessage(r.exit)).toMatch(/credential/)
@@ -222,7 +228,7 @@ describe("exec credential plugins, KubeClient in-process", () => {
           get(k),
           get(k),
           get(k),
-          Effect.scoped(k.lines(watchPath("x"), 60_000, 3000))
+          Effect.scoped(k.watch({ path: watchPath("x"), idleTimeoutMs: 60_000, timeoutMs: 3000, access }))
         ], { concurrency: "unbounded" })
         const runsAfterBatch = procs.starts().length
         // Keep asking until the plugin runs again: that must be no earlier than its token expired.
@@ -235,8 +241,7 @@ describe("exec credential plugins, KubeClient in-process", () => {
         return { batch, runsAfterBatch, reusedBefore }
       }).pipe(Effect.timeout(15_000)))
     procs.stop()
-    const [a, b, c, d] = batch
-    expect([a.status, b.status, c.status, d.status]).toEqual([404, 404, 404, 404])
+    expect(batch.slice(0, 4)).toEqual([404, 404, 404, 404])
     expect(sb.emu.requests(token).watch).toBe(1)
     expect(runsAfterBatch).toBe(2)
     const starts = procs.starts()
@@ -254,7 +259,7 @@ describe("exec credential plugins, KubeClient in-process", () => {
       const kubeconfig = execKubeconfig(sb.emu, sb.dir, mode, env)
       const { exit } = await withClient(
         kubeconfig,
-        (k) => timed(k.request({ method: "GET", path: leasePath("x"), timeoutMs: 3000 }))
+        (k) => timed(get(k))
       )
       expect(Exit.isFailure(exit)).toBe(true)
       expect(failureMessage(exit)).toContain("exec-plugin.sh")
@@ -268,8 +273,7 @@ describe("plain http and the watch, KubeClient in-process", () => {
     const path = join(sb.dir, "plain.kubeconfig")
     writeFileSync(path, sb.emu.kubeconfig("plain").replace(/^ *insecure-skip-tls-verify: true\n/m, ""))
     expect(readFileSync(path, "utf8")).not.toContain("insecure")
-    const res = await withClient(path, (k) => k.request({ method: "GET", path: leasePath("x"), timeoutMs: 3000 }))
-    expect(res.status).toBe(404)
+    expect(await withClient(path, (k) => get(k))).toBe(404)
     expect(sb.emu.requests("plain").get).toBe(1)
   })
 
@@ -279,7 +283,7 @@ describe("plain http and the watch, KubeClient in-process", () => {
     sb.emu.setFault("w", { hang: true, verbs: ["watch"] })
     const { exit, ms } = await withClient(path, (k) => timed(watchOnce(k, watchPath("x"), 60_000, 400)))
     expect(Exit.isFailure(exit)).toBe(true)
-    expect(failureMessage(exit)).toBe("watch: timed out after 400ms")
+    expect(failureMessage(exit)).toBe("watch lease x: timed out after 400ms")
     expect(ms).toBeLessThan(400 + 1500)
   })
 
@@ -302,7 +306,7 @@ describe("plain http and the watch, KubeClient in-process", () => {
         })
         const watched = Effect.scoped(
           Effect.flatMap(
-            k.lines(watchPath("idle"), idleMs, 3000),
+            k.watch({ path: watchPath("idle"), idleTimeoutMs: idleMs, timeoutMs: 3000, access }),
             Stream.runForEach(() => Effect.sync(() => (lines++, last = Date.now())))
           )
         )

@@ -91,7 +91,7 @@ describe("traces", () => {
     expect(child?.attributes).toMatchObject({ byItself: false, exitCode: 0 })
     expect(typeof child?.attributes["pid"]).toBe("number")
     expect(typeof child?.attributes["stopMs"]).toBe("number")
-    expect(named("LeaseWatch.session").length).toBeGreaterThanOrEqual(1)
+    expect(named("Informer.session").map((s) => s.attributes["what"])).toContain(`lease default/${sb.leaseName}`)
     expect(named("Gates.wait")).toHaveLength(1)
     expect(named("Gate.wait").map((s) => s.attributes)).toEqual([{ gate: `file ${sb.dir}`, "gate.kind": "File" }])
     expect(named("KubeClient.request").some((s) => s.attributes["http.response.status_code"] === 200)).toBe(true)

@@ -6,15 +6,15 @@
  * every 2 s, so a gate passes within about 2 s of its dependency coming up,
  * and one that stays down costs little. Node built-ins only.
  */
-import { Effect, Result, Schedule, Schema } from "effect"
+import { Effect, Result, Schema } from "effect"
 import { lookup } from "node:dns/promises"
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises"
 import { connect, type NetConnectOpts } from "node:net"
 import { hostname, networkInterfaces } from "node:os"
 import { dirname } from "node:path"
-import type { LocalGate } from "../domain/GateRules.ts"
+import type { LocalGate, Progress } from "../domain/GateRules.ts"
 import { renderTemplate, templateValues } from "../domain/Template.ts"
-import type { Progress } from "./KubeCollection.ts"
+import { cappedBackoff } from "../domain/Time.ts"
 
 /** Not passed yet; `warn` keys a problem worth one warning line (a missing template, a bad interface). */
 class NotYet extends Schema.TaggedError<NotYet>()("NotYet", {
@@ -23,7 +23,7 @@ class NotYet extends Schema.TaggedError<NotYet>()("NotYet", {
 }) {}
 
 /** 100 ms, 200 ms … up to every 2 s (kubernetes-entrypoint polls every 2 s). */
-const backoff = Schedule.min([Schedule.exponential(100), Schedule.spaced(2000)])
+const backoff = cappedBackoff(100, 2000)
 /** One attempt's deadline: a connect to a black hole, a resolver or a server that never answers. */
 const attemptTimeoutMs = 3000
 

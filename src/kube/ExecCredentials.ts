@@ -13,7 +13,8 @@ import type { KubeConfig } from "@kubernetes/client-node"
 import { Clock, Effect, Exit, Option, Ref, Schema, Semaphore } from "effect"
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
-import { HelperProcesses } from "./HelperProcesses.ts"
+import { parseJson } from "../domain/Wire.ts"
+import { HelperProcesses } from "../services/HelperProcesses.ts"
 
 /** `users[].user.exec` as client-node loads it (other fields, such as interactiveMode, do not matter here). */
 const ExecConfig = Schema.Struct({
@@ -135,7 +136,7 @@ export const makeExecCredentials = Effect.fn("ExecCredentials.make")(function*(e
     })
 
   const parse = (stdout: string, now: number): Effect.Effect<Credential, ExecCredentialError> => {
-    const status = Option.getOrUndefined(decodeCredential(parseJson(stdout)))?.status
+    const status = Option.getOrUndefined(Option.flatMap(parseJson(stdout), decodeCredential))?.status
     if (status === undefined) return Effect.fail(fail("printed no ExecCredential"))
     if (status.token === undefined || status.token === "") {
       return Effect.fail(fail(
@@ -168,14 +169,6 @@ export const makeExecCredentials = Effect.fn("ExecCredentials.make")(function*(e
   )
   return { token }
 })
-
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
 
 /** The plugin's last word on stderr, as kubectl would show it: one printable line, bounded. */
 const lastLine = (stderr: string): string => {
