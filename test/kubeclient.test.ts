@@ -2,12 +2,14 @@
  * The API client under hostile credentials and configurations: exec credential
  * plugins that hang, are slow, misbehave, give a token the server rejects, or
  * leave a process holding their output (real processes, watched through
- * /proc), plain http servers, no configuration at all, and the watch's deadlines. KubeClient
- * runs in-process against the emulator, and the built wrapper end to end.
+ * /proc), plain http servers, no configuration at all, and the watch's
+ * deadlines (its idle timer counts whole lines). KubeClient runs in-process
+ * against the emulator, and the built wrapper end to end.
  */
 import { Effect, Exit, Layer, Stream } from "effect"
 import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
@@ -336,9 +338,37 @@ describe("plain http and the watch, KubeClient in-process", () => {
     // The first line is the current state, then one per change over 1.2 s (3 × the idle timeout).
     expect(lines).toBe(13)
     expect(Exit.isFailure(exit)).toBe(true)
-    expect(failureMessage(exit)).toContain(`no data for ${idleMs}ms`)
+    expect(failureMessage(exit)).toContain(`no event for ${idleMs}ms`)
     expect(endedAt - last).toBeGreaterThanOrEqual(idleMs - 20)
     expect(endedAt - last).toBeLessThan(idleMs + 1500)
+  })
+})
+
+describe("a watch that trickles, KubeClient in-process", () => {
+  it("bytes without a newline do not keep the watch alive: the idle timer counts whole lines", async () => {
+    // A raw server: the watch answers 200, then one byte every 50 ms, never a newline.
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" })
+      const timer = setInterval(() => res.write("x"), 50)
+      res.on("close", () => clearInterval(timer))
+    })
+    await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok))
+    const path = join(sb.dir, "trickle.kubeconfig")
+    const port = (server.address() as { port: number }).port
+    writeFileSync(
+      path,
+      sb.emu.kubeconfig("trickle").replace(/server: .*/, `server: "http://127.0.0.1:${port}"`)
+    )
+    expect(readFileSync(path, "utf8")).toContain(`127.0.0.1:${port}`)
+    const idleMs = 400
+    try {
+      const { exit, ms } = await withClient(path, (k) => timed(watchOnce(k, watchPath("x"), idleMs, 3000)))
+      expect(failureMessage(exit)).toContain(`${idleMs}ms`)
+      expect(ms).toBeLessThan(idleMs + 1500)
+    } finally {
+      server.closeAllConnections()
+      server.close()
+    }
   })
 })
 

@@ -4,13 +4,19 @@
  * ~/.kube/config), exec plugins run by ExecCredentials. One request function
  * with one deadline over credentials, the connect and the whole body, so a
  * slow plugin, a hung server or a trickling body cannot hold a caller past it;
- * and watches, read as lines. Every outcome but success is one KubeError (KubeError.ts).
+ * and watches, read as whole lines, each with an idle timer that only a whole
+ * line resets. Every outcome but success is one KubeError (KubeError.ts).
+ *
+ * No body and no watch line is read past a cap (Answers.ts): a server or
+ * proxy that sends more cannot grow the wrapper until the kernel kills it,
+ * which would take the child down with no grace.
  */
-import { Context, Effect, Layer, Metric, Stream } from "effect"
-import type { Scope } from "effect"
+import { Context, Effect, Layer, Metric } from "effect"
+import type { Scope, Stream } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
 import { apiRequests } from "../services/Telemetry.ts"
+import { describe, readBody, readLimit, retryAfter, TooLong, watchLines } from "./Answers.ts"
 import { makeExecCredentials, pluginRunTimeoutMs } from "./ExecCredentials.ts"
 import { KubeConfigError, loadKubeConfig } from "./KubeConfigSource.ts"
 import type { Access, KubeError } from "./KubeError.ts"
@@ -20,7 +26,7 @@ export { inClusterNamespace, KubeConfigError } from "./KubeConfigSource.ts"
 
 /** Server-side lifetime of a watch: long enough to cost little, short enough to refresh auth. */
 export const watchTimeoutSeconds = 290
-/** Bookmarks arrive about once a minute: a watch silent for longer is dead. */
+/** Bookmarks arrive about once a minute: a watch that sends no whole line for longer is dead. */
 export const watchIdleTimeoutMs = 75_000
 export interface KubeRequest {
   readonly method: "GET" | "POST" | "PUT" | "DELETE"
@@ -119,7 +125,15 @@ const make = (options: KubeClientOptions) =>
         const value = yield* Effect.tryPromise({
           try: (interrupted) => send(headers, AbortSignal.any([interrupted, deadline])),
           catch: (cause) =>
-            unavailable(verb, access, deadline.aborted ? `timed out after ${timeoutMs}ms` : describe(cause))
+            unavailable(
+              verb,
+              access,
+              cause instanceof TooLong
+                ? `the answer is larger than ${readLimit}; dropped`
+                : deadline.aborted
+                ? `timed out after ${timeoutMs}ms`
+                : describe(cause)
+            )
         })
         return { value, token }
       })
@@ -217,17 +231,7 @@ const make = (options: KubeClientOptions) =>
           retryAfterMs: retryAfter(typeof header === "string" ? header : null)
         })
       }
-      const failed = (why: string) => unavailable("watch", w.access, why, status)
-      return Stream.fromAsyncIterable(res as AsyncIterable<Buffer>, (cause) => failed(describe(cause))).pipe(
-        // Bookmarks come every minute: a connection silent for longer is dead.
-        Stream.timeoutOrElse({
-          duration: w.idleTimeoutMs,
-          orElse: () => Stream.fail(failed(`no data for ${w.idleTimeoutMs}ms`))
-        }),
-        Stream.map((chunk) => new Uint8Array(chunk)),
-        Stream.decodeText(),
-        Stream.splitLines
-      )
+      return watchLines(res, w.idleTimeoutMs, (why) => unavailable("watch", w.access, why, status))
     })
 
     return KubeClient.of({ request, watch })
@@ -250,27 +254,4 @@ const pick = (o: https.RequestOptions): https.AgentOptions => {
     if (o[k] !== undefined) out[k] = o[k]
   }
   return out as https.AgentOptions
-}
-
-/** The whole body. */
-const readBody = async (res: http.IncomingMessage): Promise<string> => {
-  const chunks: Array<Buffer> = []
-  for await (const chunk of res as AsyncIterable<Buffer>) chunks.push(chunk)
-  if (!res.complete) throw new Error("the answer broke off")
-  return Buffer.concat(chunks).toString("utf8")
-}
-
-const retryAfter = (header: string | null): number | undefined => {
-  if (header === null) return undefined
-  const seconds = Number(header)
-  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds, 60) * 1000 : undefined
-}
-
-const describe = (cause: unknown): string => {
-  if (cause instanceof Error) {
-    const inner = (cause as { cause?: unknown }).cause
-    const code = inner instanceof Error ? ((inner as { code?: string }).code ?? inner.message) : undefined
-    return code === undefined ? cause.message : `${cause.message} (${code})`
-  }
-  return String(cause)
 }
