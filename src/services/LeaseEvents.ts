@@ -5,9 +5,10 @@
  * Lease. Fire and forget: events are taken from Telemetry's bounded feed by
  * one fiber of their own, so a slow, failing or forbidden API never holds up
  * the election; a failure is a warning once (a 403 names the missing rule),
- * then debug lines until a write succeeds again.
+ * then debug lines until a write succeeds again. On the way out, what is
+ * being written and what is left are given one request deadline in all.
  */
-import { Clock, Context, Effect, Layer, PubSub, Ref } from "effect"
+import { Clock, Context, Effect, Fiber, Layer, PubSub, Ref } from "effect"
 import { KubeClient } from "../kube/KubeClient.ts"
 import { kubeFields } from "../kube/KubeError.ts"
 import { sayOnce } from "../kube/SayOnce.ts"
@@ -95,16 +96,20 @@ export class LeaseEvents extends Context.Service<LeaseEvents, {
           )
 
         const feed = yield* telemetry.subscribe
-        // On the way out, "stopped leading" is still recorded: an event being written is finished (its request
-        // has a deadline), then what is left in the feed, all within one request deadline more.
+        // An event being written is finished (its request has a deadline) before the fiber stops.
+        const writer = yield* Effect.forkScoped(
+          Effect.forever(Effect.flatMap(PubSub.take(feed), (t) => Effect.uninterruptible(record(t))))
+        )
+        // Added after the fork, so run before its interruption: on the way out, "stopped leading" is still
+        // recorded. The event being written, then what is left in the feed, all within one request deadline.
         yield* Effect.addFinalizer(() =>
-          PubSub.takeUpTo(feed, 16).pipe(
+          Fiber.interrupt(writer).pipe(
+            Effect.andThen(PubSub.takeUpTo(feed, 16)),
             Effect.flatMap((left) => Effect.forEach(left, record, { discard: true })),
+            // Finalizers run uninterruptibly: the deadline must be able to cut this short.
+            Effect.interruptible,
             Effect.timeoutOption(config.requestTimeoutMs)
           )
-        )
-        yield* Effect.forkScoped(
-          Effect.forever(Effect.flatMap(PubSub.take(feed), (t) => Effect.uninterruptible(record(t))))
         )
         return LeaseEvents.of({ record })
       })
