@@ -4,10 +4,11 @@
  * its commands. Lease calls, the watch, signals and the leadership term run
  * in forked fibers that only ever answer with events.
  */
-import { Clock, Context, Effect, Layer, Option, Queue, Ref, Scope } from "effect"
+import { Context, Effect, Layer, Option, Queue, Ref, Scope } from "effect"
 import type { Command, Event, Machine, Timing } from "../domain/Election.ts"
 import { deadlineOf, initial, start, step } from "../domain/Election.ts"
 import type { LeaseView } from "../domain/Lease.ts"
+import { monotonicMs } from "../domain/Time.ts"
 import { killWaitMs } from "./ChildSupervisor.ts"
 import type { Term } from "./Leadership.ts"
 import { Leadership } from "./Leadership.ts"
@@ -143,8 +144,6 @@ export class Elector extends Context.Service<Elector, {
       })
     )
 }
-
-const monotonicMs = Effect.map(Clock.monotonicTimeNanos, (n) => Number(n / 1_000_000n))
 
 /** The one fiber that owns the machine: take an event (or wake when it asked to), step, log, execute. */
 const loop = (

@@ -12,6 +12,7 @@ import type { Machine } from "../domain/Election.ts"
 import type { LeaseView } from "../domain/Lease.ts"
 import type { ReasonCode } from "../domain/Reasons.ts"
 import { reasonCode } from "../domain/Reasons.ts"
+import { monotonicMs } from "../domain/Time.ts"
 
 export type StateTag = Machine["state"]["_tag"]
 const states: ReadonlyArray<StateTag> = ["Follower", "Acquiring", "Leader", "Releasing"]
@@ -96,8 +97,6 @@ const observedAtOf = (m: Machine): number | undefined => {
   if (s._tag === "Leader") return s.renewSentAt
   return s._tag === "Releasing" ? undefined : s.observation?.observedAt
 }
-
-const monotonicMs = Effect.map(Clock.monotonicTimeNanos, (n) => Number(n / 1_000_000n))
 
 export class Telemetry extends Context.Service<Telemetry, {
   /** The election begins: the state gauges start out as a follower's. */
