@@ -85,7 +85,9 @@ export const informer = <A>(kube: KubeClient["Service"], watched: Watched<A>, pa
         const body = Option.getOrUndefined(decodeListText(answer.text))
         const objects = (body?.items ?? []).map(decode)
         return body === undefined || objects.some((o) => o === undefined)
-          ? Effect.fail(unavailable("list", access, `HTTP ${answer.status} with a body that is not such a list`))
+          ? Effect.fail(
+            unavailable("list", access, `HTTP ${answer.status} with a body that is not a list of what was asked for`)
+          )
           : Effect.succeed({ objects: objects as Array<A>, resourceVersion: body.metadata?.resourceVersion ?? "" })
       }))
 
