@@ -114,7 +114,9 @@ const measureHandovers = async (emu: Emulator, mode: Mode, dir: string) => {
   const c = makeCluster(emu, mode, dir, leaseName)
   const writes: Array<{ t: number; holder: string }> = []
   const off = emu.onChange((ev) => {
-    if (ev.lease.metadata.name === leaseName) writes.push({ t: Date.now(), holder: ev.lease.spec?.holderIdentity ?? "" })
+    if (ev.lease.metadata.name === leaseName) {
+      writes.push({ t: Date.now(), holder: ev.lease.spec?.holderIdentity ?? "" })
+    }
   })
   for (const id of ["a", "b", "c"]) c.launch(id)
   const gaps: Array<number> = []

@@ -98,4 +98,21 @@ describe("Kubernetes Events", () => {
     expect(sb.emu.requests("a", "events").create).toBeGreaterThan(0)
     expect(events()).toEqual([])
   })
+
+  it("an Event hung in the events API delays the wrapper's exit by at most one request deadline", async () => {
+    sb.emu.setFault("a", { hang: true, resources: ["events"] })
+    // Renew deadline 10 s: each request has 5 s, the Event's POST included.
+    const timings = { leaseDuration: "20s", renewDeadline: "10s", retryPeriod: "2s", stopGrace: "1s" }
+    const a = sb.replica("a", { args: ["--events"], timings })
+    await a.transition("Leader")
+    await childStarted("a")
+    // "became leader" is on its way and hangs; "stopped leading" will follow it.
+    await eventually(() => (sb.emu.requests("a", "events").create > 0 ? true : undefined), "the Event's POST")
+    const stoppedAt = Date.now()
+    a.signal("SIGTERM")
+    expect((await a.exited).code).toBe(0)
+    // One request deadline (5 s), with room for the rest of the exit; two would be 10 s.
+    expect(Date.now() - stoppedAt).toBeLessThan(5000 + 2000)
+    expect(events()).toEqual([])
+  })
 })

@@ -1,20 +1,24 @@
 /**
  * The API client under hostile credentials and configurations: exec credential
- * plugins that hang or misbehave (real processes, watched through /proc), plain
- * http servers, no configuration at all, and the watch's deadlines. KubeClient
- * runs in-process against the emulator, and the built wrapper end to end.
+ * plugins that hang, are slow, misbehave, give a token the server rejects, or
+ * leave a process holding their output (real processes, watched through
+ * /proc), plain http servers, no configuration at all, and the watch's
+ * deadlines (its idle timer counts whole lines). KubeClient runs in-process
+ * against the emulator, and the built wrapper end to end.
  */
 import { Effect, Exit, Layer, Stream } from "effect"
 import { spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import type { Emulator } from "../emulator/index.ts"
 import { readRecords } from "../harness/lives.ts"
 import { eventually, nodeBin, root, startReplica, wrapperPath } from "../harness/replica.ts"
+import { rerunFloorMs } from "../src/kube/ExecCredentials.ts"
+import { KubeClient } from "../src/kube/KubeClient.ts"
 import { HelperProcesses } from "../src/services/HelperProcesses.ts"
-import { KubeClient } from "../src/services/KubeClient.ts"
 import { sandbox } from "./support/sandbox.ts"
 
 const sb = sandbox("kube")
@@ -130,10 +134,14 @@ const pluginEnv = (mode: string, extra: Record<string, string> = {}) => {
   return { log, env: { PLUGIN_LOG: log, PLUGIN_MODE: mode, ...extra } }
 }
 
-/** Run `f` against a real KubeClient built from the kubeconfig at `path`, with the HelperProcesses it reports to. */
+/**
+ * Run `f` against a real KubeClient built from the kubeconfig at `path`, with the HelperProcesses it reports to;
+ * `pluginRunTimeoutMs` shortens an exec plugin's own bound.
+ */
 const withClient = <A, E>(
   path: string,
-  f: (kube: KubeClient["Service"], helpers: HelperProcesses["Service"]) => Effect.Effect<A, E>
+  f: (kube: KubeClient["Service"], helpers: HelperProcesses["Service"]) => Effect.Effect<A, E>,
+  pluginRunTimeoutMs = 30_000
 ) => {
   const saved = process.env["KUBECONFIG"]
   process.env["KUBECONFIG"] = path
@@ -141,7 +149,7 @@ const withClient = <A, E>(
     Effect.gen(function*() {
       return yield* f(yield* KubeClient, yield* HelperProcesses)
     }).pipe(
-      Effect.provide(KubeClient.layer.pipe(Layer.provideMerge(HelperProcesses.layer))),
+      Effect.provide(KubeClient.layerWith({ pluginRunTimeoutMs }).pipe(Layer.provideMerge(HelperProcesses.layer))),
       Effect.scoped,
       Effect.ensuring(Effect.sync(() => {
         process.env["KUBECONFIG"] = saved
@@ -157,16 +165,22 @@ const timed = <A, E>(effect: Effect.Effect<A, E>) =>
     return { exit, ms: Date.now() - start }
   })
 
+const access = { what: "lease x", needs: "get" }
+
+/** GET a lease: its HTTP status, 404 included. */
+const get = (k: KubeClient["Service"], timeoutMs = 3000) =>
+  k.request({ method: "GET", path: leasePath("x"), timeoutMs, verb: "get", access }).pipe(
+    Effect.map((answer) => answer.status),
+    Effect.catchReason("KubeError", "NotFound", (_, e) => Effect.succeed(e.status))
+  )
+
 const watchOnce = (kube: KubeClient["Service"], path: string, idleTimeoutMs: number, timeoutMs: number) =>
-  Effect.scoped(Effect.flatMap(kube.lines(path, idleTimeoutMs, timeoutMs), Stream.runDrain))
+  Effect.scoped(Effect.flatMap(kube.watch({ path, idleTimeoutMs, timeoutMs, access }), Stream.runDrain))
 
 const failureMessage = <A, E>(exit: Exit.Exit<A, E>): string =>
   Exit.isFailure(exit) ? String((exit.cause.reasons[0] as { error?: { message?: string } })?.error?.message) : "success"
 
 describe("exec credential plugins, KubeClient in-process", () => {
-  const get = (k: KubeClient["Service"], timeoutMs = 3000) =>
-    k.request({ method: "GET", path: leasePath("x"), timeoutMs })
-
   /** Sleep until the token of the latest answer in `log` has expired: a lookup must run the plugin again. */
   const untilExpired = (log: string) =>
     Effect.suspend(() => {
@@ -174,13 +188,14 @@ describe("exec credential plugins, KubeClient in-process", () => {
       return Effect.sleep(Math.max(0, Date.parse(answer.exp!) - Date.now() + 50))
     })
 
-  it("a hung plugin: one process at a time, each killed with its group at the deadline, the watch included", async () => {
+  it("a hung plugin: one run at a time, outliving the callers' deadlines (the watch's too), killed with its group at its own bound", async () => {
     // The first run answers with a token that expires within a second; every later run hangs.
     const { env, log } = pluginEnv("hang", { PLUGIN_TOKEN: "t", PLUGIN_TTL: "1", PLUGIN_ANSWER_FIRST: "1" })
     const kubeconfig = execKubeconfig(sb.emu, sb.dir, "hung", env)
     let helpers: HelperProcesses["Service"] | undefined
     const procs = watchPlugins(log, (pid) => helpers !== undefined && Effect.runSync(helpers.has(pid)))
     const timeoutMs = 500
+    const runBoundMs = 2500
     const { first, results, left } = await withClient(kubeconfig, (k, h) =>
       Effect.gen(function*() {
         helpers = h
@@ -190,20 +205,31 @@ describe("exec credential plugins, KubeClient in-process", () => {
         const watch = timed(watchOnce(k, watchPath("x"), 60_000, timeoutMs))
         const concurrent = yield* Effect.all([request, request, request, request, watch], { concurrency: "unbounded" })
         const sequential = yield* Effect.all([request, request])
+        // Wait out the run's bound: it is killed then, with its group.
+        yield* Effect.promise(() =>
+          eventually(
+            () => (leftovers(log).length === 0 ? true : undefined),
+            "no plugin process left",
+            runBoundMs + 2000
+          )
+        )
         return { first, results: [...concurrent, ...sequential], left: yield* h.pids }
-      }))
-    expect(first.status).toBe(404)
+      }), runBoundMs)
+    expect(first).toBe(404)
     for (const r of results) {
       expect(Exit.isFailure(r.exit)).toBe(true)
       expect(failureMessage(r.exit)).toMatch(/credential/)
       expect(r.ms).toBeLessThan(timeoutMs + 1500)
     }
-    await eventually(() => (leftovers(log).length === 0 ? true : undefined), "no plugin process left", 2000)
     procs.stop()
+    // Seven callers, one run: the callers' deadlines did not end it, its own bound did.
     const hung = procs.starts().slice(1)
-    expect(hung.length).toBeGreaterThanOrEqual(2)
+    expect(hung).toHaveLength(1)
     expect(procs.maxAlive).toBe(1)
-    for (const s of hung) expect((procs.gone.get(s.pid) ?? Infinity) - s.t).toBeLessThan(timeoutMs + 1000)
+    for (const s of hung) {
+      expect(procs.gone.get(s.pid)! - s.t).toBeGreaterThanOrEqual(runBoundMs - 100)
+      expect(procs.gone.get(s.pid)! - s.t).toBeLessThan(runBoundMs + 1000)
+    }
     expect(procs.misregistered).toEqual([])
     expect([...left]).toEqual([])
   })
@@ -222,7 +248,7 @@ describe("exec credential plugins, KubeClient in-process", () => {
           get(k),
           get(k),
           get(k),
-          Effect.scoped(k.lines(watchPath("x"), 60_000, 3000))
+          Effect.scoped(k.watch({ path: watchPath("x"), idleTimeoutMs: 60_000, timeoutMs: 3000, access }))
         ], { concurrency: "unbounded" })
         const runsAfterBatch = procs.starts().length
         // Keep asking until the plugin runs again: that must be no earlier than its token expired.
@@ -235,8 +261,7 @@ describe("exec credential plugins, KubeClient in-process", () => {
         return { batch, runsAfterBatch, reusedBefore }
       }).pipe(Effect.timeout(15_000)))
     procs.stop()
-    const [a, b, c, d] = batch
-    expect([a.status, b.status, c.status, d.status]).toEqual([404, 404, 404, 404])
+    expect(batch.slice(0, 4)).toEqual([404, 404, 404, 404])
     expect(sb.emu.requests(token).watch).toBe(1)
     expect(runsAfterBatch).toBe(2)
     const starts = procs.starts()
@@ -254,7 +279,7 @@ describe("exec credential plugins, KubeClient in-process", () => {
       const kubeconfig = execKubeconfig(sb.emu, sb.dir, mode, env)
       const { exit } = await withClient(
         kubeconfig,
-        (k) => timed(k.request({ method: "GET", path: leasePath("x"), timeoutMs: 3000 }))
+        (k) => timed(get(k))
       )
       expect(Exit.isFailure(exit)).toBe(true)
       expect(failureMessage(exit)).toContain("exec-plugin.sh")
@@ -268,8 +293,7 @@ describe("plain http and the watch, KubeClient in-process", () => {
     const path = join(sb.dir, "plain.kubeconfig")
     writeFileSync(path, sb.emu.kubeconfig("plain").replace(/^ *insecure-skip-tls-verify: true\n/m, ""))
     expect(readFileSync(path, "utf8")).not.toContain("insecure")
-    const res = await withClient(path, (k) => k.request({ method: "GET", path: leasePath("x"), timeoutMs: 3000 }))
-    expect(res.status).toBe(404)
+    expect(await withClient(path, (k) => get(k))).toBe(404)
     expect(sb.emu.requests("plain").get).toBe(1)
   })
 
@@ -279,7 +303,7 @@ describe("plain http and the watch, KubeClient in-process", () => {
     sb.emu.setFault("w", { hang: true, verbs: ["watch"] })
     const { exit, ms } = await withClient(path, (k) => timed(watchOnce(k, watchPath("x"), 60_000, 400)))
     expect(Exit.isFailure(exit)).toBe(true)
-    expect(failureMessage(exit)).toBe("watch: timed out after 400ms")
+    expect(failureMessage(exit)).toBe("watch lease x: timed out after 400ms")
     expect(ms).toBeLessThan(400 + 1500)
   })
 
@@ -302,7 +326,7 @@ describe("plain http and the watch, KubeClient in-process", () => {
         })
         const watched = Effect.scoped(
           Effect.flatMap(
-            k.lines(watchPath("idle"), idleMs, 3000),
+            k.watch({ path: watchPath("idle"), idleTimeoutMs: idleMs, timeoutMs: 3000, access }),
             Stream.runForEach(() => Effect.sync(() => (lines++, last = Date.now())))
           )
         )
@@ -314,9 +338,37 @@ describe("plain http and the watch, KubeClient in-process", () => {
     // The first line is the current state, then one per change over 1.2 s (3 × the idle timeout).
     expect(lines).toBe(13)
     expect(Exit.isFailure(exit)).toBe(true)
-    expect(failureMessage(exit)).toContain(`no data for ${idleMs}ms`)
+    expect(failureMessage(exit)).toContain(`no event for ${idleMs}ms`)
     expect(endedAt - last).toBeGreaterThanOrEqual(idleMs - 20)
     expect(endedAt - last).toBeLessThan(idleMs + 1500)
+  })
+})
+
+describe("a watch that trickles, KubeClient in-process", () => {
+  it("bytes without a newline do not keep the watch alive: the idle timer counts whole lines", async () => {
+    // A raw server: the watch answers 200, then one byte every 50 ms, never a newline.
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" })
+      const timer = setInterval(() => res.write("x"), 50)
+      res.on("close", () => clearInterval(timer))
+    })
+    await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok))
+    const path = join(sb.dir, "trickle.kubeconfig")
+    const port = (server.address() as { port: number }).port
+    writeFileSync(
+      path,
+      sb.emu.kubeconfig("trickle").replace(/server: .*/, `server: "http://127.0.0.1:${port}"`)
+    )
+    expect(readFileSync(path, "utf8")).toContain(`127.0.0.1:${port}`)
+    const idleMs = 400
+    try {
+      const { exit, ms } = await withClient(path, (k) => timed(watchOnce(k, watchPath("x"), idleMs, 3000)))
+      expect(failureMessage(exit)).toContain(`${idleMs}ms`)
+      expect(ms).toBeLessThan(idleMs + 1500)
+    } finally {
+      server.closeAllConnections()
+      server.close()
+    }
   })
 })
 
@@ -327,21 +379,22 @@ describe("the built wrapper", () => {
     return r
   }
 
-  it("a hung plugin: never two alive, each gone shortly after the deadline, none left when the wrapper exits", async () => {
+  it("a hung plugin: never two alive, the run not ended by request deadlines, none left when the wrapper exits", async () => {
     // The first run answers with a token that expires within a second; every later run hangs.
     const { env, log } = pluginEnv("hang", { PLUGIN_TOKEN: "t", PLUGIN_TTL: "1", PLUGIN_ANSWER_FIRST: "1" })
     const procs = watchPlugins(log)
     const r = replica("hung", execKubeconfig(sb.emu, sb.dir, "hung", env))
-    await eventually(() => (procs.starts().length >= 5 ? true : undefined), "four hung plugin runs", 20_000)
+    await eventually(() => (procs.starts().length >= 2 ? true : undefined), "the hung run", 20_000)
+    const hung = procs.starts()[1]!
+    // fastTimings: every request (and its wait for a token) has 1.25 s. The run (bound 30 s) outlives three.
+    await new Promise((resolve) => setTimeout(resolve, 3 * 1250))
+    expect(alive(hung.pid)).toBe(true)
     r.signal("SIGTERM")
     await r.exited
     await eventually(() => (leftovers(log).length === 0 ? true : undefined), "no plugin process left", 2000)
     procs.stop()
     expect(procs.maxAlive).toBe(1)
-    // fastTimings: renew deadline 2.5 s, so every request (and its credential lookup) has 1.25 s.
-    for (const s of procs.starts().slice(1)) {
-      expect((procs.gone.get(s.pid) ?? Infinity) - s.t).toBeLessThan(1250 + 1000)
-    }
+    expect(procs.starts()).toHaveLength(2)
   })
 
   it("a working plugin: the wrapper elects and runs its child on one plugin run, and leaves no plugin behind", async () => {
@@ -355,6 +408,55 @@ describe("the built wrapper", () => {
     expect(readPluginLog(log).filter((l) => l.kind === "start")).toHaveLength(1)
     expect(leftovers(log)).toEqual([])
     expect(r.stderr).not.toContain(token)
+  })
+
+  it("a plugin slower than the request deadline: its one run outlives the deadline, and the wrapper elects with its token", async () => {
+    const token = `tok-${Date.now()}`
+    // fastTimings: each request, and its wait for a token, has 1.25 s; the plugin takes 3 s.
+    const { env, log } = pluginEnv("answer", { PLUGIN_TOKEN: token, PLUGIN_DELAY: "3" })
+    replica("slow", execKubeconfig(sb.emu, sb.dir, "slow", env))
+    await eventually(() => readRecords(sb.childLog()).find((c) => c.event === "start"), "the child", 15_000)
+    expect(readPluginLog(log).filter((l) => l.kind === "start")).toHaveLength(1)
+    expect(sb.emu.getLease("default", sb.leaseName)?.spec.holderIdentity).toBe("slow")
+  })
+
+  it("a token the server rejects (401) is dropped: the plugin runs again, never in a loop, and its corrected token elects", async () => {
+    await sb.restartEmulator({ tokens: ["good"] })
+    sb.emu.setLease("default", sb.leaseName, { holderIdentity: "", leaseDurationSeconds: 1, leaseTransitions: 0 })
+    const tokenFile = join(sb.dir, "token")
+    writeFileSync(tokenFile, "bad")
+    // A token without expiry: only the 401 can tell the wrapper to fetch another.
+    const { env, log } = pluginEnv("answer", { PLUGIN_TOKEN_FILE: tokenFile, PLUGIN_TTL: "none" })
+    const r = replica("rejected", execKubeconfig(sb.emu, sb.dir, "rejected", env))
+    await r.waitFor((l) => l.level === "WARN" && String(l.message).includes("401"), "a 401 line")
+    const starts = () => readPluginLog(log).filter((l) => l.kind === "start")
+    await eventually(() => (starts().length >= 3 ? true : undefined), "two more plugin runs", 20_000)
+    // The server keeps saying 401: each run comes no sooner than the floor after the last.
+    const times = starts().map((s) => s.t)
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(rerunFloorMs - 100)
+    writeFileSync(tokenFile, "good")
+    await eventually(() => readRecords(sb.childLog()).find((c) => c.event === "start"), "the child", 15_000)
+    expect(sb.emu.getLease("default", sb.leaseName)?.spec.holderIdentity).toBe("rejected")
+    expect((await r.http("/healthz")).status).toBe(200)
+  })
+
+  it("a plugin that answers and exits, leaving a process that holds its stdout: the token is used, and nothing of it is left", async () => {
+    const token = `tok-${Date.now()}`
+    // Each token lasts a second: the plugin runs again and again.
+    const { env, log } = pluginEnv("orphan", { PLUGIN_TOKEN: token, PLUGIN_TTL: "1" })
+    const r = replica("orphan", execKubeconfig(sb.emu, sb.dir, "orphan", env))
+    const fds = () => readdirSync(`/proc/${r.proc.pid}/fd`).length
+    const runs = () => readPluginLog(log).filter((l) => l.kind === "start").length
+    await eventually(() => (runs() >= 3 ? true : undefined), "three plugin runs", 20_000)
+    const fdsBefore = fds()
+    await eventually(() => (runs() >= 7 ? true : undefined), "four more plugin runs", 20_000)
+    // Every run but the latest is over (each began after the one before had answered): what it left is gone.
+    const earlier = readPluginLog(log).filter((l) => l.kind === "grandchild").slice(0, -1)
+    expect(earlier.filter((l) => alive(l.pid)).map((l) => l.pid)).toEqual([])
+    // Four runs later, no more descriptors held than before (a leaked run keeps its two pipes).
+    expect(fds()).toBeLessThanOrEqual(fdsBefore + 2)
+    await eventually(() => readRecords(sb.childLog()).find((c) => c.event === "start"), "the child")
+    expect(sb.emu.requests(token).update).toBeGreaterThan(0)
   })
 
   it("a plugin that prints garbage: one warning naming the plugin, and the token is never logged", async () => {

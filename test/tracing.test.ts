@@ -93,7 +93,7 @@ describe("traces", () => {
     expect(typeof child?.attributes["stopMs"]).toBe("number")
     // The fencing token the child was given: the lease's transitions as the acquire wrote them.
     expect(child?.attributes["fencing.token"]).toBe(sb.emu.getLease("default", sb.leaseName)?.spec.leaseTransitions)
-    expect(named("LeaseWatch.session").length).toBeGreaterThanOrEqual(1)
+    expect(named("Informer.session").map((s) => s.attributes["what"])).toContain(`lease default/${sb.leaseName}`)
     expect(named("Gates.wait")).toHaveLength(1)
     expect(named("Gate.wait").map((s) => s.attributes)).toEqual([{ gate: `file ${sb.dir}`, "gate.kind": "File" }])
     expect(named("KubeClient.request").some((s) => s.attributes["http.response.status_code"] === 200)).toBe(true)

@@ -5,6 +5,7 @@
  * /status show it. The semantics are kubernetes-entrypoint's, except where
  * its bugs are listed in the README.
  */
+import type { Effect } from "effect"
 import { Option, Result, Schema } from "effect"
 import type { Gate } from "./Gates.ts"
 import {
@@ -20,6 +21,14 @@ import {
 
 /** A gate's state as one check sees it: passed with a value, or pending with a reason. */
 export type Verdict<A = void> = Result.Result<A, string>
+
+/** What a check tells the gate's owner as it goes. */
+export interface Progress {
+  /** Why the gate has not passed yet, as last seen. */
+  pending(reason: string): Effect.Effect<void>
+  /** A problem worth a warning (a 403, a missing template): said once per `key`, not every retry. */
+  warn(key: string, message: string): Effect.Effect<void>
+}
 
 const passed = Result.succeed(undefined)
 

@@ -3,11 +3,10 @@
  * schemas. Any writer may leave odd values, so fields decode leniently: one
  * that does not fit reads as absent, and absence never makes a gate pass
  * (except an EndpointSlice's `ready`, which the API defines as ready when
- * unset). Also: what a refusal of a gate's request means, in one line that
- * names what the Role must grant.
+ * unset).
  */
 import { Schema } from "effect"
-import { lenient, serverMessage } from "./Wire.ts"
+import { lenient } from "./Wire.ts"
 
 const Strings = Schema.Array(Schema.String)
 const Condition = Schema.Struct({ type: Schema.String, status: lenient(Schema.String) })
@@ -21,11 +20,6 @@ export const ObjectMeta = Schema.Struct({
 
 /** Any object: what a list or watch needs to keep track of it. */
 export const Named = Schema.Struct({ metadata: ObjectMeta })
-
-export const ListWire = Schema.Struct({
-  metadata: lenient(Schema.Struct({ resourceVersion: lenient(Schema.String) })),
-  items: lenient(Schema.Array(Schema.Unknown))
-})
 
 export const EndpointSliceWire = Schema.Struct({
   metadata: ObjectMeta,
@@ -86,40 +80,3 @@ export const ResourceListWire = Schema.Struct({
     namespaced: lenient(Schema.Boolean)
   })))
 })
-
-/** What a gate asked of the API, for the line that explains a refusal. */
-export interface Access {
-  readonly verb: string
-  /** As RBAC names it: `pods`, `endpointslices.discovery.k8s.io`. */
-  readonly resource: string
-  readonly namespace: string | null
-  /** What the Role must grant for the gate to work, e.g. `list and watch`. */
-  readonly needs: string
-}
-
-export interface Refusal {
-  readonly reason: string
-  /** A refusal that no retry will fix without a change elsewhere (RBAC, credentials): said once as a warning. */
-  readonly denied: boolean
-}
-
-/** One line for a non-2xx answer to a gate's request. */
-export const refusal = (a: Access, status: number, text: string): Refusal => {
-  const where = a.namespace === null ? "" : ` in namespace ${a.namespace}`
-  switch (status) {
-    case 401:
-      return {
-        denied: true,
-        reason:
-          "the API server rejected our credentials (401 Unauthorized); check KUBECONFIG or the service account token"
-      }
-    case 403:
-      return {
-        denied: true,
-        reason:
-          `forbidden to ${a.verb} ${a.resource}${where} (403): the Role bound to this service account needs ${a.needs} on ${a.resource}`
-      }
-    default:
-      return { denied: false, reason: `${a.verb} ${a.resource}${where}: HTTP ${status} ${serverMessage(text)}`.trim() }
-  }
-}

@@ -48,6 +48,12 @@ export const WrittenWire = Schema.Struct({
   metadata: Schema.Struct({ uid: Schema.String, resourceVersion: Schema.String })
 })
 
+/** A list of any kind: its items as they came, and the resourceVersion a watch resumes from. */
+export const ListWire = Schema.Struct({
+  metadata: lenient(Schema.Struct({ resourceVersion: lenient(Schema.String) })),
+  items: lenient(Schema.Array(Schema.Unknown))
+})
+
 /** One line of a watch stream. */
 export const WatchLine = Schema.fromJsonString(Schema.Struct({
   type: Schema.Literals(["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]),
@@ -55,7 +61,7 @@ export const WatchLine = Schema.fromJsonString(Schema.Struct({
 }))
 export type WatchLine = typeof WatchLine.Type
 
-/** The object of a BOOKMARK: only its resourceVersion matters. */
+/** The object of a BOOKMARK (or of any event, where only its resourceVersion matters). */
 export const BookmarkObject = Schema.Struct({ metadata: Schema.Struct({ resourceVersion: Schema.String }) })
 
 /** A `Status` body, as the API server sends with every error (and in watch ERROR events). */
@@ -74,6 +80,7 @@ export type StatusWire = typeof StatusWire.Type
 export const decodeLease = Schema.decodeUnknownOption(LeaseWire)
 export const decodeWrittenText = Schema.decodeUnknownOption(Schema.fromJsonString(WrittenWire))
 export const decodeWatchLine = Schema.decodeUnknownOption(WatchLine)
+export const decodeListText = Schema.decodeUnknownOption(Schema.fromJsonString(ListWire))
 export const decodeBookmark = Schema.decodeUnknownOption(BookmarkObject)
 export const decodeStatus = Schema.decodeUnknownOption(StatusWire)
 export const decodeStatusText = Schema.decodeUnknownOption(Schema.fromJsonString(StatusWire))

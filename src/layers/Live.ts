@@ -9,6 +9,7 @@ import { needsApi } from "../domain/GateRules.ts"
 import type { Election, Settings } from "../domain/Settings.ts"
 import { timingsOf } from "../domain/Settings.ts"
 import { timing } from "../domain/Timings.ts"
+import { KubeClient } from "../kube/KubeClient.ts"
 import { ChildSupervisor } from "../services/ChildSupervisor.ts"
 import { Direct } from "../services/Direct.ts"
 import type { ElectorConfig } from "../services/Elector.ts"
@@ -16,7 +17,6 @@ import { Elector } from "../services/Elector.ts"
 import { Gates } from "../services/Gates.ts"
 import { HealthServer } from "../services/HealthServer.ts"
 import { HelperProcesses } from "../services/HelperProcesses.ts"
-import { KubeClient } from "../services/KubeClient.ts"
 import { Leadership } from "../services/Leadership.ts"
 import { LeaseCommands } from "../services/LeaseCommands.ts"
 import { LeaseEvents } from "../services/LeaseEvents.ts"
@@ -34,7 +34,7 @@ export const requestTimeoutMs = (e: Election) => Math.min(5000, Math.max(250, Ma
 
 /** The elector with its parts, on whatever LeaseStore, Leadership, Signals and StatusBoard it is given (live or test). */
 export const electorStack = (config: ElectorConfig) =>
-  Elector.layer(config).pipe(Layer.provide(Layer.mergeAll(LeaseCommands.layer(config), LeaseWatch.layer(config))))
+  Elector.layer(config).pipe(Layer.provide(Layer.mergeAll(LeaseCommands.layer(config), LeaseWatch.layer)))
 
 export const electorConfig = (s: Settings, e: Election, incarnation: string): ElectorConfig => ({
   ...timing({
@@ -94,7 +94,12 @@ const gating = (s: Settings) =>
 export const electing = (s: Settings, e: Election, incarnation: string, signals: Layer.Layer<Signals>) =>
   Layer.mergeAll(electorStack(electorConfig(s, e, incarnation)), events(s, e), gating(s)).pipe(
     Layer.provide(Layer.mergeAll(
-      LeaseStore.layer({ namespace: s.namespace, name: e.leaseName, requestTimeoutMs: requestTimeoutMs(e) }),
+      LeaseStore.layer({
+        namespace: s.namespace,
+        name: e.leaseName,
+        requestTimeoutMs: requestTimeoutMs(e),
+        retryPeriodMs: e.retryPeriodMs
+      }),
       endpoints(s, e)
     )),
     Layer.provideMerge(supervision(s)),

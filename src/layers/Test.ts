@@ -5,11 +5,13 @@
  * comes from the Clock, so whole clusters run under TestClock.
  */
 import { Clock, Deferred, Effect, Layer, Option, PubSub, Stream } from "effect"
-import type { SpecFields } from "../domain/Lease.ts"
+import type { LeaseView, SpecFields } from "../domain/Lease.ts"
 import { fromJson, incarnationAnnotation } from "../domain/Lease.ts"
+import type { Change } from "../kube/Informer.ts"
+import { Conflict, KubeError, Unavailable } from "../kube/KubeError.ts"
 import type { ChildExit, RunningChild } from "../services/ChildSupervisor.ts"
 import { ChildSupervisor } from "../services/ChildSupervisor.ts"
-import { LeaseApiError, LeaseStore } from "../services/LeaseStore.ts"
+import { LeaseStore } from "../services/LeaseStore.ts"
 
 type Raw = Record<string, unknown> & { metadata: Record<string, unknown>; spec: Record<string, unknown> }
 
@@ -18,10 +20,11 @@ export class MemoryLease {
   private rv = 0
   private uidCounter = 0
   object: Raw | undefined
-  readonly changes = Effect.runSync(PubSub.unbounded<Raw | undefined>())
+  /** Every write as a watch would see it: the object, and whether it was deleted. */
+  readonly changes = Effect.runSync(PubSub.unbounded<{ readonly raw: Raw; readonly deleted: boolean }>())
 
-  private publish() {
-    Effect.runSync(PubSub.publish(this.changes, this.object === undefined ? undefined : structuredClone(this.object)))
+  private publish(raw: Raw | undefined = this.object, deleted = false) {
+    if (raw !== undefined) Effect.runSync(PubSub.publish(this.changes, { raw: structuredClone(raw), deleted }))
   }
 
   create(spec: SpecFields, incarnation?: string, annotations: unknown = undefined): Raw | "conflict" {
@@ -75,8 +78,9 @@ export class MemoryLease {
   }
 
   delete() {
+    const gone = this.object
     this.object = undefined
-    this.publish()
+    this.publish(gone, true)
   }
 }
 
@@ -98,12 +102,14 @@ export const leaseStoreMemory = (lease: MemoryLease, link: Link, requestTimeoutM
       const result = apply()
       yield* Effect.sleep(link.latency())
       if (link.loseAnswer() || link.partitioned()) return yield* Effect.never
-      if (result === "conflict") return yield* new LeaseApiError({ kind: "conflict", message: "conflict" })
+      if (result === "conflict") {
+        return yield* new KubeError({ reason: new Conflict(), verb: "update", message: "conflict" })
+      }
       return result
     }).pipe(
       Effect.timeoutOrElse({
         duration: requestTimeoutMs,
-        orElse: () => Effect.fail(new LeaseApiError({ kind: "transient", message: "timeout" }))
+        orElse: () => Effect.fail(new KubeError({ reason: new Unavailable(), verb: "update", message: "timeout" }))
       })
     )
   const view = (raw: Raw) => fromJson(raw)!
@@ -115,20 +121,20 @@ export const leaseStoreMemory = (lease: MemoryLease, link: Link, requestTimeoutM
       ),
       create: (spec, incarnation) => call(() => lease.create(spec, incarnation)).pipe(Effect.map(view)),
       replace: (object) => call(() => lease.replace(object)).pipe(Effect.map(view)),
-      watch: () =>
-        Effect.gen(function*() {
-          const sub = yield* PubSub.subscribe(lease.changes)
-          return Stream.fromSubscription(sub).pipe(
-            Stream.mapEffect((raw) =>
+      // The watch is up from the start; under a partition its events never arrive.
+      changes: Stream.unwrap(Effect.map(PubSub.subscribe(lease.changes), (sub) =>
+        Stream.concat(
+          Stream.succeed<Change<LeaseView>>({ _tag: "Watching", watching: true }),
+          Stream.fromSubscription(sub).pipe(
+            Stream.mapEffect(({ deleted, raw }) =>
               Effect.gen(function*() {
                 yield* Effect.sleep(link.latency())
                 if (link.partitioned()) return yield* Effect.never
-                return raw === undefined ? { _tag: "Deleted" as const } : { _tag: "Changed" as const, lease: view(raw) }
+                return { _tag: deleted ? "Deleted" as const : "Put" as const, object: view(raw) }
               })
             )
           )
-        }),
-      garbledLines: Effect.succeed(0)
+        )))
     })
   )
 }

@@ -5,12 +5,13 @@
  * in forked fibers that only ever answer with events. The machine lives in one
  * Ref, which the loop alone writes; /status derives from it (domain/Status.ts).
  */
-import { Clock, Context, Effect, Layer, Option, Queue, Ref, Scope } from "effect"
+import { Context, Effect, Layer, Option, Queue, Ref, Scope } from "effect"
 import type { Command, Event, Timing } from "../domain/Election.ts"
 import { initial, start, step } from "../domain/Election.ts"
 import type { LeaseView } from "../domain/Lease.ts"
 import type { ElectorStatus, ElectorView } from "../domain/Status.ts"
 import { electorStatus, waitText } from "../domain/Status.ts"
+import { monotonicMs } from "../domain/Time.ts"
 import { killWaitMs } from "./ChildSupervisor.ts"
 import type { Term } from "./Leadership.ts"
 import { Leadership } from "./Leadership.ts"
@@ -133,8 +134,6 @@ export class Elector extends Context.Service<Elector, {
       })
     )
 }
-
-const monotonicMs = Effect.map(Clock.monotonicTimeNanos, (n) => Number(n / 1_000_000n))
 
 /** The one fiber that owns the machine: take an event (or wake when it asked to), step, log, execute. */
 const loop = (

@@ -9,15 +9,16 @@
  * GatesTimedOut, naming every gate still pending.
  */
 import { Clock, Context, Effect, Layer, Option, Ref, Schedule, Schema } from "effect"
+import type { Progress } from "../domain/GateRules.ts"
 import { needsApi } from "../domain/GateRules.ts"
 import type { Gate } from "../domain/Gates.ts"
 import type { GateStatus } from "../domain/Status.ts"
 import { formatDuration } from "../domain/Values.ts"
+import { KubeClient } from "../kube/KubeClient.ts"
+import { sayOnce } from "../kube/SayOnce.ts"
 import type { Self } from "./GatesKube.ts"
 import { checkApiGate } from "./GatesKube.ts"
 import { checkLocalGate } from "./GatesLocal.ts"
-import { KubeClient } from "./KubeClient.ts"
-import type { Progress } from "./KubeCollection.ts"
 import type { StopSignal } from "./Signals.ts"
 import { Signals } from "./Signals.ts"
 import { StatusBoard } from "./StatusBoard.ts"
@@ -74,19 +75,14 @@ export class Gates extends Context.Service<Gates, {
           const states = yield* Ref.make<ReadonlyArray<GateStatus>>(
             gates.map((g) => ({ gate: g.label, passed: false, reason: null }))
           )
-          const warned = yield* Ref.make<ReadonlySet<string>>(new Set())
+          // A gate's warnings are said once each, for as long as the wait lasts.
+          const warnings = yield* Effect.forEach(gates, () => sayOnce)
           const stop = yield* Ref.make<StopSignal | null>(null)
           const update = (i: number, f: (s: GateStatus) => GateStatus) =>
             Ref.update(states, (all) => all.map((s, j) => (j === i ? f(s) : s)))
           const progress = (i: number, gate: Gate): Progress => ({
             pending: (reason) => update(i, (s) => ({ ...s, reason })),
-            warn: (key, message) =>
-              Ref.modify(warned, (seen): [boolean, ReadonlySet<string>] => {
-                const k = `${i} ${key}`
-                return seen.has(k) ? [false, seen] : [true, new Set([...seen, k])]
-              }).pipe(Effect.flatMap((first) =>
-                first ? Effect.logWarning(message).pipe(Effect.annotateLogs({ gate: gate.label })) : Effect.void
-              ))
+            warn: (key, message) => warnings[i]!.problem(key, message, { gate: gate.label })
           })
           const pending = Effect.map(
             Ref.get(states),

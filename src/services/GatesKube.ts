@@ -1,15 +1,18 @@
 /**
  * The gates checked through the Kubernetes API: which objects each one
- * follows (KubeCollection.ts, list and watch) and the rule that passes it
+ * follows (GateFollow.ts, the informer) and the rule that passes it
  * (domain/GateRules.ts). Every request is a list or watch, also for single
  * objects (by `metadata.name`), so a Role needs `list` and `watch` on each
  * kind, and the gate sees a change as it happens.
  */
 import { Effect, Result } from "effect"
-import type { ApiGate } from "../domain/GateRules.ts"
+import { labelsText } from "../domain/GateJson.ts"
+import type { ApiGate, Progress } from "../domain/GateRules.ts"
 import * as Rules from "../domain/GateRules.ts"
-import type { Api, Collection, Progress } from "./KubeCollection.ts"
-import { follow, lookup } from "./KubeCollection.ts"
+import type { Access } from "../kube/KubeError.ts"
+import { roleNeeds } from "../kube/KubeError.ts"
+import type { Api, Collection } from "./GateFollow.ts"
+import { follow, lookup } from "./GateFollow.ts"
 
 /** What node-bound gates need to know about this pod. */
 export interface Self {
@@ -19,25 +22,29 @@ export interface Self {
   readonly nodeName: string | null
 }
 
-const listAndWatch = "list and watch"
 const byName = (name: string) => `metadata.name=${name}`
-const labelsText = (labels: Readonly<Record<string, string>>) =>
-  Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",")
 
-/** A namespaced collection of a group/version (`v1` is the core group), as RBAC names its resource. */
+/** A collection of a group/version (`v1` is the core group), in a namespace or cluster-wide, as RBAC names it. */
 const collection = (
   apiVersion: string,
   plural: string,
-  namespace: string,
+  namespace: string | null,
   select: Pick<Collection, "labelSelector" | "fieldSelector">
 ): Collection => {
   const group = apiVersion.includes("/") ? apiVersion.slice(0, apiVersion.indexOf("/")) : ""
+  const resource = group === "" ? plural : `${plural}.${group}`
   return {
-    path: `${Rules.apiPath(apiVersion)}/namespaces/${namespace}/${plural}`,
+    path: `${Rules.apiPath(apiVersion)}${namespace === null ? "" : `/namespaces/${namespace}`}/${plural}`,
     ...select,
-    access: { resource: group === "" ? plural : `${plural}.${group}`, namespace, needs: listAndWatch }
+    access: {
+      what: namespace === null ? resource : `${resource} in namespace ${namespace}`,
+      needs: roleNeeds("list and watch", resource)
+    }
   }
 }
+
+/** An API group's discovery document. */
+const discovery = (api: string): Access => ({ what: `the ${api} API`, needs: roleNeeds("get", `the ${api} API`) })
 
 /** This pod's node: NODE_NAME, else the pod's own `spec.nodeName`. */
 const thisNode = (api: Api, self: Self, progress: Progress): Effect.Effect<string> => {
@@ -58,8 +65,9 @@ const service = (api: Api, gate: Extract<ApiGate, { _tag: "Service" }>, progress
   lookup(
     api,
     "/apis/discovery.k8s.io/v1",
-    { verb: "get", resource: "the discovery.k8s.io/v1 API", namespace: null, needs: "get" },
-    (status) => (status === 200 ? Result.succeed(true) : status === 404 ? Result.succeed(false) : undefined),
+    discovery("discovery.k8s.io/v1"),
+    () => Result.succeed(true),
+    Result.succeed(false),
     progress
   ).pipe(Effect.flatMap((slices) =>
     slices
@@ -120,23 +128,14 @@ const customResource = (api: Api, gate: Extract<ApiGate, { _tag: "CustomResource
     const resource = yield* lookup(
       api,
       Rules.apiPath(apiVersion),
-      { verb: "get", resource: `the ${apiVersion} API`, namespace: null, needs: "get" },
-      (status, json) =>
-        status === 200
-          ? Rules.resourceOf(json, apiVersion, kind)
-          : status === 404
-          ? Result.fail(`the API server does not serve ${apiVersion}`)
-          : undefined,
+      discovery(apiVersion),
+      (json) => Rules.resourceOf(json, apiVersion, kind),
+      Result.fail(`the API server does not serve ${apiVersion}`),
       progress
     )
-    const target = collection(apiVersion, resource.plural, namespace, { fieldSelector: byName(name) })
     yield* follow(
       api,
-      resource.namespaced ? target : {
-        ...target,
-        path: `${Rules.apiPath(apiVersion)}/${resource.plural}`,
-        access: { ...target.access, namespace: null }
-      },
+      collection(apiVersion, resource.plural, resource.namespaced ? namespace : null, { fieldSelector: byName(name) }),
       (objects) => Rules.customResourceMatches(objects, gate),
       progress
     )

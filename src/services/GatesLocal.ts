@@ -6,16 +6,16 @@
  * every 500 ms, so a gate passes within about half a second of its dependency
  * coming up (these checks are cheap). Node built-ins only.
  */
-import { Effect, Result, Schedule, Schema } from "effect"
+import { Effect, Result, Schema } from "effect"
 import { lookup } from "node:dns/promises"
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises"
 import { connect, type NetConnectOpts } from "node:net"
 import { hostname, networkInterfaces } from "node:os"
 import { dirname } from "node:path"
-import type { LocalGate } from "../domain/GateRules.ts"
+import type { LocalGate, Progress } from "../domain/GateRules.ts"
 import { scrub } from "../domain/Redact.ts"
 import { renderTemplate, templateValues } from "../domain/Template.ts"
-import type { Progress } from "./KubeCollection.ts"
+import { cappedBackoff } from "../domain/Time.ts"
 
 /** Not passed yet; `warn` keys a problem worth one warning line (a missing template, a bad interface). */
 class NotYet extends Schema.TaggedError<NotYet>()("NotYet", {
@@ -25,7 +25,7 @@ class NotYet extends Schema.TaggedError<NotYet>()("NotYet", {
 
 /** 100 ms, 200 ms, 400 ms, then every 500 ms (kubernetes-entrypoint polls every 2 s). */
 export const localGateBackoffCapMs = 500
-const backoff = Schedule.min([Schedule.exponential(100), Schedule.spaced(localGateBackoffCapMs)])
+const backoff = cappedBackoff(100, localGateBackoffCapMs)
 /** One attempt's deadline: a connect to a black hole, a resolver or a server that never answers. */
 const attemptTimeoutMs = 3000
 

@@ -4,21 +4,35 @@
  * spec functions of Lease.ts; a conflict is followed by one read, so the
  * machine decides with the current version in hand.
  */
-import { Clock, Context, Effect, Layer, Metric, Option, Ref, Schedule } from "effect"
+import { Clock, Context, Effect, Layer, Metric, Option, Schedule } from "effect"
 import type { ApiFailure, Event } from "../domain/Election.ts"
 import type { LeaseView, Writer } from "../domain/Lease.ts"
 import { acquireSpec, isOurs, releaseSpec, renewSpec, withSpec } from "../domain/Lease.ts"
-import type { LeaseApiError } from "./LeaseStore.ts"
+import { monotonicMs } from "../domain/Time.ts"
+import type { KubeError } from "../kube/KubeError.ts"
+import { isTransient, kubeFields } from "../kube/KubeError.ts"
+import { sayOnce } from "../kube/SayOnce.ts"
 import { LeaseStore } from "./LeaseStore.ts"
 import { renewDuration } from "./Telemetry.ts"
 
-/** A failed call's fields for its log line and span. */
-export const apiFields = (e: LeaseApiError) => ({
-  verb: e.verb ?? null,
-  status: e.status ?? null,
-  reason: e.reason ?? null,
-  kind: e.kind
-})
+/** A failed call as the machine hears it. */
+export const failureOf = (e: KubeError): ApiFailure => {
+  switch (e.reason._tag) {
+    case "Conflict":
+      return { kind: "conflict", message: e.message }
+    case "Throttled":
+      return { kind: "transient", message: e.message, retryAfterMs: e.reason.retryAfterMs }
+    case "Unavailable":
+      return { kind: "transient", message: e.message }
+    case "Unauthorized":
+    case "Forbidden":
+    case "NamespaceMissing":
+      return { kind: "denied", message: e.message }
+    case "NotFound":
+    case "Invalid":
+      return { kind: "invalid", message: e.message }
+  }
+}
 
 export interface LeaseCommandsConfig {
   readonly identity: string
@@ -46,34 +60,26 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
           incarnation: config.incarnation,
           durationSeconds: config.leaseDurationMs / 1000
         }
-        const lastProblem = yield* Ref.make("")
         /**
          * Every failed call gets a line with its verb, HTTP status and reason; a warning only once until a call
          * succeeds again (repeats are debug lines), so a missing Role does not flood the log.
          */
-        const report = (e: LeaseApiError) =>
-          Ref.getAndSet(lastProblem, e.message).pipe(
-            Effect.flatMap((last) =>
-              (last === e.message ? Effect.logDebug(e.message) : Effect.logWarning(e.message)).pipe(
-                Effect.annotateLogs(apiFields(e))
-              )
-            )
-          )
-        const recovered = Ref.set(lastProblem, "")
+        const say = yield* sayOnce
+        const report = (e: KubeError) => say.problem(e.message, e.message, kubeFields(e))
+        const recovered = Effect.asVoid(say.ok)
 
         /** A failed write as the machine hears it: on a conflict, with the lease as read right after. */
         const failed = <A extends Event>(
-          e: LeaseApiError,
+          e: KubeError,
           make: (failure: ApiFailure, current?: LeaseView | undefined) => A
         ): Effect.Effect<A> =>
-          e.kind === "conflict"
-            ? Effect.logDebug(e.message).pipe(Effect.annotateLogs(apiFields(e)), Effect.andThen(store.get)).pipe(
-              Effect.map((current) => make(e.failure, current)),
+          e.reason._tag === "Conflict"
+            ? Effect.logDebug(e.message).pipe(Effect.annotateLogs(kubeFields(e)), Effect.andThen(store.get)).pipe(
+              Effect.map((current) => make(failureOf(e), current)),
               Effect.catch(() => Effect.succeed(make({ kind: "transient", message: "conflict, then the read failed" })))
             )
-            : Effect.as(report(e), make(e.failure))
+            : Effect.as(report(e), make(failureOf(e)))
 
-        const monotonicMs = Effect.map(Clock.monotonicTimeNanos, (n) => Number(n / 1_000_000n))
         const leaseName = `${config.namespace}/${config.leaseName}`
         /** The span's attributes: the lease the write is based on. */
         const annotateBase = (base: LeaseView | undefined) =>
@@ -97,7 +103,7 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
         const read = store.get.pipe(
           Effect.tap(() => recovered),
           Effect.map((lease): Event => ({ _tag: "LeaseSeen", lease })),
-          Effect.catch((e: LeaseApiError) => Effect.as(report(e), { _tag: "ReadFailed", failure: e.failure } as const))
+          Effect.catch((e: KubeError) => Effect.as(report(e), { _tag: "ReadFailed", failure: failureOf(e) } as const))
         )
 
         const acquire = Effect.fn("LeaseCommands.acquire")(function*(base: LeaseView | undefined) {
@@ -109,7 +115,7 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
             : store.replace(withSpec(base, spec, config.incarnation))).pipe(
               Effect.tap(() => recovered),
               Effect.map((lease): Event => ({ _tag: "Acquired", lease, sentAt })),
-              Effect.catch((e: LeaseApiError) =>
+              Effect.catch((e: KubeError) =>
                 failed(e, (failure, current): Event => ({ _tag: "AcquireFailed", failure, current }))
               ),
               Effect.tap(annotateOutcome)
@@ -123,7 +129,7 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
           return yield* store.replace(withSpec(base, renewSpec(base, writer, now), config.incarnation)).pipe(
             Effect.map((lease): Event => ({ _tag: "Renewed", lease, sentAt, baseVersion: base.resourceVersion })),
             Effect.tap(() => recovered),
-            Effect.catch((e: LeaseApiError) =>
+            Effect.catch((e: KubeError) =>
               failed(e, (failure, current): Event => ({ _tag: "RenewFailed", failure, current }))
             ),
             Effect.tap(annotateOutcome),
@@ -132,25 +138,26 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
         })
 
         /** One release write: done, or the newer version to retry on when it is still this process's lease. */
-        const releaseOnce = (base: LeaseView): Effect.Effect<Option.Option<LeaseView>, LeaseApiError> =>
+        const releaseOnce = (base: LeaseView): Effect.Effect<Option.Option<LeaseView>, KubeError> =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => store.replace(withSpec(base, releaseSpec(base, now)))).pipe(
             Effect.as(Option.none<LeaseView>()),
             // Never release a lease another incarnation of our identity acquired since.
-            Effect.catchIf((e) => e.kind === "conflict", () =>
-              Effect.map(store.get, (now) => isOurs(now, config) ? Option.some(now!) : Option.none())),
+            Effect.catchReason("KubeError", "Conflict", () =>
+              Effect.map(store.get, (now) =>
+                isOurs(now, config) ? Option.some(now!) : Option.none())),
             Effect.tapError(report),
             // Nothing retries faster than the retry period.
             Effect.retry({
               schedule: Schedule.spaced(config.retryPeriodMs),
-              while: (e) =>
-                e.kind === "transient"
+              while: isTransient
             })
           )
 
         /** Release on `base`, following at most a few newer versions that are still ours. */
-        const releaseFrom = (base: LeaseView, versions: number): Effect.Effect<void, LeaseApiError> =>
+        const releaseFrom = (base: LeaseView, versions: number): Effect.Effect<void, KubeError> =>
           releaseOnce(base).pipe(Effect.flatMap(Option.match({
-            onNone: () => Effect.void,
+            onNone: () =>
+              Effect.void,
             onSome: (next) => versions < 2 ? releaseFrom(next, versions + 1) : Effect.void
           })))
         const release = (base: LeaseView) =>
@@ -158,7 +165,7 @@ export class LeaseCommands extends Context.Service<LeaseCommands, {
             Effect.andThen(releaseFrom(base, 0)),
             Effect.tapError((e) =>
               Effect.annotateCurrentSpan(
-                Object.fromEntries(Object.entries(apiFields(e)).filter(([, v]) => v !== null))
+                Object.fromEntries(Object.entries(kubeFields(e)).filter(([, v]) => v !== null))
               )
             ),
             Effect.ignore,

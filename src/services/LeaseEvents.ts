@@ -5,11 +5,13 @@
  * Lease. Fire and forget: events are taken from Telemetry's bounded feed by
  * one fiber of their own, so a slow, failing or forbidden API never holds up
  * the election; a failure is a warning once (a 403 names the missing rule),
- * then debug lines until a write succeeds again.
+ * then debug lines until a write succeeds again. On the way out, what is
+ * being written and what is left are given one request deadline in all.
  */
-import { Clock, Context, Effect, Layer, Option, PubSub, Ref } from "effect"
-import { decodeStatusText } from "../domain/Wire.ts"
-import { KubeClient } from "./KubeClient.ts"
+import { Clock, Context, Effect, Fiber, Layer, PubSub, Ref } from "effect"
+import { KubeClient } from "../kube/KubeClient.ts"
+import { kubeFields } from "../kube/KubeError.ts"
+import { sayOnce } from "../kube/SayOnce.ts"
 import type { Transition } from "./Telemetry.ts"
 import { Telemetry } from "./Telemetry.ts"
 
@@ -68,46 +70,46 @@ export class LeaseEvents extends Context.Service<LeaseEvents, {
         const kube = yield* KubeClient
         const telemetry = yield* Telemetry
         const path = `/api/v1/namespaces/${config.namespace}/events`
-        const lastProblem = yield* Ref.make("")
+        const access = {
+          what: `events in namespace ${config.namespace}`,
+          needs: "--events needs create on events in the Role (see k8s/role.yaml); the election is not affected"
+        }
+        const say = yield* sayOnce
         const seq = yield* Ref.make(0)
-        const problem = (message: string, fields: Record<string, unknown>) =>
-          Ref.getAndSet(lastProblem, message).pipe(
-            Effect.flatMap((last) =>
-              (last === message ? Effect.logDebug(message) : Effect.logWarning(message)).pipe(
-                Effect.annotateLogs({ verb: "create", ...fields })
-              )
-            )
-          )
 
         const record = (t: Transition) =>
           Effect.gen(function*() {
             if (!isLeadershipChange(t)) return
             const body = eventFor(config, t, yield* Clock.currentTimeMillis, yield* Ref.getAndUpdate(seq, (n) => n + 1))
-            const res = yield* kube.request({ method: "POST", path, body, timeoutMs: config.requestTimeoutMs })
-            if (res.status >= 200 && res.status < 300) return yield* Ref.set(lastProblem, "")
-            const message = res.status === 403
-              ? `forbidden to create events in namespace ${config.namespace} (403): --events needs create on events in the Role (see k8s/role.yaml); the election is not affected`
-              : `cannot record an event on lease ${config.namespace}/${config.leaseName}: HTTP ${res.status}`
-            yield* problem(message, {
-              status: res.status,
-              reason: Option.getOrUndefined(decodeStatusText(res.text))?.reason ?? null
+            yield* kube.request({
+              method: "POST",
+              path,
+              body,
+              timeoutMs: config.requestTimeoutMs,
+              verb: "create",
+              access
             })
+            yield* say.ok
           }).pipe(
-            Effect.catch((e) => problem(`cannot record an event: ${e.message}`, { status: null, reason: "NoAnswer" })),
+            Effect.catch((e) => say.problem(e.message, e.message, kubeFields(e))),
             Effect.withSpan("LeaseEvents.record")
           )
 
         const feed = yield* telemetry.subscribe
-        // On the way out, "stopped leading" is still recorded: an event being written is finished (its request
-        // has a deadline), then what is left in the feed, all within one request deadline more.
+        // An event being written is finished (its request has a deadline) before the fiber stops.
+        const writer = yield* Effect.forkScoped(
+          Effect.forever(Effect.flatMap(PubSub.take(feed), (t) => Effect.uninterruptible(record(t))))
+        )
+        // Added after the fork, so run before its interruption: on the way out, "stopped leading" is still
+        // recorded. The event being written, then what is left in the feed, all within one request deadline.
         yield* Effect.addFinalizer(() =>
-          PubSub.takeUpTo(feed, 16).pipe(
+          Fiber.interrupt(writer).pipe(
+            Effect.andThen(PubSub.takeUpTo(feed, 16)),
             Effect.flatMap((left) => Effect.forEach(left, record, { discard: true })),
+            // Finalizers run uninterruptibly: the deadline must be able to cut this short.
+            Effect.interruptible,
             Effect.timeoutOption(config.requestTimeoutMs)
           )
-        )
-        yield* Effect.forkScoped(
-          Effect.forever(Effect.flatMap(PubSub.take(feed), (t) => Effect.uninterruptible(record(t))))
         )
         return LeaseEvents.of({ record })
       })

@@ -15,13 +15,16 @@
  * back a slice someone else changed or deleted. An identical PUT is a no-op
  * on the API server (one read, no write, no watch event for kube-proxy).
  */
-import { Context, Effect, Layer, Option, Ref, Schedule, Schema } from "effect"
+import { Context, Effect, Layer, Option, Ref, Schedule } from "effect"
 import type { Scope } from "effect"
 import type { SliceOwner } from "../domain/EndpointSlice.ts"
 import { leaderSlice, sliceName } from "../domain/EndpointSlice.ts"
-import { decodeStatusText, decodeWrittenText } from "../domain/Wire.ts"
-import type { KubeResponse } from "./KubeClient.ts"
-import { KubeClient } from "./KubeClient.ts"
+import { cappedBackoff } from "../domain/Time.ts"
+import { decodeWrittenText } from "../domain/Wire.ts"
+import { KubeClient } from "../kube/KubeClient.ts"
+import type { Access, KubeError } from "../kube/KubeError.ts"
+import { kubeFields, roleNeeds, unavailable } from "../kube/KubeError.ts"
+import { sayOnce } from "../kube/SayOnce.ts"
 
 export interface EndpointsTarget extends SliceOwner {
   readonly retryPeriodMs: number
@@ -29,23 +32,10 @@ export interface EndpointsTarget extends SliceOwner {
   readonly requestTimeoutMs: number
 }
 
-/** A write or removal that did not take. Every kind is retried; the message says what to fix. */
-export class EndpointsError extends Schema.TaggedError<EndpointsError>()("EndpointsError", {
-  /** Tells one failure from the next for logging: the HTTP status, or "unreachable". */
-  kind: Schema.String,
-  message: Schema.String
-}) {}
-
 /** What this term last wrote: the removal's preconditions. */
 interface Written {
   readonly uid: string
   readonly resourceVersion: string
-}
-
-interface Publishing {
-  readonly written: Written | undefined
-  /** The kind of the failure last logged, while writes fail: the same kind is not logged again. */
-  readonly failing: string | undefined
 }
 
 /** Failed writes back off from the retry period up to this. */
@@ -67,114 +57,103 @@ export class ServiceEndpoints extends Context.Service<ServiceEndpoints, {
         const kube = yield* KubeClient
         const { requestTimeoutMs, retryPeriodMs, service } = target
         const body = leaderSlice(target)
+        // The removal is one request deadline, its retries included.
+        const removalBoundMs = requestTimeoutMs
         const collection = `/apis/discovery.k8s.io/v1/namespaces/${service.namespace}/endpointslices`
         const item = `${collection}/${sliceName(service.name)}`
-        const slice = `endpointslice ${service.namespace}/${sliceName(service.name)}`
+        const access: Access = {
+          what: `endpointslice ${service.namespace}/${sliceName(service.name)}`,
+          needs: roleNeeds("create, update and delete", "endpointslices.discovery.k8s.io"),
+          namespaceSetting: "--service-namespace"
+        }
         const annotate = Effect.annotateLogs({
           slice: `${service.namespace}/${sliceName(service.name)}`,
           address: service.podIp
         })
 
         const send = (method: "PUT" | "POST" | "DELETE", path: string, verb: string, payload: unknown) =>
-          kube.request({ method, path, body: payload, timeoutMs: requestTimeoutMs }).pipe(
-            Effect.mapError((e) =>
-              new EndpointsError({ kind: "unreachable", message: `${verb} ${slice}: ${e.message}` })
-            )
-          )
-
-        const failure = (verb: string, res: KubeResponse) => {
-          const status = Option.getOrUndefined(decodeStatusText(res.text))
-          const says = status?.message?.slice(0, 300) ?? res.text.slice(0, 120).replace(/\s+/g, " ")
-          const message = res.status === 403
-            ? `forbidden to ${verb} ${slice} (403): the Role bound to this service account needs create, update and delete on endpointslices.discovery.k8s.io (${says})`
-            : res.status === 401
-            ? `the API server rejected our credentials (401 Unauthorized) for ${slice}; check KUBECONFIG or the service account token`
-            : res.status === 404 && status?.details?.kind === "namespaces"
-            ? `namespace ${JSON.stringify(service.namespace)} does not exist (404); set --service-namespace`
-            : `${verb} ${slice}: HTTP ${res.status} ${says}`
-          return new EndpointsError({ kind: String(res.status), message })
-        }
+          kube.request({ method, path, body: payload, timeoutMs: requestTimeoutMs, verb, access })
 
         /** PUT the whole slice, or POST it where there is none; answers what now stands and how it got there. */
         const write = Effect.gen(function*() {
-          const put = yield* send("PUT", item, "update", body)
-          const created = put.status === 404
-          const res = created ? yield* send("POST", collection, "create", body) : put
-          if (res.status < 200 || res.status >= 300) return yield* failure(created ? "create" : "update", res)
+          const put = yield* send("PUT", item, "update", body).pipe(
+            Effect.map(Option.some),
+            Effect.catchReason("KubeError", "NotFound", () => Effect.succeedNone)
+          )
+          const res = Option.isSome(put) ? put.value : yield* send("POST", collection, "create", body)
           const written = Option.getOrUndefined(decodeWrittenText(res.text))
           if (written === undefined) {
-            return yield* new EndpointsError({
-              kind: "garbled",
-              message: `write ${slice}: HTTP ${res.status} with a body that is not an object`
-            })
+            return yield* unavailable("write", access, `HTTP ${res.status} with a body that is not an object`)
           }
-          return { written: written.metadata, created }
+          return { written: written.metadata, created: Option.isNone(put) }
         })
 
-        const keep = (state: Ref.Ref<Publishing>) => {
-          const recorded = ({ created, written }: { written: Written; created: boolean }) =>
-            Ref.modify(state, (s) =>
-              [
-                s.written === undefined || s.failing !== undefined
+        const keep = (state: Ref.Ref<Written | undefined>) =>
+          Effect.gen(function*() {
+            const say = yield* sayOnce
+            const recorded = ({ created, written }: { written: Written; created: boolean }) =>
+              Effect.gen(function*() {
+                const recovered = yield* say.ok
+                const before = yield* Ref.getAndSet(state, written)
+                const line = before === undefined || recovered
                   ? "service endpoints published"
-                  : created || s.written.resourceVersion !== written.resourceVersion
                   // Only someone else changes what an identical PUT then writes back.
+                  : created || before.resourceVersion !== written.resourceVersion
                   ? "service endpoints restored"
-                  : undefined,
-                { written, failing: undefined }
-              ] as const).pipe(Effect.flatMap((line) => line === undefined ? Effect.void : Effect.logInfo(line)))
-          const report = (e: EndpointsError) =>
-            Ref.modify(state, (s) => [s.failing !== e.kind, { ...s, failing: e.kind }] as const).pipe(
-              Effect.flatMap((first) =>
-                first
-                  ? Effect.logWarning(`service endpoints not published: ${e.message}`).pipe(
-                    Effect.annotateLogs({ retrying: true })
-                  )
-                  : Effect.void
-              )
+                  : undefined
+                if (line !== undefined) yield* Effect.logInfo(line)
+              })
+            const report = (e: KubeError) =>
+              say.problem(`${e.reason._tag} ${e.status}`, `service endpoints not published: ${e.message}`, {
+                ...kubeFields(e),
+                retrying: true
+              })
+            return yield* write.pipe(
+              Effect.flatMap(recorded),
+              Effect.tapError(report),
+              Effect.retry(cappedBackoff(retryPeriodMs, maxBackoffMs)),
+              // The retry never gives up; this only tells the types so.
+              Effect.ignore,
+              Effect.repeat(Schedule.spaced(retryPeriodMs))
             )
-          return write.pipe(
-            Effect.flatMap(recorded),
-            Effect.tapError(report),
-            Effect.retry(Schedule.min([Schedule.exponential(retryPeriodMs), Schedule.spaced(maxBackoffMs)])),
-            // The retry never gives up; this only tells the types so.
-            Effect.ignore,
-            Effect.repeat(Schedule.spaced(retryPeriodMs)),
-            annotate
-          )
-        }
+          }).pipe(annotate)
 
         /** DELETE on the preconditions of this term's last write; a slice written since is someone else's. */
-        const remove = (state: Ref.Ref<Publishing>) =>
+        const remove = (state: Ref.Ref<Written | undefined>) =>
           Effect.gen(function*() {
-            const { written } = yield* Ref.get(state)
+            const written = yield* Ref.get(state)
             // Nothing known to stand: a write whose answer was lost leaves at worst our address, which the next leader replaces.
             if (written === undefined) return
             const lastError = yield* Ref.make("")
-            const once = Effect.gen(function*() {
-              const res = yield* send("DELETE", item, "delete", {
-                apiVersion: "v1",
-                kind: "DeleteOptions",
-                preconditions: { uid: written.uid, resourceVersion: written.resourceVersion }
-              })
-              if (res.status === 404) return "service endpoints removed (already gone)"
-              if (res.status === 409) return "service endpoints left in place: written by another since this term"
-              if (res.status >= 200 && res.status < 300) return "service endpoints removed"
-              return yield* failure("delete", res)
-            })
+            const once = send("DELETE", item, "delete", {
+              apiVersion: "v1",
+              kind: "DeleteOptions",
+              preconditions: { uid: written.uid, resourceVersion: written.resourceVersion }
+            }).pipe(
+              Effect.as("service endpoints removed"),
+              Effect.catchReason("KubeError", "NotFound", () =>
+                Effect.succeed("service endpoints removed (already gone)")),
+              Effect.catchReason("KubeError", "Conflict", () =>
+                Effect.succeed("service endpoints left in place: written by another since this term"))
+            )
             const done = yield* once.pipe(
-              Effect.tapError((e) => Ref.set(lastError, e.message)),
+              Effect.tapError((e) =>
+                Ref.set(lastError, e.message)
+              ),
               Effect.retry(Schedule.spaced(retryPeriodMs)),
-              Effect.timeoutOption(requestTimeoutMs),
+              Effect.timeoutOption(removalBoundMs),
               // The retry only ends at the timeout; this only tells the types so.
-              Effect.orElseSucceed(() => Option.none<string>())
+              Effect.orElseSucceed(() =>
+                Option.none<string>()
+              )
             )
             yield* Option.match(done, {
-              onSome: (line) => Effect.logInfo(line),
+              onSome: (line) =>
+                Effect.logInfo(line),
               onNone: () =>
                 Effect.flatMap(Ref.get(lastError), (last) =>
                   Effect.logWarning(
-                    `service endpoints not removed within ${requestTimeoutMs}ms${
+                    `service endpoints not removed within ${removalBoundMs}ms${
                       last === "" ? "" : ` (${last})`
                     }; the next leader replaces them`
                   ))
@@ -182,13 +161,13 @@ export class ServiceEndpoints extends Context.Service<ServiceEndpoints, {
           }).pipe(annotate, Effect.withSpan("ServiceEndpoints.remove"))
 
         const publish = Effect.gen(function*() {
-          const state = yield* Ref.make<Publishing>({ written: undefined, failing: undefined })
+          const state = yield* Ref.make<Written | undefined>(undefined)
           // Finalizers run in reverse: the writer is stopped before the removal starts, so nothing is written after it.
           yield* Effect.addFinalizer(() => remove(state))
           yield* Effect.forkScoped(keep(state), { startImmediately: true })
         })
 
-        return ServiceEndpoints.of({ publish, removalBoundMs: requestTimeoutMs })
+        return ServiceEndpoints.of({ publish, removalBoundMs })
       })
     )
 }

@@ -15,6 +15,7 @@ import type { ReasonCode } from "../domain/Reasons.ts"
 import type { Reason } from "../domain/Reasons.ts"
 import { reasonText } from "../domain/Reasons.ts"
 import { observedAt } from "../domain/Status.ts"
+import { monotonicMs } from "../domain/Time.ts"
 
 export type StateTag = Machine["state"]["_tag"]
 const states: ReadonlyArray<StateTag> = ["Follower", "Acquiring", "Leader", "Releasing"]
@@ -90,8 +91,6 @@ const historyLength = 100
 /** The leader's state on either side of a step: the term a transition begins or ends. */
 const leaderOf = (after: Machine, before: Machine) =>
   after.state._tag === "Leader" ? after.state : before.state._tag === "Leader" ? before.state : undefined
-
-const monotonicMs = Effect.map(Clock.monotonicTimeNanos, (n) => Number(n / 1_000_000n))
 
 export class Telemetry extends Context.Service<Telemetry, {
   /** The election begins, with the machine as the elector keeps it: the state gauges start out as a follower's. */

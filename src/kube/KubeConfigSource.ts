@@ -10,8 +10,8 @@ import { Effect, Schema } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
-import type { ExecConfig } from "./ExecCredentials.ts"
-import { takeExecPlugin } from "./ExecCredentials.ts"
+import type { ExecConfig } from "./ExecPlugin.ts"
+import { takeExecPlugin } from "./ExecPlugin.ts"
 
 const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 

@@ -1,19 +1,18 @@
 /**
- * Tokens from a kubeconfig exec credential plugin (`users[].user.exec`), the
- * way clusters are reached from outside (cloud CLIs, OIDC helpers).
- *
- * We run the plugin ourselves: client-node 2.0.1's ExecAuth spawns one per
- * uncached lookup with no deadline, no sharing between concurrent lookups and
- * no handle on the process (its `execFn` hook only replaces spawn, it cannot
- * tie a process to the lookup that timed out), and its errors quote the
- * plugin's stdout (JSON.parse messages), where the token is. Its cache rule is
- * kept: a token is reused until its expirationTimestamp, or for good without one.
+ * One run of a kubeconfig exec credential plugin (`users[].user.exec`) as a
+ * process: spawned detached (its own process group) with what client-go tells
+ * a plugin, bounded by its own deadline, finished when it exits and its output
+ * has drained (not when its pipes close: a process it left may hold them for
+ * ever), then its group killed and its pipes closed however it ended. What it
+ * printed is read as an ExecCredential; errors name the plugin and never quote
+ * its stdout, where the token is.
  */
 import type { KubeConfig } from "@kubernetes/client-node"
-import { Clock, Effect, Exit, Option, Ref, Schema, Semaphore } from "effect"
+import { Clock, Effect, Option, Schema } from "effect"
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
-import { HelperProcesses } from "./HelperProcesses.ts"
+import { parseJson } from "../domain/Wire.ts"
+import type { HelperProcesses } from "../services/HelperProcesses.ts"
 
 /** `users[].user.exec` as client-node loads it (other fields, such as interactiveMode, do not matter here). */
 const ExecConfig = Schema.Struct({
@@ -55,27 +54,27 @@ export const takeExecPlugin = (kc: KubeConfig): Effect.Effect<ExecConfig | undef
   )
 }
 
-interface Credential {
+export interface Credential {
   readonly token: string
   /** Epoch ms; undefined = never expires. */
   readonly expiresAt: number | undefined
+  /** The API server answered 401 to it. */
+  readonly rejected: boolean
 }
 
-/** More than any ExecCredential needs; beyond it the plugin is killed. */
+/** After the plugin exited, how long its last output may take to come through the pipe. */
+const drainMs = 200
+/** More than any ExecCredential needs; beyond it the run fails. */
 const maxOutputBytes = 1 << 20
 /** A SIGKILLed process is gone at once; this only bounds waiting for one stuck in the kernel. */
 const exitWaitMs = 1000
 
-/**
- * A token source for one plugin. `token` runs at most one plugin at a time:
- * concurrent callers queue for the one permit and find the token the first
- * one fetched. Interrupting a caller (its deadline) SIGKILLs the plugin's
- * whole process group and waits for it to exit, so nothing of it outlives the deadline.
- */
-export const makeExecCredentials = Effect.fn("ExecCredentials.make")(function*(exec: ExecConfig) {
-  const helpers = yield* HelperProcesses
-  const permit = yield* Semaphore.make(1)
-  const cached = yield* Ref.make(Option.none<Credential>())
+/** Run the plugin once, for at most `timeoutMs`. */
+export const runPlugin = (
+  exec: ExecConfig,
+  helpers: HelperProcesses["Service"],
+  timeoutMs: number
+): Effect.Effect<Credential, ExecCredentialError> => {
   const name = exec.command
   const fail = (what: string) => new ExecCredentialError({ message: `credential plugin ${name} ${what}` })
   const env = {
@@ -100,42 +99,66 @@ export const makeExecCredentials = Effect.fn("ExecCredentials.make")(function*(e
     catch: (cause) => fail(`could not be started: ${cause instanceof Error ? cause.message : String(cause)}`)
   })
 
+  /** Always, however the run ended: its group killed (the plugin, or what it left), its pipes closed. */
   const stop = (child: ChildProcess) =>
     Effect.callback<void>((resume) => {
-      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return resume(Effect.void)
-      child.once("exit", () => resume(Effect.void))
-      try {
-        process.kill(-child.pid, "SIGKILL")
-      } catch {
-        child.kill("SIGKILL")
+      child.stdout?.destroy()
+      child.stderr?.destroy()
+      const exited = child.exitCode !== null || child.signalCode !== null
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, "SIGKILL")
+        } catch {
+          // The group is empty: nothing was left behind.
+        }
       }
+      if (exited || child.pid === undefined) return resume(Effect.void)
+      child.once("exit", () => resume(Effect.void))
     }).pipe(Effect.interruptible, Effect.timeoutOption(exitWaitMs), Effect.asVoid)
 
+  /** What the plugin printed, once it exited and its output drained (or the drain ran out). */
   const answer = (child: ChildProcess) =>
     Effect.callback<Credential, ExecCredentialError>((resume) => {
       const out: Array<Buffer> = []
       let outBytes = 0
       let err = ""
+      let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
+      let drained = false
+      let timer: NodeJS.Timeout | undefined
+      const finish = () => {
+        if (exit === undefined) return
+        clearTimeout(timer)
+        if (exit.code !== 0) {
+          const why = exit.code === null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`
+          return resume(Effect.fail(fail(`${why}${lastLine(err)}`)))
+        }
+        const stdout = Buffer.concat(out).toString("utf8")
+        resume(Effect.flatMap(Clock.currentTimeMillis, (now) => parse(stdout, now)))
+      }
       child.stdout!.on("data", (chunk: Buffer) => {
         outBytes += chunk.length
         if (outBytes > maxOutputBytes) resume(Effect.fail(fail(`printed more than ${maxOutputBytes} bytes`)))
         else out.push(chunk)
       })
+      child.stdout!.once("end", () => {
+        drained = true
+        finish()
+      })
       child.stderr!.on("data", (chunk: Buffer) => {
         err = (err + chunk.toString("utf8")).slice(-4096)
       })
       child.once("error", (e) => resume(Effect.fail(fail(`could not be started: ${e.message}`))))
-      child.once("close", (code, signal) => {
-        if (code !== 0) {
-          const why = code === null ? `was killed by ${signal}` : `exited with code ${code}`
-          return resume(Effect.fail(fail(`${why}${lastLine(err)}`)))
-        }
-        resume(Clock.currentTimeMillis.pipe(Effect.flatMap((now) => parse(Buffer.concat(out).toString("utf8"), now))))
+      child.once("exit", (code, signal) => {
+        exit = { code, signal }
+        // A process it left may hold stdout open for ever: the pipe gets a moment to deliver what was printed.
+        if (drained) finish()
+        else timer = setTimeout(finish, drainMs)
       })
+      return Effect.sync(() => clearTimeout(timer))
     })
 
   const parse = (stdout: string, now: number): Effect.Effect<Credential, ExecCredentialError> => {
-    const status = Option.getOrUndefined(decodeCredential(parseJson(stdout)))?.status
+    const status = Option.getOrUndefined(Option.flatMap(parseJson(stdout), decodeCredential))?.status
     if (status === undefined) return Effect.fail(fail("printed no ExecCredential"))
     if (status.token === undefined || status.token === "") {
       return Effect.fail(fail(
@@ -146,35 +169,22 @@ export const makeExecCredentials = Effect.fn("ExecCredentials.make")(function*(e
     }
     const expiresAt = status.expirationTimestamp === undefined ? undefined : Date.parse(status.expirationTimestamp)
     // client-node's rule: an unparsable expiry counts as expired (NaN > now is false).
-    return Effect.succeed({ token: status.token, expiresAt: Number.isNaN(expiresAt) ? now : expiresAt })
-  }
-
-  /** One run: killed with its group unless it answered. */
-  const run = Effect.acquireUseRelease(
-    start,
-    answer,
-    (child, exit) => (Exit.isSuccess(exit) ? Effect.void : stop(child))
-  )
-
-  const token: Effect.Effect<string, ExecCredentialError> = permit.withPermit(
-    Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const current = Option.getOrUndefined(yield* Ref.get(cached))
-      if (current !== undefined && (current.expiresAt === undefined || current.expiresAt > now)) return current.token
-      const fresh = yield* run
-      yield* Ref.set(cached, Option.some(fresh))
-      return fresh.token
+    return Effect.succeed({
+      token: status.token,
+      expiresAt: Number.isNaN(expiresAt) ? now : expiresAt,
+      rejected: false
     })
-  )
-  return { token }
-})
-
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
   }
+
+  return Effect.acquireUseRelease(
+    start,
+    (child) =>
+      answer(child).pipe(Effect.timeoutOrElse({
+        duration: timeoutMs,
+        orElse: () => Effect.fail(fail(`gave no credential within ${timeoutMs}ms`))
+      })),
+    stop
+  )
 }
 
 /** The plugin's last word on stderr, as kubectl would show it: one printable line, bounded. */
