@@ -564,6 +564,20 @@ describe("review findings, as rules of the machine", () => {
     assert.isAtLeast(flapping.wakeAt!, 2_000)
   })
 
+  it("a read's backoff outlasts the watch going down or coming and going: Retry-After is never cut short", () => {
+    const failure = { kind: "transient", message: "429", retryAfterMs: 5_000 } as const
+    for (
+      const flaps of [[false], [true, false], [false, true, false]] as const
+    ) {
+      const r = run(initial, [
+        [{ _tag: "ReadFailed", failure }, 1_000],
+        ...flaps.map((watching, i) => [{ _tag: "WatchChanged", watching }, 1_100 + i] as const)
+      ])
+      assert.isAtLeast(r.wakeAt!, 6_000, JSON.stringify(flaps))
+      assert.deepStrictEqual(step(r.machine, { _tag: "Wake" }, 5_999, timing).commands, [], JSON.stringify(flaps))
+    }
+  })
+
   it("a renew answered with the version it was written on is no renew", () => {
     const leader = leaderAt(0)
     const renewing = step(leader, { _tag: "Wake" }, 2_000, timing)

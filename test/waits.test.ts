@@ -31,8 +31,8 @@ describe("waits that say so", () => {
   })
 
   it("a backoff after failures says once that it waits and why, however often the failure repeats", async () => {
-    // Every read (and watch) answers 429 with Retry-After: 2, until three reads have failed.
-    sb.emu.setFault("a", { status: 429, retryAfterSeconds: 2, verbs: ["get", "watch"] })
+    // Every read (and the watch's list and watch) answers 429 with Retry-After: 2, until three reads have failed.
+    sb.emu.setFault("a", { status: 429, retryAfterSeconds: 2, verbs: ["get", "list", "watch"] })
     const a = sb.replica("a")
     const line = await a.waitFor((l) => l.message.startsWith("read failed: waiting"), "the backoff line")
     expect(line.message).toContain("waiting 2s before trying again")

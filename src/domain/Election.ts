@@ -31,8 +31,11 @@ export type State =
     readonly reading: boolean
     /** When to poll next; undefined while the watch keeps us informed. */
     readonly nextReadAt: number | undefined
-    /** When the last read was sent: polls are never closer together than the retry period. */
-    readonly lastReadAt: number
+    /**
+     * No read before this: a retry period after the last one was sent (polls are never closer together), or the
+     * backoff after a failed one (Retry-After only lengthens it), whatever the watch does meanwhile.
+     */
+    readonly readAfter: number
     /** No acquire before this time: backoff after a failed attempt. */
     readonly retryAt: number
     /** The backoff waits for news, not for time: a new version of the lease lifts it. */
@@ -144,7 +147,7 @@ export const initial: Machine = {
     observation: undefined,
     reading: true,
     nextReadAt: undefined,
-    lastReadAt: 0,
+    readAfter: 0,
     retryAt: 0,
     retryUntilChange: false,
     blind: true
@@ -202,9 +205,9 @@ const takeable = (observation: Observation | undefined, now: number, t: Timing) 
  * When to poll next: not while the watch informs us, and not while a takeable lease waits only
  * for a backoff to end (the acquire then is the probe).
  */
-const pollAt = (m: Machine, observation: Observation | undefined, lastReadAt: number, now: number, t: Timing) => {
+const pollAt = (m: Machine, observation: Observation | undefined, readAfter: number, now: number, t: Timing) => {
   if (m.watching || takeable(observation, now, t)) return undefined
-  return Math.max(now, lastReadAt) + t.retryPeriodMs
+  return Math.max(now + t.retryPeriodMs, readAfter)
 }
 
 type Result = [Machine, Array<Command>, Reason]
@@ -223,7 +226,7 @@ const follow = (
   t: Timing,
   said: Reason,
   backoff: Backoff = noBackoff,
-  lastReadAt = 0,
+  readAfter = 0,
   blind = observation === undefined
 ): Result => {
   const follower = (reading: boolean, nextReadAt: number | undefined): State => ({
@@ -231,7 +234,7 @@ const follow = (
     observation,
     reading,
     nextReadAt,
-    lastReadAt: reading ? now : lastReadAt,
+    readAfter: reading ? now + t.retryPeriodMs : readAfter,
     blind,
     ...backoff
   })
@@ -244,7 +247,7 @@ const follow = (
     return [{ ...m, state: { _tag: "Acquiring", observation, base } }, [{ _tag: "Acquire", base }], why]
   }
   if (observation === undefined) return [{ ...m, state: follower(true, undefined) }, [{ _tag: "Read" }], said]
-  return [{ ...m, state: follower(false, pollAt(m, observation, lastReadAt, now, t)) }, [], said]
+  return [{ ...m, state: follower(false, pollAt(m, observation, readAfter, now, t)) }, [], said]
 }
 
 /** A leader's term ends: stop the child under the stop deadline, release once it is gone (when the lease is still ours). */
@@ -270,8 +273,10 @@ export const step = (m: Machine, e: Event, now: number, t: Timing): Step => {
   const [machine, commands, reason] = transition(m, e, now, t)
   const wake = wakeAt(machine, t)
   const wait = began(m, machine, e, now, t)
-  // Only a wait that is what holds the machine back: a backoff shorter than a held lease's expiry is no wait.
-  return { machine, commands, wakeAt: wake, reason, wait: wait?.untilMs === wake ? wait : undefined }
+  // Only a backoff that is what holds the machine back: one shorter than a held lease's expiry is no wait. (An
+  // absent lease's wait holds it back whatever polls happen meanwhile.)
+  const holds = wait?._tag === "AbsentLease" || wait?.untilMs === wake
+  return { machine, commands, wakeAt: wake, reason, wait: holds ? wait : undefined }
 }
 
 /** The wait this step began, if it lasts more than a second. */
@@ -306,7 +311,7 @@ const transition = (m: Machine, e: Event, now: number, t: Timing): Result => {
     // Without a watch, changes may be missed (a lease created and lost again): blind until the next reading.
     const blind = s._tag === "Follower" && (s.blind || !e.watching)
     if (s._tag === "Follower" && !s.reading) {
-      const nextReadAt = e.watching ? undefined : Math.max(now, s.lastReadAt + t.retryPeriodMs)
+      const nextReadAt = e.watching ? undefined : Math.max(now, s.readAfter)
       return [{ ...next, state: { ...s, blind, nextReadAt } }, [], reason("watch", e.watching ? "up" : "down, polling")]
     }
     if (s._tag === "Follower") {
@@ -330,22 +335,35 @@ const follower = (m: Machine, s: Extract<State, { _tag: "Follower" }>, e: Event,
   const backoff = { retryAt: s.retryAt, retryUntilChange: s.retryUntilChange }
   switch (e._tag) {
     case "Wake": {
-      if (m.exiting) return follow(m, s.observation, now, t, reason("exiting"), backoff, s.lastReadAt, s.blind)
+      if (m.exiting) return follow(m, s.observation, now, t, reason("exiting"), backoff, s.readAfter, s.blind)
       if (takeable(s.observation, now, t) && s.retryAt <= now) {
-        return follow(m, s.observation, now, t, reason("lease_expired"), backoff, s.lastReadAt, s.blind)
+        return follow(m, s.observation, now, t, reason("lease_expired"), backoff, s.readAfter, s.blind)
       }
       if (s.reading || s.nextReadAt === undefined || s.nextReadAt > now) return [m, [], reason("waiting")]
-      return [{ ...m, state: { ...s, reading: true, lastReadAt: now } }, [{ _tag: "Read" }], reason("poll")]
+      return [
+        { ...m, state: { ...s, reading: true, readAfter: now + t.retryPeriodMs } },
+        [{ _tag: "Read" }],
+        reason("poll")
+      ]
     }
     case "LeaseSeen": {
       const observation = observe(s.observation, e.lease, now, s.blind)
       const news = s.observation === undefined || observation.observedAt !== s.observation.observedAt
       const lifted = s.retryUntilChange && news ? noBackoff : backoff
-      return follow(m, observation, now, t, reason("lease_seen"), lifted, s.lastReadAt, false)
+      return follow(m, observation, now, t, reason("lease_seen"), lifted, s.readAfter, false)
     }
     case "ReadFailed":
       return [
-        { ...m, state: { ...s, reading: false, blind: true, nextReadAt: now + backoffMs(e.failure, t) } },
+        {
+          ...m,
+          state: {
+            ...s,
+            reading: false,
+            blind: true,
+            nextReadAt: now + backoffMs(e.failure, t),
+            readAfter: now + backoffMs(e.failure, t)
+          }
+        },
         [],
         reason("read_failed", e.failure.message)
       ]
@@ -357,7 +375,7 @@ const follower = (m: Machine, s: Extract<State, { _tag: "Follower" }>, e: Event,
         t,
         reason("signal", e.signal),
         backoff,
-        s.lastReadAt,
+        s.readAfter,
         s.blind
       )
     default:
