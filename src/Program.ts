@@ -76,6 +76,8 @@ export const main = async (
       return 0
     case "Timeline":
       return (await import("./Timeline.ts")).timeline(invocation.success.files)
+    case "Handover":
+      return (await import("./Handover.ts")).handover(invocation.success, env)
     case "Run": {
       const settings = invocation.success.settings
       const traces = otelPlan(env, { serviceVersion: version, instance: settings.identity })

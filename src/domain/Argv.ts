@@ -15,6 +15,8 @@ export type Args =
   | { readonly _tag: "Help" }
   | { readonly _tag: "Version" }
   | { readonly _tag: "Timeline"; readonly files: ReadonlyArray<string> }
+  /** `just-one-init handover …`: its own arguments, read by HandoverArgs.ts. */
+  | { readonly _tag: "HandoverArgs"; readonly argv: ReadonlyArray<string> }
   | {
     readonly _tag: "Options"
     readonly flags: ReadonlyArray<FlagValue>
@@ -31,6 +33,7 @@ export const splitArgv = (argv: ReadonlyArray<string>): Result.Result<Args, Sett
     if (flag !== undefined) return fail("timeline", `timeline takes only file names, got ${JSON.stringify(flag)}`)
     return Result.succeed({ _tag: "Timeline", files: argv.slice(1) })
   }
+  if (argv[0] === "handover") return Result.succeed({ _tag: "HandoverArgs", argv: argv.slice(1) })
   const flags: Array<FlagValue> = []
   let wants: "Help" | "Version" | undefined
   let command: ReadonlyArray<string> | null = null
@@ -72,6 +75,7 @@ export const usage = (version: string): string =>
     "",
     "usage: just-one-init [options] [--] <command> [args...]",
     "       just-one-init timeline [FILE...]",
+    "       just-one-init handover --lease-name NAME [--namespace NS] [--to IDENTITY] [--timeout DURATION]",
     "",
     ...options.map((o) => `  ${o.flags.join(", ").padEnd(36)} ${o.help}\n  ${"".padEnd(36)} env: ${o.env.join(", ")}`),
     `  ${"-h, --help".padEnd(36)} show this help`,

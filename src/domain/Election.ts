@@ -68,7 +68,7 @@ export type State =
     readonly since: number
     /** When everything the child started gets SIGKILL (undefined: there was no child to stop); a stop that outlasts it by far is stuck (see Health). */
     readonly killAt: number | undefined
-    /** The term ended because the lease asked for a handover: this replica stays away from it for a lease duration. */
+    /** The term ended because the lease asked for a handover: this replica stays away from it for a while (`handedOver`). */
     readonly handover: boolean
   }
 
@@ -537,9 +537,13 @@ const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now
   }
 }
 
-/** A replica that handed over stays away for a lease duration, whoever the handover was for. */
+/**
+ * A replica that handed over stays away for two lease durations, whoever the handover was for: longer than the
+ * others leave a lease named for someone else, so that when the preferred holder does not come, another
+ * follower takes it, and this one only when there is none.
+ */
 const handedOver = (s: Extract<State, { _tag: "Releasing" }>, now: number, t: Timing): Backoff =>
-  s.handover ? { retryAt: now + t.leaseDurationMs, retryUntilChange: false } : noBackoff
+  s.handover ? { retryAt: now + 2 * t.leaseDurationMs, retryUntilChange: false } : noBackoff
 
 const releasing = (m: Machine, s: Extract<State, { _tag: "Releasing" }>, e: Event, now: number, t: Timing): Result => {
   switch (e._tag) {

@@ -171,6 +171,36 @@ export const withSpec = (base: LeaseView, spec: SpecFields, incarnation?: string
   }
 }
 
+/** The strategy written beside a preferred holder: Kubernetes refuses one without a strategy. */
+export const handoverStrategy = "just-one-init/handover"
+
+/**
+ * `just-one-init handover`: the lease as it was read, asking its holder to hand over to `to` (anyone when
+ * undefined). The annotation says it on every server; spec.preferredHolder where the server keeps it (the
+ * CoordinatedLeaderElection gate), beside a strategy as it requires (an existing one is kept).
+ */
+export const handoverRequest = (base: LeaseView, to: string | undefined): Record<string, unknown> => {
+  const raw = base.raw as { metadata?: Record<string, unknown>; spec?: unknown }
+  const { managedFields: _managedFields, ...metadata } = raw.metadata ?? {}
+  const spec = asRecord(raw.spec)
+  return {
+    ...raw,
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: {
+      ...metadata,
+      annotations: { ...asRecord(metadata["annotations"]), [preferredHolderAnnotation]: to ?? anyone }
+    },
+    spec: to === undefined
+      ? spec
+      : {
+        ...spec,
+        strategy: typeof spec["strategy"] === "string" ? spec["strategy"] : handoverStrategy,
+        preferredHolder: to
+      }
+  }
+}
+
 const asRecord = (value: unknown): Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : {}
 

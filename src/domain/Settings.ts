@@ -11,6 +11,7 @@ import { type Args, SettingsError, splitArgv } from "./Argv.ts"
 import { ElectionFromRaw } from "./ElectionSettings.ts"
 import { parseGates } from "./Gates.ts"
 import { dependencyJson, dependencyLists } from "./GateText.ts"
+import { parseHandover } from "./HandoverArgs.ts"
 import { candidates, type Env } from "./Options.ts"
 import { at, type Candidate, Candidates, firstIssue, invalid, quote, readOnly, setting } from "./Setting.ts"
 import { type Invocation, Settings } from "./SettingsSchema.ts"
@@ -224,6 +225,9 @@ export const parseInvocation = (
   host: Host
 ): Result.Result<Invocation, SettingsError> =>
   Result.flatMap(splitArgv(argv), (args): Result.Result<Invocation, SettingsError> => {
+    if (args._tag === "HandoverArgs") {
+      return Result.map(parseHandover(args.argv, env), (request) => ({ _tag: "Handover" as const, ...request }))
+    }
     if (args._tag !== "Options") return Result.succeed(args)
     return Result.match(decodeSettings(gather(args, env, host)), {
       onSuccess: (settings) => Result.succeed({ _tag: "Run", settings }),

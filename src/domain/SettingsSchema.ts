@@ -95,6 +95,13 @@ export const Invocation = Schema.TaggedUnion({
   Help: {},
   Version: {},
   /** `just-one-init timeline [FILE...]`. */
-  Timeline: { files: Schema.Array(Schema.String) }
+  Timeline: { files: Schema.Array(Schema.String) },
+  /** `just-one-init handover …` (HandoverArgs.ts). */
+  Handover: {
+    leaseName: Schema.String,
+    namespace: Schema.NullOr(Schema.String),
+    to: Schema.NullOr(Schema.String),
+    timeoutMs: Schema.NullOr(Schema.Number)
+  }
 })
 export type Invocation = typeof Invocation.Type
