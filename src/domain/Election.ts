@@ -10,8 +10,8 @@
  * `step(machine, event, now)` returns the next machine, the commands for the
  * effectful runtime to carry out (each answers with an event), and the local
  * time at which the machine wants a `Wake`. Times are local monotonic
- * milliseconds. The safety argument is in ../../README.md ("Why two children
- * never run at once"); the rules it relies on are marked [rule n].
+ * milliseconds. The safety argument is in docs/safety.md; the rules it relies
+ * on are marked [rule n], numbered as there.
  */
 import type { LeaseView, Observation } from "./Lease.ts"
 import { handsOver, isFree, isOurs, observe, sameVersion, takeableAt, unknownHolder } from "./Lease.ts"

@@ -3,7 +3,7 @@
  * watch currently shows: each answers a value (the gate passed, or what the
  * next step needs) or the reason it has not, as the progress lines and
  * /status show it. The semantics are kubernetes-entrypoint's, except where
- * its bugs are listed in the README.
+ * its bugs are listed in docs/gates.md and docs/migrating.md.
  */
 import type { Effect } from "effect"
 import { Option, Result, Schema } from "effect"

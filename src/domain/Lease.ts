@@ -251,7 +251,7 @@ export const sameVersion = (a: LeaseView | undefined, b: LeaseView | undefined) 
 /**
  * Local time at which the observed holder's right lapses, or `now`-or-earlier when
  * the lease may be taken. Judged only by local observation (never renewTime against
- * our clock); an unreadable duration counts as `ownDurationMs`.
+ * our clock) [rule 6, docs/safety.md]; an unreadable duration counts as `ownDurationMs`.
  */
 export const takeableAt = (obs: Observation, ownDurationMs: number, identity?: string): number => {
   const holder = obs.lease !== undefined ? obs.lease.holder : obs.lastHolder

@@ -228,7 +228,10 @@ const within = (check: Effect.Effect<boolean>, ms: number) =>
     Effect.map((o) => o._tag === "Some")
   )
 
-/** The stop under one deadline (see the module comment); completes once everything it started is reaped. */
+/**
+ * The stop under one deadline (see the module comment); completes once everything it started is reaped:
+ * the whole group, and what left it [rule 9, docs/safety.md].
+ */
 const stopAll =
   (tree: ProcessTree["Service"], reaper: Reaper["Service"], helpers: HelperProcesses["Service"]) =>
   (pgid: number, exited: Deferred.Deferred<ChildExit>, killAt: number): Effect.Effect<void> =>

@@ -1,8 +1,9 @@
 /**
  * The lease watch: the Lease's changes as the machine's observations
  * (LeaseSeen, and WatchChanged as the watch goes up and down). It is an
- * optimisation only; safety never waits on it [rule 7]. Pacing (backoff,
- * minimum session, 410) is the informer's, behind LeaseStore.changes.
+ * optimisation only; safety never waits on it [rule 7, docs/safety.md].
+ * Pacing (backoff, minimum session, 410) is the informer's, behind
+ * LeaseStore.changes.
  */
 import { Context, Effect, Layer, Stream } from "effect"
 import type { Event } from "../domain/Election.ts"
