@@ -3,7 +3,12 @@
  * processes with it. The wrapper spawns it in the command's place, as the leader of
  * the command's process group:
  *
- *   child-init <wrapper-pid> <command> [args...]
+ *   child-init <wrapper-pid> [--await] <command> [args...]
+ *
+ * With --await it is spawned ahead, while the wrapper follows, so that a handover does not
+ * wait for the wrapper's fork (its cost grows with the wrapper's memory): it waits on fd 3 for
+ * the go, the variables to add to its environment as NUL-terminated KEY=VALUE entries and an
+ * empty one, and starts the command then; the end of fd 3 before the go ends it quietly.
  *
  * As PID 1 of a container the kernel kills everything when the wrapper dies; outside
  * PID 1 (under tini, with shareProcessNamespace, on a laptop) it does not, and a
@@ -48,6 +53,26 @@ static void report(const char *what, long value) {
   int n = snprintf(line, sizeof line, "%s %ld\n", what, value);
   /* Not passed (run by hand): nothing to tell. */
   if (write(REPORT_FD, line, (size_t)n) < 0) return;
+}
+
+/*
+ * Wait for the go on fd 3 and add its variables to the environment; 0 when fd 3 ends first (the wrapper
+ * gave up on this one, or died). Kept for the command's life, as putenv() keeps the strings.
+ */
+static int await_go(void) {
+  static char message[65536];
+  size_t len = 0;
+  for (;;) {
+    if (len == sizeof message) return 0;
+    ssize_t got = read(REPORT_FD, message + len, sizeof message - len);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return 0;
+    len += (size_t)got;
+    /* The end: an empty entry, first or after a NUL-terminated one. */
+    if (message[0] == '\0' || (len >= 2 && message[len - 1] == '\0' && message[len - 2] == '\0')) break;
+  }
+  for (char *entry = message; *entry != '\0'; entry += strlen(entry) + 1) putenv(entry);
+  return 1;
 }
 
 /* Each child of `pid`: every thread's list, or a scan of /proc where the kernel lacks those files. */
@@ -126,8 +151,10 @@ static void mirror(int status) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fputs("usage: child-init <wrapper-pid> <command> [args...]\n", stderr);
+  int awaiting = argc > 3 && strcmp(argv[2], "--await") == 0;
+  char **command_argv = argv + (awaiting ? 3 : 2);
+  if (argc < (awaiting ? 4 : 3)) {
+    fputs("usage: child-init <wrapper-pid> [--await] <command> [args...]\n", stderr);
     return 125;
   }
   pid_t wrapper = (pid_t)atoi(argv[1]);
@@ -149,6 +176,7 @@ int main(int argc, char **argv) {
   if (getppid() != wrapper) return 137;
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC);
+  if (awaiting && !await_go()) return 0;
 
   /* The command's exec error comes back on this pipe; a successful exec closes it. */
   int execed[2];
@@ -165,7 +193,7 @@ int main(int argc, char **argv) {
     /* The command starts as the wrapper would have started it: default dispositions, nothing blocked. */
     for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
     sigprocmask(SIG_SETMASK, &empty, NULL);
-    execvp(argv[2], argv + 2);
+    execvp(command_argv[0], command_argv);
     int e = errno;
     if (write(execed[1], &e, sizeof e) < 0) _exit(126);
     _exit(e == ENOENT ? 127 : 126);

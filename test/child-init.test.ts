@@ -108,3 +108,32 @@ describe("the command under child-init", () => {
     expect(await r.exited).toBe(42)
   })
 })
+
+describe("the elected child's child-init, spawned ahead", () => {
+  it("waits beside a follower, and on winning the lease the command starts in it: no fork of the wrapper then", async () => {
+    sb.emu.setLease("default", sb.leaseName, { holderIdentity: "z", leaseDurationSeconds: 3600, leaseTransitions: 7 })
+    const a = sb.replica("a")
+    await sb.emu.watchOpened("a")
+    const spare = await eventually(
+      () =>
+        readFileSync(`/proc/${a.proc.pid}/task/${a.proc.pid}/children`, "utf8").split(" ").map(Number)
+          .find((pid) => pid > 0 && comm(pid) === "child-init"),
+      "the spare child-init"
+    )
+    // Released: a wins, and its child (with its fencing token) starts under that very child-init.
+    sb.emu.setLease("default", sb.leaseName, { holderIdentity: "", leaseDurationSeconds: 1, leaseTransitions: 7 })
+    const [child] = await started(sb.childLog(), ["child"])
+    expect(parentOf(child!.pid)).toBe(spare)
+    expect(child!.token).toBe("8")
+    // Another is spawned ahead for the next term, a while later, and stays out of this one's stop.
+    const next = await eventually(
+      () =>
+        readFileSync(`/proc/${a.proc.pid}/task/${a.proc.pid}/children`, "utf8").split(" ").map(Number)
+          .find((pid) => pid > 0 && pid !== spare && comm(pid) === "child-init"),
+      "the next spare"
+    )
+    a.signal("SIGTERM")
+    expect((await a.exited).code).toBe(0)
+    await eventually(() => (running(next) ? undefined : true), "the unused spare gone with the wrapper")
+  })
+})

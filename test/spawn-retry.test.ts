@@ -25,6 +25,7 @@ import { describe, expect, it } from "vitest"
 import { readRecords } from "../harness/lives.ts"
 import type { LogLine } from "../harness/replica.ts"
 import { eventually, nodeBin, wrapperPath } from "../harness/replica.ts"
+import { childrenOf } from "../src/services/ProcessTree.ts"
 import { sandbox } from "./support/sandbox.ts"
 
 const canPrlimit = (() => {
@@ -140,11 +141,16 @@ describe.skipIf(probe === undefined)("a leader whose spawn fails with EAGAIN (a 
   const sb = sandbox("retry")
   const lease = () => sb.emu.getLease("default", sb.leaseName)
 
-  /** A follower of a lease held elsewhere, put in a pids cgroup with room for one more task (child-init, not its fork). */
+  /**
+   * A follower of a lease held elsewhere, put in a pids cgroup with room for one more task (child-init, not its
+   * fork). The child-init it spawned ahead is sent away first (as if gone), so the start spawns one anew.
+   */
   const starvedFollower = async () => {
     sb.emu.setLease("default", sb.leaseName, { holderIdentity: "z", leaseDurationSeconds: 3600, leaseTransitions: 0 })
     const a = sb.replica("a")
     await sb.emu.watchOpened("a")
+    for (const pid of childrenOf(a.proc.pid!)) process.kill(pid, "SIGKILL")
+    await eventually(() => (childrenOf(a.proc.pid!).length === 0 ? true : undefined), "the spare child-init gone")
     const cg = pidsCgroup()!
     cg.join(a.proc.pid!)
     cg.limit(String(Number(readFileSync(join(cg.dir, "pids.current"), "utf8")) + 1))

@@ -57,7 +57,11 @@ const foundation = (signals: Layer.Layer<Signals>) =>
 
 /** What every run has: the status board and its health server, the child's supervision. */
 const supervision = (s: Settings) => {
-  const leadership = Leadership.layer.pipe(Layer.provide(ChildSupervisor.layer({ stopGraceMs: s.stopGraceMs })))
+  // An elected child is started on a handover, when every millisecond counts: its child-init is spawned ahead.
+  const ahead = s.election === null || s.command.length === 0 ? undefined : s.command
+  const leadership = Leadership.layer.pipe(
+    Layer.provide(ChildSupervisor.layer({ stopGraceMs: s.stopGraceMs, ...(ahead === undefined ? {} : { ahead }) }))
+  )
   const board = Layer.merge(StatusBoard.layer, Telemetry.layer)
   const health = HealthServer.layer(s.listen, s.statusStyle, { timings: timingsOf(s) })
   return Layer.mergeAll(leadership, health.pipe(Layer.provide(board)), board)

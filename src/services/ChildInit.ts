@@ -116,7 +116,11 @@ export const launch = (command: ReadonlyArray<string>, o: LaunchOptions): void =
     proc.once("exit", o.onExit)
     return o.onStart({ leader, pid: leader })
   }
-  // child-init's report; its exit mirrors the command's once started, and is not the command's otherwise.
+  follow(proc, leader, o)
+}
+
+/** child-init's report, and its exit: the command's once started, not the command's otherwise. */
+const follow = (proc: ChildProcess, leader: number, o: Pick<LaunchOptions, "onExit" | "onStart">): void => {
   let outcome: Launched | NotLaunched | undefined
   let exit: [number | null, NodeJS.Signals | null] | undefined
   const settle = () => {
@@ -147,4 +151,58 @@ export const launch = (command: ReadonlyArray<string>, o: LaunchOptions): void =
       : { error: getSystemErrorName(-n), leader }
     settle()
   })
+}
+
+/** A child-init spawned ahead, waiting on fd 3 for the go (`--await`). */
+export interface Warm {
+  readonly leader: number
+  /** Start the command in it, with `env` added to the environment it was spawned with; false when it is gone. */
+  go(env: Readonly<Record<string, string>>, o: Pick<LaunchOptions, "onExit" | "onStart">): boolean
+  /** Send it away unused (it ends quietly). */
+  dismiss(): void
+}
+
+/**
+ * Spawn child-init for `command` ahead of need, so that starting it later costs a write, not a fork of the
+ * wrapper (which takes milliseconds per hundred megabytes of it). undefined where the spawn fails.
+ */
+export const prepare = (
+  command: ReadonlyArray<string>,
+  o: Pick<LaunchOptions, "env" | "onSpawn"> & { readonly init: string }
+): { readonly warm: Warm; readonly proc: ChildProcess } | undefined => {
+  const [file, ...args] = command as [string, ...Array<string>]
+  let proc: ChildProcess
+  try {
+    proc = spawn(o.init, [String(process.pid), "--await", file, ...args], {
+      argv0: "child-init",
+      stdio: ["inherit", "inherit", "inherit", "pipe"],
+      detached: true,
+      env: o.env
+    })
+  } catch {
+    return undefined
+  }
+  const leader = proc.pid
+  if (leader === undefined) return void proc.once("error", () => {})
+  proc.on("error", () => {})
+  o.onSpawn(leader)
+  const channel = proc.stdio[3] as Readable & { write(s: string): boolean; end(): void }
+  let gone = false
+  proc.once("exit", () => (gone = true))
+  // Neither it nor its channel keeps the wrapper alive while it waits.
+  proc.unref()
+  ;(channel as unknown as { unref?: () => void }).unref?.()
+  const warm: Warm = {
+    leader,
+    go: (env, handlers) => {
+      if (gone || proc.exitCode !== null || proc.signalCode !== null) return false
+      ;(channel as unknown as { ref?: () => void }).ref?.()
+      proc.ref()
+      follow(proc, leader, handlers)
+      channel.write(`${Object.entries(env).map(([k, v]) => `${k}=${v}\0`).join("")}\0`)
+      return true
+    },
+    dismiss: () => channel.end()
+  }
+  return { warm, proc }
 }

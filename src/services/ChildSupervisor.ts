@@ -20,8 +20,8 @@
 import { Clock, Context, Deferred, Effect, Layer, MutableRef, Option, Ref, Result, Schedule } from "effect"
 import type { Scope } from "effect"
 import { constants } from "node:os"
-import { launch, locateChildInit } from "./ChildInit.ts"
-import type { NotLaunched } from "./ChildInit.ts"
+import { launch, locateChildInit, prepare } from "./ChildInit.ts"
+import type { Launched, NotLaunched, Warm } from "./ChildInit.ts"
 import { HelperProcesses } from "./HelperProcesses.ts"
 import { ProcessTree } from "./ProcessTree.ts"
 import { Reaper } from "./Reaper.ts"
@@ -67,7 +67,8 @@ export class ChildSupervisor extends Context.Service<ChildSupervisor, {
     env?: Readonly<Record<string, string>>
   ): Effect.Effect<RunningChild, never, Scope.Scope>
 }>()("just-one-init/ChildSupervisor") {
-  static readonly layer = (options: { readonly stopGraceMs: number }) =>
+  /** `ahead`: the command to keep a child-init spawned ahead for (the elected child), so a start is a write, not a fork. */
+  static readonly layer = (options: { readonly stopGraceMs: number; readonly ahead?: ReadonlyArray<string> }) =>
     Layer.effect(
       ChildSupervisor,
       Effect.gen(function*() {
@@ -81,8 +82,34 @@ export class ChildSupervisor extends Context.Service<ChildSupervisor, {
             "child-init was not found or cannot be run (dist/child-init; the single executable writes it to TMPDIR or /tmp, which must be writable and not noexec): the command runs without it, and if this wrapper is killed, what the command started is left running"
           )
         }
+        const { ahead } = options
+        const ready = yield* Ref.make<Warm | undefined>(undefined)
+        /** A child-init for `ahead`, waiting: one of the wrapper's helpers until it is told to go. */
+        const spawnAhead = Effect.gen(function*() {
+          if (init === undefined || ahead === undefined) return
+          const made = prepare(ahead, { init, env: process.env, onSpawn: (leader) => reaper.protectUnsafe(leader) })
+          if (made === undefined) return
+          helpers.trackUnsafe(made.proc)
+          made.proc.once("exit", () => Effect.runSync(reaper.unprotect(made.warm.leader)))
+          ;(yield* Ref.getAndSet(ready, made.warm))?.dismiss()
+        })
+        const layerScope = yield* Effect.scope
+        yield* spawnAhead
+        yield* Effect.addFinalizer(() => Effect.map(Ref.get(ready), (w) => w?.dismiss()))
+        /** The one spawned ahead, if it is for `command`: taken (a helper no more), and another spawned a while later. */
+        const take = (command: ReadonlyArray<string>) =>
+          Effect.gen(function*() {
+            if (ahead === undefined || command.join("\0") !== ahead.join("\0")) return undefined
+            const warm = yield* Ref.getAndSet(ready, undefined)
+            if (warm === undefined) return undefined
+            helpers.untrackUnsafe(warm.leader)
+            // Out of the way of the start it serves: a fork of the wrapper takes milliseconds.
+            yield* Effect.forkIn(Effect.delay(spawnAhead, "1 second"), layerScope)
+            return warm
+          })
         return ChildSupervisor.of({
-          start: (command, env = {}) => spawnScoped(command, env, init, reaper, tree, stop, options.stopGraceMs)
+          start: (command, env = {}) =>
+            spawnScoped(command, env, init, take(command), reaper, tree, stop, options.stopGraceMs)
         })
       })
     )
@@ -113,6 +140,7 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
     command: ReadonlyArray<string>,
     env: Readonly<Record<string, string>>,
     init: string | undefined,
+    ahead: Effect.Effect<Warm | undefined>,
     reaper: Reaper["Service"],
     tree: ProcessTree["Service"],
     stop: (pid: number, exited: Deferred.Deferred<ChildExit>, killAt: number) => Effect.Effect<void>,
@@ -127,40 +155,48 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
     const firstAttemptAt = Date.now()
 
     /** One start, uninterruptible: a process it spawned is always known to the stop below. */
-    const attempt = Effect.callback<Running, NotLaunched>((resume) => {
-      const startedAt = Date.now()
-      launch(command, {
-        init,
-        env: { ...process.env, ...env },
-        onSpawn: (leader) => reaper.protectUnsafe(leader),
-        onExit: (code, signal) =>
-          Deferred.doneUnsafe(
-            exited,
-            Effect.succeed({
-              code: code ?? 128 + (signal === null ? 0 : constants.signals[signal] ?? 0),
-              signal,
-              startError: null
-            })
-          ),
-        onStart: (outcome) => {
-          if ("error" in outcome) {
-            if (outcome.leader !== undefined) Effect.runSync(reaper.unprotect(outcome.leader))
-            MutableRef.set(lastError, outcome.error)
-            return resume(Effect.fail(outcome))
+    const attempt = Effect.flatMap(ahead, (warm) =>
+      Effect.callback<Running, NotLaunched>((resume) => {
+        const startedAt = Date.now()
+        const handlers = {
+          onExit: (code: number | null, signal: NodeJS.Signals | null) =>
+            Deferred.doneUnsafe(
+              exited,
+              Effect.succeed({
+                code: code ?? 128 + (signal === null ? 0 : constants.signals[signal] ?? 0),
+                signal,
+                startError: null
+              })
+            ),
+          onStart: (outcome: Launched | NotLaunched) => {
+            if ("error" in outcome) {
+              if (outcome.leader !== undefined) Effect.runSync(reaper.unprotect(outcome.leader))
+              MutableRef.set(lastError, outcome.error)
+              return resume(Effect.fail(outcome))
+            }
+            // The group's leader is Node's child (child-init, or the command itself): signals go to its group.
+            const forward = (signal: NodeJS.Signals) => Effect.runSync(tree.signalGroup(outcome.leader, signal))
+            for (const s of forwardedSignals) process.on(s, forward)
+            const r = { ...outcome, startedAt, forward }
+            MutableRef.set(running, r)
+            resume(Effect.succeed(r))
           }
-          // The group's leader is Node's child (child-init, or the command itself): signals go to its group.
-          const forward = (signal: NodeJS.Signals) => Effect.runSync(tree.signalGroup(outcome.leader, signal))
-          for (const s of forwardedSignals) process.on(s, forward)
-          const r = { ...outcome, startedAt, forward }
-          MutableRef.set(running, r)
-          resume(Effect.succeed(r))
         }
-      })
-    }).pipe(Effect.uninterruptible)
+        // Spawned ahead where there is one for this command (a write); else spawned now (a fork of the wrapper).
+        if (warm?.go(env, handlers) !== true) {
+          launch(command, {
+            init,
+            env: { ...process.env, ...env },
+            onSpawn: (leader) => reaper.protectUnsafe(leader),
+            ...handlers
+          })
+        }
+      })).pipe(Effect.uninterruptible)
     const settle = (result: Result.Result<Running, NotLaunched>) =>
       Result.isSuccess(result)
         ? Deferred.succeed(started, true)
-        : Effect.andThen(Deferred.succeed(exited, notStarted(result.failure.error)), Deferred.succeed(started, false))
+        // `started` first: whoever announces the start hears of it before anyone hears of the ending.
+        : Effect.andThen(Deferred.succeed(started, false), Deferred.succeed(exited, notStarted(result.failure.error)))
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
@@ -174,23 +210,26 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
         yield* reaper.unprotect(r.leader)
       })
     )
-    const first = yield* Effect.result(attempt)
-    if (Result.isFailure(first) && transient.has(first.failure.error)) {
-      yield* Effect.logWarning(
-        `cannot start ${
-          JSON.stringify(command[0])
-        }: ${first.failure.error}; retrying (from ${retryFloorMs} ms, backing off to ${retryMaxMs} ms) until it starts or the term ends`
-      )
-      // Forked after the stop's finalizer was added: closing the scope ends the retries first, then stops what one started.
-      yield* Effect.forkScoped(
-        Effect.sleep(retryFloorMs).pipe(
+    const starting = Effect.gen(function*() {
+      const first = yield* Effect.result(attempt)
+      if (Result.isFailure(first) && transient.has(first.failure.error)) {
+        yield* Effect.logWarning(
+          `cannot start ${
+            JSON.stringify(command[0])
+          }: ${first.failure.error}; retrying (from ${retryFloorMs} ms, backing off to ${retryMaxMs} ms) until it starts or the term ends`
+        )
+        yield* Effect.sleep(retryFloorMs).pipe(
           Effect.andThen(attempt),
           Effect.retry({ schedule: retrySchedule, while: (e) => transient.has(e.error) }),
           Effect.result,
           Effect.flatMap(settle)
         )
-      )
-    } else yield* settle(first)
+      } else yield* settle(first)
+    })
+    // The spawn (or the go to the child-init spawned ahead) happens now; its report comes later, and the caller
+    // (the election's loop) does not wait for it. Forked after the stop's finalizer was added: closing the scope
+    // ends the start (and its retries) first, then stops what it started.
+    yield* Effect.forkScoped(starting, { startImmediately: true })
 
     return {
       get pid() {
@@ -289,6 +328,8 @@ const stopAll =
         yield* tree.signalGroup(pgid, "SIGTERM")
         // The group first; what left it gets SIGTERM once the group is gone, or half-way to the deadline.
         const groupDone = Effect.map(Effect.all([childGone, groupGone]), ([a, b]) => a && b)
+        // The child's own exit is an event: checked the moment it comes, not at the next poll (the handover waits on it).
+        yield* Deferred.await(exited).pipe(Effect.timeoutOption((yield* left) / 2))
         yield* within(groupDone, (yield* left) / 2)
         for (const pid of (yield* leftovers) ?? []) yield* tree.signal(pid, "SIGTERM")
         if (yield* within(allGone, yield* left)) return

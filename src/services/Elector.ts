@@ -166,6 +166,8 @@ const loop = (
         // A wait is over once the state moves on.
         wait: wait ?? (result.machine.state._tag === before.machine.state._tag ? s.wait : undefined)
       }))
+      // The commands first: a handover's release, acquire or spawn never waits for a log line or a metric.
+      for (const c of result.commands) if (c._tag !== "Exit") yield* execute(c)
       if (succeeded(event)) said = undefined
       if (wait !== undefined) {
         const key = wait._tag === "Backoff" ? `${wait.after} ${wait.failure.message}` : undefined
@@ -184,10 +186,8 @@ const loop = (
         seen: after.lease,
         now
       })
-      for (const c of result.commands) {
-        if (c._tag === "Exit") return c.exitCode
-        yield* execute(c)
-      }
+      const exit = result.commands.find((c) => c._tag === "Exit")
+      if (exit !== undefined) return exit.exitCode
     }
   })
 

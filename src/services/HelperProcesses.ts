@@ -13,6 +13,8 @@ import type { ChildProcess } from "node:child_process"
 export class HelperProcesses extends Context.Service<HelperProcesses, {
   /** Call in the same tick as spawn(): `child` counts as a helper from now until its 'exit'. */
   trackUnsafe(child: ChildProcess): void
+  /** Synchronous: `pid` is a helper no more (child-init spawned ahead, now the child's). */
+  untrackUnsafe(pid: number): void
   has(pid: number): Effect.Effect<boolean>
   /** A snapshot of the helpers alive now. */
   readonly pids: Effect.Effect<ReadonlySet<number>>
@@ -27,6 +29,7 @@ export class HelperProcesses extends Context.Service<HelperProcesses, {
         pids.add(pid)
         child.once("exit", () => pids.delete(pid))
       },
+      untrackUnsafe: (pid) => void pids.delete(pid),
       has: (pid) => Effect.sync(() => pids.has(pid)),
       pids: Effect.sync(() => new Set(pids))
     })

@@ -67,30 +67,29 @@ export class Leadership extends Context.Service<Leadership, {
         )
         const env = fencingToken === undefined ? {} : { [fencingTokenVariable]: String(fencingToken) }
         const child = yield* supervisor.start(command, env).pipe(Scope.provide(childScope))
-        const announce = Effect.gen(function*() {
-          if (yield* child.started) {
-            yield* Effect.logInfo("child started").pipe(
-              Effect.annotateLogs(fencingToken === undefined ? { pid: child.pid } : { pid: child.pid, fencingToken })
-            )
-            yield* Metric.update(childStarts, 1)
-            if (alongside !== undefined) yield* alongside.pipe(Scope.provide(yield* Scope.fork(scope)))
-          } else {
-            const exit = yield* child.exit
-            yield* Effect.logError(`cannot start ${JSON.stringify(command[0])}: ${exit.startError}`)
-          }
-        })
-        // A start retried for want of resources (EMFILE, EAGAIN) is announced when it comes: the caller
-        // (the election's loop) goes on renewing meanwhile.
-        if (yield* child.starting) yield* Effect.forkIn(announce, scope)
-        else yield* announce
         // The child's whole life is one span, ended with how it ended.
         const span = yield* Effect.makeSpan("Leadership.term", {
-          attributes: {
-            pid: child.pid,
-            command: command[0],
-            ...(fencingToken === undefined ? {} : { "fencing.token": fencingToken })
-          }
+          attributes: { command: command[0], ...(fencingToken === undefined ? {} : { "fencing.token": fencingToken }) }
         })
+        // Said whole once the outcome is known, even if the term then ends at once (a command that cannot start).
+        const announce = Effect.uninterruptibleMask((restore) =>
+          Effect.gen(function*() {
+            if (yield* restore(child.started)) {
+              span.attribute("pid", child.pid)
+              yield* Effect.logInfo("child started").pipe(
+                Effect.annotateLogs(fencingToken === undefined ? { pid: child.pid } : { pid: child.pid, fencingToken })
+              )
+              yield* Metric.update(childStarts, 1)
+              if (alongside !== undefined) yield* alongside.pipe(Scope.provide(yield* Scope.fork(scope)))
+            } else {
+              const exit = yield* child.exit
+              yield* Effect.logError(`cannot start ${JSON.stringify(command[0])}: ${exit.startError}`)
+            }
+          })
+        )
+        // Announced when the exec is reported (or a start retried for want of resources comes): the caller (the
+        // election's loop) goes on meanwhile, to its log line and its renews.
+        yield* Effect.forkIn(announce, scope, { startImmediately: true })
         const firstCause = yield* Deferred.make<"self" | "stop">()
         const ending = yield* Deferred.make<Ending>()
         const finish = (cause: "self" | "stop") =>
