@@ -5,17 +5,12 @@
  * never overlap.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Layer, Schema } from "effect"
+import { Clock, Effect, Fiber, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { timing as timingOf } from "../src/domain/Timings.ts"
-import { electorStack } from "../src/layers/Live.ts"
-import type { ChildRecord, Link } from "../src/layers/Test.ts"
-import { childSupervisorRecording, leaseStoreMemory, MemoryLease } from "../src/layers/Test.ts"
 import { Elector } from "../src/services/Elector.ts"
-import { Leadership } from "../src/services/Leadership.ts"
-import { Signals } from "../src/services/Signals.ts"
-import { StatusBoard } from "../src/services/StatusBoard.ts"
-import { Telemetry } from "../src/services/Telemetry.ts"
+import { replica } from "./support/elector.ts"
+import type { ChildRecord, Link } from "./support/memory.ts"
+import { MemoryLease } from "./support/memory.ts"
 
 /** Small seeded PRNG so a failing schedule can be replayed from its seed. */
 const mulberry32 = (seed: number) => () => {
@@ -76,22 +71,15 @@ describe("cluster model", () => {
             partitioned: () => clock.currentTimeMillisUnsafe() < own.partitionedUntil
           }
           r.incarnations++
-          const layer = electorStack({
-            namespace: "ns",
-            leaseName: "lease",
-            command: ["app"],
-            ...timingOf({ identity: r.id, incarnation: `${r.id}-${r.incarnations}`, stopGraceMs, ...timing })
-          }).pipe(
-            Layer.provide(Layer.mergeAll(
-              leaseStoreMemory(lease, link, requestTimeoutMs),
-              Leadership.layer.pipe(
-                Layer.provide(childSupervisorRecording(r.id, log, () => rng() * stopGraceMs, { stopGraceMs }))
-              ),
-              StatusBoard.layer,
-              Telemetry.layer,
-              Layer.succeed(Signals, Signals.of({ next: Effect.never }))
-            ))
-          )
+          const layer = replica({
+            id: r.id,
+            incarnation: `${r.id}-${r.incarnations}`,
+            lease,
+            timing: { ...timing, stopGraceMs },
+            link,
+            requestTimeoutMs,
+            children: { log, stopMs: () => rng() * stopGraceMs }
+          })
           r.fiber = yield* Effect.forkChild(
             Effect.gen(function*() {
               const elector = yield* Elector

@@ -6,21 +6,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Logger, Queue, Ref, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import { timing } from "../src/domain/Timings.ts"
-import { electorStack } from "../src/layers/Live.ts"
-import type { ChildRecord } from "../src/layers/Test.ts"
-import { childSupervisorRecording, leaseStoreMemory, MemoryLease } from "../src/layers/Test.ts"
 import { ChildSupervisor, killWaitMs } from "../src/services/ChildSupervisor.ts"
 import { Elector } from "../src/services/Elector.ts"
 import { route } from "../src/services/HealthServer.ts"
 import { HelperProcesses } from "../src/services/HelperProcesses.ts"
-import { Leadership } from "../src/services/Leadership.ts"
 import { ProcessTree } from "../src/services/ProcessTree.ts"
 import { Reaper } from "../src/services/Reaper.ts"
 import type { StopSignal } from "../src/services/Signals.ts"
-import { Signals } from "../src/services/Signals.ts"
-import { StatusBoard } from "../src/services/StatusBoard.ts"
-import { Telemetry } from "../src/services/Telemetry.ts"
+import { replica } from "./support/elector.ts"
+import type { ChildRecord } from "./support/memory.ts"
+import { MemoryLease } from "./support/memory.ts"
 
 const stopGraceMs = 1_000
 
@@ -30,28 +25,14 @@ describe("a stop that is stuck", () => {
       const lease = new MemoryLease()
       const log: Array<ChildRecord> = []
       const signals = yield* Queue.unbounded<StopSignal>()
-      const layer = electorStack({
-        namespace: "ns",
-        leaseName: "lease",
-        command: ["app"],
-        ...timing({
-          identity: "a",
-          incarnation: "a-1",
-          leaseDurationMs: 4_000,
-          renewDeadlineMs: 2_500,
-          retryPeriodMs: 500,
-          stopGraceMs
-        })
-      }).pipe(Layer.provide(Layer.mergeAll(
-        leaseStoreMemory(lease, { latency: () => 1, loseAnswer: () => false, partitioned: () => false }, 1_000),
-        // A child whose stop takes an hour: stuck, as far as the probes can tell.
-        Leadership.layer.pipe(
-          Layer.provide(childSupervisorRecording("a", log, () => 3_600_000, { survivesKill: true }))
-        ),
-        StatusBoard.layer,
-        Telemetry.layer,
-        Layer.succeed(Signals, Signals.of({ next: Queue.take(signals) }))
-      )))
+      const layer = replica({
+        id: "a",
+        lease,
+        timing: { leaseDurationMs: 4_000, renewDeadlineMs: 2_500, retryPeriodMs: 500, stopGraceMs },
+        // A child whose stop takes an hour, and SIGKILL does not end: stuck, as far as the probes can tell.
+        children: { log, stopMs: () => 3_600_000, survivesKill: true },
+        signals: Queue.take(signals)
+      })
       const elector = yield* Effect.provide(Elector, layer)
       const running = yield* Effect.forkChild(elector.run, { startImmediately: true })
       // A lease never seen, found absent, is waited out for one lease before it is created.

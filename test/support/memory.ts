@@ -5,13 +5,13 @@
  * comes from the Clock, so whole clusters run under TestClock.
  */
 import { Clock, Deferred, Effect, Layer, Option, PubSub, Stream } from "effect"
-import type { LeaseView, SpecFields } from "../domain/Lease.ts"
-import { fromJson, incarnationAnnotation } from "../domain/Lease.ts"
-import type { Change } from "../kube/Informer.ts"
-import { Conflict, KubeError, Unavailable } from "../kube/KubeError.ts"
-import type { ChildExit, RunningChild } from "../services/ChildSupervisor.ts"
-import { ChildSupervisor } from "../services/ChildSupervisor.ts"
-import { LeaseStore } from "../services/LeaseStore.ts"
+import type { LeaseView, SpecFields } from "../../src/domain/Lease.ts"
+import { fromJson, incarnationAnnotation } from "../../src/domain/Lease.ts"
+import type { Change } from "../../src/kube/Informer.ts"
+import { Conflict, KubeError, Unavailable } from "../../src/kube/KubeError.ts"
+import type { ChildExit, RunningChild } from "../../src/services/ChildSupervisor.ts"
+import { ChildSupervisor } from "../../src/services/ChildSupervisor.ts"
+import { LeaseStore } from "../../src/services/LeaseStore.ts"
 
 type Raw = Record<string, unknown> & { metadata: Record<string, unknown>; spec: Record<string, unknown> }
 
