@@ -11,6 +11,7 @@ import { lives, overlaps, readRecords } from "../harness/lives.ts"
 import type { Replica } from "../harness/replica.ts"
 import { eventually, nodeBin, root, startReplica, wrapperPath } from "../harness/replica.ts"
 import { gatesTable, measureGates } from "./bench-gates.ts"
+import { handoverTable, measureHandover } from "./bench-handover.ts"
 import { misbehaviourTable, requestRates } from "./bench-misbehaviour.ts"
 import { measureStartup, releasedLease, startupTable } from "./bench-startup.ts"
 import { measureTracing, tracingTable } from "./bench-tracing.ts"
@@ -18,7 +19,7 @@ import { measureTracing, tracingTable } from "./bench-tracing.ts"
 const shChild = join(root, "harness/recording-child.sh")
 
 const quick = process.argv.includes("--quick")
-/** --only cold,steady,handover,crash,misbehaviour,startup,tracing,gates: measure only these (the others print as "-"). */
+/** --only cold,steady,handover,crash,misbehaviour,startup,tracing,gates,moves: measure only these (the others print as "-"). */
 const only = (() => {
   const i = process.argv.indexOf("--only")
   return i === -1 ? undefined : new Set((process.argv[i + 1] ?? "").split(","))
@@ -278,7 +279,32 @@ const tracing = wanted("tracing")
   : undefined
 // How soon the child starts after its last gate passes: a Kubernetes gate and a TCP gate.
 const gates = wanted("gates") ? await measureGates(emu, dir, quick ? 5 : 10, log) : undefined
+// Leadership moved on purpose (the handover command), and what a frozen leader's child does after its thaw.
+const moves = wanted("moves") ? await measureHandover(emu, dir, quick ? 5 : 10, log) : undefined
 await emu.close()
+
+/**
+ * The API server's load for N singletons of three replicas each, from the per-replica rates this run measured:
+ * requests a minute (each follower's and the leader's), and watches held open (one per replica here, none for
+ * the polling baseline).
+ */
+const fleetTable = () => {
+  const rates = (name: string) =>
+    (results[name] as { requestsPerMinute: { follower: number; leader: number } })
+      .requestsPerMinute
+  const [ours, baseline] = modes.map((m) => rates(m.name)) as [
+    { follower: number; leader: number },
+    { follower: number; leader: number }
+  ]
+  const perMinute = (r: { follower: number; leader: number }, n: number) => (n * (r.leader + 2 * r.follower)).toFixed(0)
+  return [
+    "| N singletons × 3 replicas | just-one-init: requests/min, watches held | client-go polling: requests/min, watches held |",
+    "|---|---|---|",
+    ...[1, 100, 1_000].map((n) =>
+      `| N = ${n.toLocaleString("en")} | ${perMinute(ours, n)}, ${3 * n} | ${perMinute(baseline, n)}, 0 |`
+    )
+  ].join("\n")
+}
 
 /** A figure, or "-" where it was not measured (--only, or a process figure of the baseline). */
 const fig = (x: number, digits = 0) => (Number.isNaN(x) ? "-" : x.toFixed(digits))
@@ -325,6 +351,8 @@ if (misbehaviour !== undefined) console.log(`\n${misbehaviourTable(misbehaviour)
 if (startup !== undefined) console.log(`\n${startupTable(startup)}`)
 if (tracing !== undefined) console.log(`\n${tracingTable(tracing)}`)
 if (gates !== undefined) console.log(`\n${gatesTable(gates)}`)
+if (moves !== undefined) console.log(`\n${handoverTable(moves)}`)
+if (wanted("steady")) console.log(`\n${fleetTable()}`)
 mkdirSync(join(root, "bench"), { recursive: true })
 if (only === undefined) {
   writeFileSync(
@@ -339,7 +367,8 @@ if (only === undefined) {
           misbehaviour,
           startup,
           tracing,
-          gates
+          gates,
+          moves
         },
         null,
         2

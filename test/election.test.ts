@@ -395,7 +395,9 @@ describe("election state machine", () => {
           const w = f.wakeAt
           f = step(f.machine, { _tag: "Wake" }, w, timing)
           const leftToOther = preferred === "other" && w < seenAt + 15_000
-          if (f.commands.some((c) => c._tag === "Acquire") && (leftToOther || w < now + 200 + 30_000)) return false
+          // The one that handed over stays away two leases, unless the lease asks for it by name.
+          const away = preferred !== "me" && w < now + 200 + 30_000
+          if (f.commands.some((c) => c._tag === "Acquire") && (leftToOther || away)) return false
         }
         if (f.machine.state._tag !== "Follower") return true
         const p = v.preferred === "none" ? undefined : v.preferred
@@ -653,6 +655,17 @@ describe("review findings, as rules of the machine", () => {
     assert.deepStrictEqual(forOther.commands, [])
     assert.strictEqual(forOther.wakeAt, 16_000)
     assert.strictEqual(step(forOther.machine, { _tag: "Wake" }, 16_000, timing).commands[0]?._tag, "Acquire")
+  })
+
+  it("a replica that handed over takes the lease at once when it is asked for by name", () => {
+    const leader = leaderAt(0)
+    const held = (leader.state as Extract<Machine["state"], { _tag: "Leader" }>).lease
+    const stepping = step(leader, { _tag: "LeaseSeen", lease: lease("me", held.uid, false, "other") }, 3_000, timing)
+    const stopped = step(stepping.machine, { _tag: "ChildEnded", exitCode: 143, byItself: false }, 3_500, timing)
+    const released = step(stopped.machine, { _tag: "Released" }, 3_600, timing)
+    // "other" took it, and someone hands it back by name.
+    const back = step(released.machine, { _tag: "LeaseSeen", lease: lease("", "u1", false, "me") }, 5_000, timing)
+    assert.deepStrictEqual(back.commands.map((c) => c._tag), ["Acquire"])
   })
 
   it("a leader asked to hand over to itself carries on", () => {

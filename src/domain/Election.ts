@@ -40,6 +40,8 @@ export type State =
     readonly retryAt: number
     /** The backoff waits for news, not for time: a new version of the lease lifts it. */
     readonly retryUntilChange: boolean
+    /** No acquire before this time, unless the lease asks for this very replica: it handed over. */
+    readonly awayUntil: number
     /** Changes may have been missed (never read, reads failed, or the watch went down): a lease found absent is waited out from then. */
     readonly blind: boolean
   }
@@ -150,6 +152,7 @@ export const initial: Machine = {
     readAfter: 0,
     retryAt: 0,
     retryUntilChange: false,
+    awayUntil: 0,
     blind: true
   },
   exiting: false,
@@ -184,7 +187,7 @@ export const wakeAt = (m: Machine, t: Timing): number | undefined => {
     case "Follower": {
       const expiry = s.observation === undefined
         ? undefined
-        : Math.max(takeableAt(s.observation, t.leaseDurationMs, t.identity), s.retryAt)
+        : Math.max(takeableAt(s.observation, t.leaseDurationMs, t.identity), s.retryAt, awayFor(s.observation, s, t))
       const candidates = [expiry, s.reading ? undefined : s.nextReadAt].filter((x): x is number => x !== undefined)
       return candidates.length === 0 ? undefined : Math.max(0, Math.min(...candidates))
     }
@@ -215,8 +218,13 @@ type Result = [Machine, Array<Command>, Reason]
 interface Backoff {
   readonly retryAt: number
   readonly retryUntilChange: boolean
+  readonly awayUntil: number
 }
-const noBackoff: Backoff = { retryAt: 0, retryUntilChange: false }
+const noBackoff: Backoff = { retryAt: 0, retryUntilChange: false, awayUntil: 0 }
+
+/** When a replica that handed over may take the lease: at once when the lease asks for it by name. */
+const awayFor = (observation: Observation | undefined, b: Pick<Backoff, "awayUntil">, t: Timing) =>
+  observation?.lease?.preferredHolder === t.identity ? 0 : b.awayUntil
 
 /** Follower with a new observation: acquire at once when the lease may be taken, else wait. */
 const follow = (
@@ -241,7 +249,7 @@ const follow = (
   if (m.exiting) {
     return [{ ...m, state: follower(false, undefined) }, [{ _tag: "Exit", exitCode: m.exitCode ?? 0 }], said]
   }
-  if (takeable(observation, now, t) && backoff.retryAt <= now) {
+  if (takeable(observation, now, t) && backoff.retryAt <= now && awayFor(observation, backoff, t) <= now) {
     const base = observation!.lease
     const why = reason(base === undefined ? "lease_absent" : isFree(base) ? "lease_free" : "lease_expired")
     return [{ ...m, state: { _tag: "Acquiring", observation, base } }, [{ _tag: "Acquire", base }], why]
@@ -332,11 +340,11 @@ const transition = (m: Machine, e: Event, now: number, t: Timing): Result => {
 }
 
 const follower = (m: Machine, s: Extract<State, { _tag: "Follower" }>, e: Event, now: number, t: Timing): Result => {
-  const backoff = { retryAt: s.retryAt, retryUntilChange: s.retryUntilChange }
+  const backoff = { retryAt: s.retryAt, retryUntilChange: s.retryUntilChange, awayUntil: s.awayUntil }
   switch (e._tag) {
     case "Wake": {
       if (m.exiting) return follow(m, s.observation, now, t, reason("exiting"), backoff, s.readAfter, s.blind)
-      if (takeable(s.observation, now, t) && s.retryAt <= now) {
+      if (takeable(s.observation, now, t) && s.retryAt <= now && awayFor(s.observation, s, t) <= now) {
         return follow(m, s.observation, now, t, reason("lease_expired"), backoff, s.readAfter, s.blind)
       }
       if (s.reading || s.nextReadAt === undefined || s.nextReadAt > now) return [m, [], reason("waiting")]
@@ -349,7 +357,7 @@ const follower = (m: Machine, s: Extract<State, { _tag: "Follower" }>, e: Event,
     case "LeaseSeen": {
       const observation = observe(s.observation, e.lease, now, s.blind)
       const news = s.observation === undefined || observation.observedAt !== s.observation.observedAt
-      const lifted = s.retryUntilChange && news ? noBackoff : backoff
+      const lifted = s.retryUntilChange && news ? { ...noBackoff, awayUntil: s.awayUntil } : backoff
       return follow(m, observation, now, t, reason("lease_seen"), lifted, s.readAfter, false)
     }
     case "ReadFailed":
@@ -416,7 +424,7 @@ const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Even
     }
     case "AcquireFailed": {
       if (e.failure.kind !== "conflict") {
-        const backoff = { retryAt: now + backoffMs(e.failure, t), retryUntilChange: false }
+        const backoff = { ...noBackoff, retryAt: now + backoffMs(e.failure, t) }
         // A failed create says nothing of the lease since it was read absent: it may have been created
         // and lost again (an API server that lost its state). Read it again; absent is waited out anew.
         const observation = s.base === undefined ? undefined : s.observation
@@ -431,7 +439,7 @@ const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Even
       // unless newer news comes first; one that reads held needs no backoff (its expiry is the wait).
       const backoff = changed && !takeable(observation, now, t)
         ? noBackoff
-        : { retryAt: now + t.retryPeriodMs, retryUntilChange: true }
+        : { ...noBackoff, retryAt: now + t.retryPeriodMs, retryUntilChange: true }
       return follow(m, observation, now, t, reason("lost_race"), backoff)
     }
     case "LeaseSeen":
@@ -543,7 +551,7 @@ const leader = (m: Machine, s: Extract<State, { _tag: "Leader" }>, e: Event, now
  * follower takes it, and this one only when there is none.
  */
 const handedOver = (s: Extract<State, { _tag: "Releasing" }>, now: number, t: Timing): Backoff =>
-  s.handover ? { retryAt: now + 2 * t.leaseDurationMs, retryUntilChange: false } : noBackoff
+  s.handover ? { ...noBackoff, awayUntil: now + 2 * t.leaseDurationMs } : noBackoff
 
 const releasing = (m: Machine, s: Extract<State, { _tag: "Releasing" }>, e: Event, now: number, t: Timing): Result => {
   switch (e._tag) {
