@@ -6,9 +6,9 @@
  */
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
-import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
+import { groupOf } from "./procfs.ts"
 
 export const root = fileURLToPath(new URL("..", import.meta.url))
 export const wrapperPath = `${root}dist/just-one-init.mjs`
@@ -141,16 +141,6 @@ export class Replica {
       }
     }
     await this.exited
-  }
-}
-
-/** A process's group, from /proc; undefined once it is gone. */
-const groupOf = (pid: number): number | undefined => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2])
-  } catch {
-    return undefined
   }
 }
 

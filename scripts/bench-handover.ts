@@ -4,10 +4,10 @@
 // on after the thaw before its wrapper kills it: what no lease can remove. `npm run bench` prints both;
 // `node scripts/bench-handover.ts [--runs N]` measures them alone (about a minute).
 import { spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import type { Emulator } from "../emulator/index.ts"
 import { readRecords } from "../harness/lives.ts"
+import { groupOf, running } from "../harness/procfs.ts"
 import type { Replica } from "../harness/replica.ts"
 import { eventually, fastTimings, nodeBin, root, startReplica, wrapperPath } from "../harness/replica.ts"
 import { median, releasedLease, runAlone } from "./bench-startup.ts"
@@ -21,20 +21,6 @@ export interface HandoverFigures {
 
 const shChild = join(root, "harness/recording-child.sh")
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** Dead: gone from /proc, or a zombie. */
-const dead = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z"
-  } catch {
-    return true
-  }
-}
-const groupOf = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2])
-}
 
 const cluster = (emu: Emulator, dir: string, lease: string, ids: ReadonlyArray<string>, env = {}) => {
   const childLog = join(dir, `${lease}.jsonl`)
@@ -101,7 +87,7 @@ const measureThaw = async (emu: Emulator, dir: string, runs: number, log: (s: st
     try {
       const child = await eventually(() => c.starts()[0], "a's child")
       const wrapper = c.replicas.get("a")!.proc.pid!
-      const group = groupOf(child.pid)
+      const group = groupOf(child.pid)!
       const kubeconfig = join(dir, "b.kubeconfig")
       emu.writeKubeconfig(kubeconfig, "b", "default")
       const b = startReplica({
@@ -120,7 +106,7 @@ const measureThaw = async (emu: Emulator, dir: string, runs: number, log: (s: st
       process.kill(-group, "SIGCONT")
       const thawed = performance.now()
       process.kill(wrapper, "SIGCONT")
-      while (!dead(child.pid) && performance.now() - thawed < 5_000) await new Promise((r) => setImmediate(r))
+      while (running(child.pid) && performance.now() - thawed < 5_000) await new Promise((r) => setImmediate(r))
       times.push(performance.now() - thawed)
       log(
         `  thawed leader ${i + 1}/${runs}: its child dead ${(performance.now() - thawed).toFixed(1)} ms after the thaw`

@@ -13,8 +13,9 @@ import { startEmulator } from "../emulator/index.ts"
 import type { Fault } from "../emulator/index.ts"
 import type { Freeze } from "../harness/lives.ts"
 import { lives, overlaps, readRecords, thawOverlaps } from "../harness/lives.ts"
+import { running } from "../harness/procfs.ts"
 import { childPath, nodeBin, Replica, wrapperPath } from "../harness/replica.ts"
-import { childrenOf, descendantsOf, statOf } from "../src/services/ProcessTree.ts"
+import { childrenOf, descendantsOf } from "../src/services/ProcessTree.ts"
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -229,14 +230,6 @@ const nsPid = (pid: number): number | undefined => {
     return undefined
   }
 }
-const dead = (pid: number) => {
-  try {
-    const s = statOf(pid)
-    return s === undefined || s.state === "Z"
-  } catch {
-    return false
-  }
-}
 
 /**
  * Freeze a replica's whole pod (its wrapper and every process below it), as a cgroup freeze, `docker
@@ -270,7 +263,7 @@ const freeze = async (slot: Slot) => {
   const deathOf = new Map<number, number>()
   const watchUntil = Date.now() + 3_000
   while (deathOf.size < below.length && Date.now() < watchUntil) {
-    for (const { pid } of below) if (!deathOf.has(pid) && dead(pid)) deathOf.set(pid, Date.now())
+    for (const { pid } of below) if (!deathOf.has(pid) && !running(pid)) deathOf.set(pid, Date.now())
     await pause(1)
   }
   for (const { pid, ns } of below) {

@@ -17,6 +17,7 @@ import { dirname, join } from "node:path"
 import { promisify } from "node:util"
 import { describe, expect, it } from "vitest"
 import { readRecords } from "../harness/lives.ts"
+import { parentOf, running } from "../harness/procfs.ts"
 import { binaryPath, eventually, root } from "../harness/replica.ts"
 import { args, runtime, stages } from "./support/dockerfile.ts"
 import { sandbox } from "./support/sandbox.ts"
@@ -92,18 +93,6 @@ describe("the single executable, with no Node on its PATH", () => {
 })
 
 describe("the single executable, killed, not as PID 1", () => {
-  const running = (pid: number) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-      return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
-    } catch {
-      return false
-    }
-  }
-  const parentOf = (pid: number) => {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
-  }
   const starts = (roles: ReadonlyArray<string>) =>
     eventually(() => {
       const all = readRecords(sb.childLog()).filter((r) => r.event === "start")
@@ -121,7 +110,7 @@ describe("the single executable, killed, not as PID 1", () => {
     const pids = await starts(["child", "group", "setsid"])
     try {
       // The command's parent is child-init, run from the executable's own descriptor.
-      const init = parentOf(pids[0]!)
+      const init = parentOf(pids[0]!)!
       expect(readFileSync(`/proc/${init}/comm`, "utf8")).toBe("child-init\n")
       expect(parentOf(init)).toBe(a.proc.pid)
       expect(readdirSync(tmp)).toEqual([])

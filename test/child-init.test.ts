@@ -14,25 +14,12 @@ import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import type { ChildRecordLine } from "../harness/lives.ts"
 import { readRecords } from "../harness/lives.ts"
+import { commOf, parentOf, running } from "../harness/procfs.ts"
 import { childPath, eventually, nodeBin, wrapperPath } from "../harness/replica.ts"
 import { sandbox } from "./support/sandbox.ts"
 
 const sb = sandbox("cinit")
 
-/** Dead: gone from /proc, or a zombie (it no longer runs; its parent may simply not have reaped it yet). */
-const running = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
-  } catch {
-    return false
-  }
-}
-const parentOf = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
-}
-const comm = (pid: number) => readFileSync(`/proc/${pid}/comm`, "utf8").trim()
 const kill = (pid: number) => {
   try {
     process.kill(pid, "SIGKILL")
@@ -100,8 +87,8 @@ describe("the command under child-init", () => {
     const log = join(mkdtempSync(join(tmpdir(), "joi-cinit-")), "children.jsonl")
     const r = direct([nodeBin, childPath], { CHILD_LOG: log, CHILD_ID: "d", CHILD_TERM_CODE: "42" })
     const [child] = await started(log, ["child"])
-    expect(comm(parentOf(child!.pid))).toBe("child-init")
-    expect(parentOf(parentOf(child!.pid))).toBe(r.proc.pid)
+    expect(commOf(parentOf(child!.pid)!)).toBe("child-init")
+    expect(parentOf(parentOf(child!.pid)!)).toBe(r.proc.pid)
     r.proc.kill("SIGUSR1")
     await eventually(() => readRecords(log).find((x) => x.event === "signal"), "the forwarded signal")
     r.proc.kill("SIGTERM")
@@ -117,7 +104,7 @@ describe("the elected child's child-init, spawned ahead", () => {
     const spare = await eventually(
       () =>
         readFileSync(`/proc/${a.proc.pid}/task/${a.proc.pid}/children`, "utf8").split(" ").map(Number)
-          .find((pid) => pid > 0 && comm(pid) === "child-init"),
+          .find((pid) => pid > 0 && commOf(pid) === "child-init"),
       "the spare child-init"
     )
     // Released: a wins, and its child (with its fencing token) starts under that very child-init.
@@ -129,7 +116,7 @@ describe("the elected child's child-init, spawned ahead", () => {
     const next = await eventually(
       () =>
         readFileSync(`/proc/${a.proc.pid}/task/${a.proc.pid}/children`, "utf8").split(" ").map(Number)
-          .find((pid) => pid > 0 && pid !== spare && comm(pid) === "child-init"),
+          .find((pid) => pid > 0 && pid !== spare && commOf(pid) === "child-init"),
       "the next spare"
     )
     a.signal("SIGTERM")

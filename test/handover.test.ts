@@ -36,6 +36,13 @@ const handover = (...args: Array<string>) => {
   return run(nodeBin, [wrapperPath, "handover", "--lease-name", sb.leaseName, ...args], { KUBECONFIG: kubeconfig })
 }
 
+/** kubectl as an operator, with a kubeconfig and a cache of its own. */
+const kubectlAs = (...args: Array<string>) => {
+  const kc = join(sb.dir, "kubectl.kubeconfig")
+  sb.emu.writeKubeconfig(kc, "operator", "default")
+  return run(kubectl, ["--cache-dir", join(sb.dir, "cache"), ...args], { HOME: sb.dir, KUBECONFIG: kc })
+}
+
 /** Leader a, followers b and c watching. */
 const trio = async () => {
   const a = sb.replica("a")
@@ -146,17 +153,7 @@ describe("handover on demand", () => {
 
   it.skipIf(!existsSync(kubectl))("kubectl annotate does the same on any cluster", async () => {
     const { a } = await trio()
-    const kc = join(sb.dir, "kubectl.kubeconfig")
-    sb.emu.writeKubeconfig(kc, "operator", "default")
-    const env = { HOME: sb.dir, KUBECONFIG: kc }
-    const done = await run(kubectl, [
-      "--cache-dir",
-      join(sb.dir, "cache"),
-      "annotate",
-      "lease",
-      sb.leaseName,
-      "just-one-init/preferred-holder=b"
-    ], env)
+    const done = await kubectlAs("annotate", "lease", sb.leaseName, "just-one-init/preferred-holder=b")
     expect(done.err).toBe("")
     expect(done.code).toBe(0)
     await eventually(() => starts().find((r) => r.id === "b"), "b's child")
@@ -171,21 +168,8 @@ describe("handover on demand", () => {
       await sb.restartEmulator({ coordinatedLeaderElection: true })
       sb.emu.setLease("default", sb.leaseName, { holderIdentity: "", leaseDurationSeconds: 1, leaseTransitions: 0 })
       const { a } = await trio()
-      const kc = join(sb.dir, "kubectl.kubeconfig")
-      sb.emu.writeKubeconfig(kc, "operator", "default")
       const patch = JSON.stringify({ spec: { strategy: "just-one-init/handover", preferredHolder: "c" } })
-      const env = { HOME: sb.dir, KUBECONFIG: kc }
-      const done = await run(kubectl, [
-        "--cache-dir",
-        join(sb.dir, "cache"),
-        "patch",
-        "lease",
-        sb.leaseName,
-        "--type",
-        "merge",
-        "-p",
-        patch
-      ], env)
+      const done = await kubectlAs("patch", "lease", sb.leaseName, "--type", "merge", "-p", patch)
       expect(done.err).toBe("")
       expect(done.code).toBe(0)
       await eventually(() => starts().find((r) => r.id === "c"), "c's child")

@@ -7,19 +7,14 @@
  */
 import { describe, expect, it } from "vitest"
 import { readRecords } from "../harness/lives.ts"
+import { groupOf, running } from "../harness/procfs.ts"
 import { eventually } from "../harness/replica.ts"
-import { statOf } from "../src/services/ProcessTree.ts"
 import { sandbox } from "./support/sandbox.ts"
 
 const sb = sandbox("pause")
 const records = () => readRecords(sb.childLog())
 const started = (id: string) =>
   eventually(() => records().find((r) => r.event === "start" && r.id === id && (r.role ?? "child") === "child"), id)
-/** Gone, or a zombie: it runs no more. */
-const dead = (pid: number) => {
-  const s = statOf(pid)
-  return s === undefined || s.state === "Z"
-}
 
 /** Freeze (or thaw) a replica's whole pod: the wrapper and its child's process group. */
 const pod = (wrapper: number, childGroup: number, signal: "SIGSTOP" | "SIGCONT") => {
@@ -35,7 +30,7 @@ describe("a leader frozen past its lease", () => {
     const env = { CHILD_TERM_DELAY_MS: "900" }
     const a = sb.replica("a", { env })
     const child = await started("a")
-    const group = statOf(child.pid)!.pgid
+    const group = groupOf(child.pid)!
     const b = sb.replica("b", { env })
     await b.port
     pod(a.proc.pid!, group, "SIGSTOP")
@@ -43,7 +38,7 @@ describe("a leader frozen past its lease", () => {
     await started("b")
     const thawed = performance.now()
     pod(a.proc.pid!, group, "SIGCONT")
-    await eventually(() => (dead(child.pid) ? true : undefined), "a's child to end", 10_000)
+    await eventually(() => (!running(child.pid) ? true : undefined), "a's child to end", 10_000)
     const ranAfterThawMs = performance.now() - thawed
     // No lease can stop what a frozen child does as it thaws; what remains is the wrapper's reaction
     // (a few ms): a graceful stop would take the child's 900 ms. The bound is wide on purpose.
@@ -67,7 +62,7 @@ describe("a leader frozen past its lease", () => {
     process.kill(a.proc.pid!, "SIGSTOP")
     await started("b")
     process.kill(a.proc.pid!, "SIGCONT")
-    await eventually(() => (dead(child.pid) ? true : undefined), "a's child to end", 10_000)
+    await eventually(() => (!running(child.pid) ? true : undefined), "a's child to end", 10_000)
     expect(records().filter((r) => r.id === "a" && r.pid === child.pid && r.event === "term")).toEqual([])
     await a.waitFor((l) => l.message.startsWith("stop deadline passed"), "the kill-at-once line")
   })

@@ -8,18 +8,14 @@
 import { execFileSync, spawnSync } from "node:child_process"
 import { describe, expect, it } from "vitest"
 import { readRecords } from "../harness/lives.ts"
+import { running } from "../harness/procfs.ts"
 import { eventually, nodeBin, root, wrapperPath } from "../harness/replica.ts"
-import { statOf } from "../src/services/ProcessTree.ts"
 import { sandbox } from "./support/sandbox.ts"
 
 const sb = sandbox("proc")
 const records = () => readRecords(sb.childLog())
 const started = (role: string) =>
   eventually(() => records().find((r) => r.event === "start" && (r.role ?? "child") === role), role)
-const alive = (pid: number) => {
-  const s = statOf(pid)
-  return s !== undefined && s.state !== "Z"
-}
 const holder = () => sb.emu.getLease("default", sb.leaseName)?.spec.holderIdentity
 
 describe("an unreadable process table", () => {
@@ -37,7 +33,7 @@ describe("an unreadable process table", () => {
     const said = a.waitFor((l) => l.message.startsWith("cannot read the process table"), "the unknown-table line")
     await Promise.race([said, a.exited])
     // The child itself is gone, but the daemon it left may not be: nothing is released over it.
-    expect(alive(daemon.pid)).toBe(true)
+    expect(running(daemon.pid)).toBe(true)
     expect(holder()).toBe("a")
     expect(a.exitCode).toBeUndefined()
     expect((await said).level).toBe("WARN")
@@ -45,7 +41,7 @@ describe("an unreadable process table", () => {
     inWrapper("umount", "/proc")
     const { code } = await a.exited
     expect(code).toBe(0)
-    expect(alive(daemon.pid)).toBe(false)
+    expect(running(daemon.pid)).toBe(false)
     expect(holder()).toBe("")
     expect(a.lines.filter((l) => l.message.startsWith("cannot read the process table"))).toHaveLength(1)
   })
