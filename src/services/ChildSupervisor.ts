@@ -17,9 +17,10 @@
  *
  * The wrapper's own helper processes (exec credential plugins) are never touched.
  */
-import { Clock, Context, Deferred, Effect, Layer, MutableRef, Option, Ref, Result, Schedule } from "effect"
+import { Context, Deferred, Effect, Layer, MutableRef, Option, Ref, Result, Schedule } from "effect"
 import type { Scope } from "effect"
 import { constants } from "node:os"
+import { cappedBackoff, monotonicMs } from "../domain/Time.ts"
 import { launch, locateChildInit, prepare } from "./ChildInit.ts"
 import type { Launched, NotLaunched, Warm } from "./ChildInit.ts"
 import { HelperProcesses } from "./HelperProcesses.ts"
@@ -126,7 +127,7 @@ const notStarted = (error: string): ChildExit => ({
 const transient = new Set(["EMFILE", "ENFILE", "EAGAIN", "ENOMEM"])
 const retryFloorMs = 250
 const retryMaxMs = 2_000
-const retrySchedule = Schedule.min([Schedule.exponential(retryFloorMs), Schedule.spaced(retryMaxMs)])
+const retrySchedule = cappedBackoff(retryFloorMs, retryMaxMs)
 
 interface Running {
   readonly pid: number
@@ -256,8 +257,6 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
 )
 
 const poll = Schedule.spaced("20 millis")
-
-const monotonicMs = Effect.map(Clock.monotonicTimeNanos, (n) => Number(n / 1_000_000n))
 
 /** Run `check` until it holds, for at most `ms`; whether it held. */
 const within = (check: Effect.Effect<boolean>, ms: number) =>
