@@ -28,6 +28,8 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   process.stdout.write(
     `model check of src/domain/Election.ts step: ${settings.replicas} replicas; steps of ${t.unitMs} ms: retry ${t.retry}, renew deadline ${t.renewDeadline}, stop grace ${t.stopGrace}, lease ${t.leaseDuration}, release ${t.releaseDuration}; request timeout ${settings.requestTimeout}, reads stale by up to ${settings.staleness}, ${settings.losses} store loss${
       settings.losses === 1 ? "" : "es"
+    }${
+      settings.lossAnytime ? " at any moment" : " of a settled holder"
     }, clocks drift apart by up to ${settings.drift} step${
       settings.drift === 1 ? "" : "s"
     } in all; up to ${settings.faultBudget} faults of: ${

@@ -37,6 +37,7 @@ export const makeSettings = (
     readonly requestTimeout?: number
     readonly staleness?: number
     readonly losses?: number
+    readonly lossAnytime?: boolean
     readonly rho?: number
     readonly faults?: Faults
     readonly faultBudget?: number
@@ -53,9 +54,10 @@ export const makeSettings = (
     requestTimeout: o.requestTimeout ?? Math.max(1, Math.floor(timing.renewDeadline / 2)),
     staleness: o.staleness ?? 1,
     losses: o.losses ?? 1,
+    lossAnytime: o.lossAnytime ?? false,
     drift: driftOf(o.rho ?? 0.01, timing),
     faults: o.faults ?? allFaults,
-    faultBudget: o.faultBudget ?? 2,
+    faultBudget: o.faultBudget ?? 1,
     initialLeases: o.initialLeases ?? ["absent", "held", "free"],
     check: new Set(o.check ?? invariants),
     symmetry: o.symmetry ?? true
@@ -69,7 +71,7 @@ const faultNames = Object.keys(allFaults) as ReadonlyArray<keyof Faults>
 export const usage =
   `usage: npm run check:model -- [--replicas 2|3] [--depth N] [--max-seconds S] [--losses K] [--rho R]
     [--timing P,R,G,D] [--request-timeout A] [--staleness S] [--faults all|none|f1,f2,-f3] [--fault-budget F]
-    [--initial absent,held,free] [--check inv1,inv2] [--no-symmetry]
+    [--initial absent,held,free] [--check inv1,inv2] [--loss-anytime] [--no-symmetry]
 faults: ${faultNames.join(", ")}
 invariants: ${invariants.map((i) => i.replaceAll(" ", "-")).join(", ")}`
 
@@ -77,8 +79,8 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
   const given = new Map<string, string>()
   for (let k = 0; k < argv.length; k++) {
     const arg = argv[k]!
-    if (arg === "--no-symmetry") {
-      given.set("symmetry", "off")
+    if (arg === "--no-symmetry" || arg === "--loss-anytime") {
+      given.set(arg.slice(2), "on")
       continue
     }
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg)
@@ -99,7 +101,8 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "faults",
     "initial",
     "check",
-    "symmetry",
+    "no-symmetry",
+    "loss-anytime",
     "fault-budget"
   ])
   for (const k of given.keys()) if (!known.has(k)) throw new BadOption(`unknown flag --${k}`)
@@ -178,7 +181,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
   }
   const depth = int("depth", defaultDepth, 0, 100_000)
   const settings = makeSettings({
-    faultBudget: int("fault-budget", 2, 0, 20),
+    faultBudget: int("fault-budget", 1, 0, 20),
     replicas: int("replicas", 2, 1, 3),
     timing,
     requestTimeout: int("request-timeout", Math.max(1, Math.floor(timing.renewDeadline / 2)), 1, 60),
@@ -188,7 +191,8 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
     faults,
     ...(initialLeases === undefined ? {} : { initialLeases }),
     ...(check === undefined ? {} : { check }),
-    symmetry: given.get("symmetry") !== "off"
+    symmetry: !given.has("no-symmetry"),
+    lossAnytime: given.has("loss-anytime")
   })
   return { settings, depth, maxSeconds: int("max-seconds", 600, 1, 10_000_000) }
 }

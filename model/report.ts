@@ -7,7 +7,7 @@
 import { buildTimeline, formatTimeline, parseLine } from "../src/domain/Timeline.ts"
 import type { Found, Result } from "./search.ts"
 import type { Model, Record } from "./world.ts"
-import { names } from "./world.ts"
+import { names, tagOf } from "./world.ts"
 
 export interface Replayed {
   /** True time the counterexample takes, in steps. */
@@ -89,6 +89,13 @@ export const replay = (model: Model, result: Result, found: Found): Replayed => 
     const done = model.apply(world, same, record)
     if (done.violation !== undefined) {
       detail = done.violation.detail
+      // The run stops here; say which children are alive now, or the timeline would take their
+      // replicas' silence for a crash.
+      done.world.replicas.forEach((r, i) => {
+        if (!r.up || r.child === undefined || r.childFrozen) return
+        const tag = tagOf(r)
+        line(names[i]!, "transition", { from: tag, to: tag, reason: "the check stops here, its child running" })
+      })
       break
     }
     world = done.world

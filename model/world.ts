@@ -77,6 +77,8 @@ export interface Settings {
   readonly staleness: number
   /** How many times the store may lose its state. */
   readonly losses: number
+  /** Let the store lose its state at any moment, a holder just written included (see settledAfter). */
+  readonly lossAnytime: boolean
   /**
    * How many drift ticks (one clock gains or loses a step on all the others) any window of a
    * lease duration and a step may hold: how far two clocks may drift apart over the longest
@@ -284,7 +286,7 @@ export class Model {
     // A slow clock stretches a local bound by a step per drift tick.
     this.releasingBound = t.renewDeadline + t.stopGrace + settings.drift
     this.progressBound = t.retry + t.leaseDuration + settings.drift
-    this.settledAfter = t.retry + settings.requestTimeout + settings.drift + 1
+    this.settledAfter = settings.lossAnytime ? 0 : t.retry + settings.requestTimeout + settings.drift + 1
   }
 
   private timing(i: number, inc: number) {
