@@ -32,7 +32,7 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
       settings.lossAnytime ? " at any moment" : " of a settled holder"
     }, clocks drift apart by up to ${settings.drift} step${
       settings.drift === 1 ? "" : "s"
-    } in all; up to ${settings.faultBudget} faults of: ${
+    } per lease duration; up to ${settings.faultBudget} fault${settings.faultBudget === 1 ? "" : "s"} per run of: ${
       off.length === 0 ? "all kinds" : `all kinds but ${off.join(", ")}`
     }; initial lease: ${settings.initialLeases.join(", ")}; depth ${depth}, at most ${maxSeconds} s\n`
   )
