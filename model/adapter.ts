@@ -171,6 +171,23 @@ export const leaseView = (
 
 export const isLeaseView = (x: object): x is LeaseView => "resourceVersion" in x
 
+/**
+ * The view's fields the store's versions are told apart by (codec.ts: uid, holder, incarnation,
+ * durationMs) and those step never reads. Any other field with a value stops the check: a new
+ * field step reads (planned: preferredHolder) must be encoded by codec.ts and written by world.ts.
+ */
+export const viewFields: ReadonlySet<string> = new Set([
+  "resourceVersion",
+  "uid",
+  "holder",
+  "durationMs",
+  "incarnation",
+  "transitions",
+  "acquireTime",
+  "renewTime",
+  "raw"
+])
+
 export const stateTag = (m: Machine): string => m.state._tag
 export const isExiting = (m: Machine): boolean => m.exiting
 /** Contending for the lease: what the progress invariant counts as a follower. */

@@ -14,7 +14,7 @@
  * of one replica's own times reach step.
  */
 import type { LeaseView, Machine } from "./adapter.ts"
-import { durationFields, isLeaseView, leaseView, plainFields, timeFields } from "./adapter.ts"
+import { durationFields, isLeaseView, leaseView, plainFields, timeFields, viewFields } from "./adapter.ts"
 import type { Child, Model, ReleaseJob, Replica, Req, ReqKind, Store, World } from "./world.ts"
 import { baseSteps, incarnationName, ModelError, names, outsider } from "./world.ts"
 
@@ -194,6 +194,11 @@ class Writer {
     if (v === null) return "N"
     if (v === undefined) return "U"
     if (v.resourceVersion === "") return "E"
+    for (const k in v) {
+      if (!viewFields.has(k) && (v as unknown as { readonly [k: string]: unknown })[k] !== undefined) {
+        throw new ModelError(`the lease view has a field "${k}" that model/codec.ts does not encode`)
+      }
+    }
     const holderIndex = this.replicaIndex(v.holder)
     let inc = "u"
     if (v.incarnation !== undefined) {

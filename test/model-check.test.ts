@@ -229,6 +229,10 @@ describe("the search's canonical states", () => {
     const odd = { ...world, replicas: [{ ...r, machine: { ...r.machine, stopDeadline: 5 } }, world.replicas[1]!] }
     expect(() => new Codec(model).encode(odd)).toThrow(ModelError)
     expect(() => new Codec(model).encode(odd)).toThrow(/stopDeadline/)
+    // The same for a field of the lease that step may come to read.
+    const held = model.initialWorlds()[1]!
+    const preferring = { ...held, store: { ...held.store, cur: { ...held.store.cur!, preferredHolder: "b" } } }
+    expect(() => new Codec(model).encode(preferring)).toThrow(/preferredHolder/)
   })
 })
 
