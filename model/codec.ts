@@ -15,7 +15,8 @@
  */
 import type { LeaseView, Machine } from "./adapter.ts"
 import { durationFields, isLeaseView, leaseView, plainFields, timeFields, viewFields } from "./adapter.ts"
-import type { Child, Model, ReleaseJob, Replica, Req, ReqKind, Store, World } from "./world.ts"
+import type { Model } from "./model.ts"
+import type { Child, ReleaseJob, Replica, Req, ReqKind, Store, World } from "./world.ts"
 import { baseSteps, incarnationName, ModelError, names, outsider } from "./world.ts"
 
 const escape = "\u00ff"

@@ -4,10 +4,11 @@
  * bound, 1 with the shortest counterexample when one did, 2 on bad flags.
  */
 import { loadElection } from "./adapter.ts"
+import { Model } from "./model.ts"
 import { BadOption, parseOptions, usage } from "./options.ts"
 import { formatFound } from "./report.ts"
 import { search } from "./search.ts"
-import { Model, ModelError } from "./world.ts"
+import { ModelError } from "./world.ts"
 
 const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   if (argv.includes("--help") || argv.includes("-h")) {

@@ -5,8 +5,9 @@
  * wrapper would have written), followed by every step of the model.
  */
 import { buildTimeline, formatTimeline, parseLine } from "../src/domain/Timeline.ts"
+import type { Model } from "./model.ts"
 import type { Found, Result } from "./search.ts"
-import type { Model, Record } from "./world.ts"
+import type { Record } from "./world.ts"
 import { names, tagOf } from "./world.ts"
 
 export interface Replayed {

@@ -5,7 +5,8 @@
  * that reached each, so that the shortest path to a violation can be replayed.
  */
 import { Codec } from "./codec.ts"
-import type { Model, Violation } from "./world.ts"
+import type { Model } from "./model.ts"
+import type { Violation } from "./world.ts"
 
 /** Open addressing over two 32-bit hashes of each key; ids are dense and stable. */
 class Fingerprints {

@@ -12,13 +12,14 @@ import { afterAll, describe, expect, it } from "vitest"
 import type { ElectionModule } from "../model/adapter.ts"
 import { loadElection } from "../model/adapter.ts"
 import { Codec } from "../model/codec.ts"
+import { Model } from "../model/model.ts"
 import type { Mutant, Patch } from "../model/mutate.ts"
 import { mutate } from "../model/mutate.ts"
 import { makeSettings } from "../model/options.ts"
 import { formatFound } from "../model/report.ts"
 import { search } from "../model/search.ts"
 import type { Faults, Invariant, World } from "../model/world.ts"
-import { allFaults, Model, ModelError, noFaults } from "../model/world.ts"
+import { allFaults, ModelError, noFaults } from "../model/world.ts"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const real = await loadElection()
