@@ -1,0 +1,223 @@
+/**
+ * The one module of the checker that knows the API of `step` (src/domain/Election.ts):
+ * the events it takes, the commands it gives, its timing, its reasons, the lease view,
+ * and which fields of its machine are times. When that API changes, this is the
+ * file to adapt; the rest of the checker speaks only the small vocabulary below.
+ */
+import type { Command, Event, Machine, Step, Timing } from "../src/domain/Election.ts"
+import type { LeaseView } from "../src/domain/Lease.ts"
+
+export type { LeaseView, Machine }
+
+/** What the checker needs of an election module: the real one, or a mutated copy of it. */
+export interface ElectionModule {
+  readonly step: (m: Machine, e: Event, now: number, t: Timing) => Step
+  readonly initial: Machine
+  readonly start: ReadonlyArray<Command>
+}
+
+export const loadElection = async (url?: string): Promise<ElectionModule> =>
+  (url === undefined ? await import("../src/domain/Election.ts") : await import(url)) as ElectionModule
+
+/** The model's timing, in steps of `unitMs` (a fraction of the retry period). */
+export interface ModelTiming {
+  readonly unitMs: number
+  /** Retry period, renew deadline, stop grace, lease duration: in steps. */
+  readonly retry: number
+  readonly renewDeadline: number
+  readonly stopGrace: number
+  readonly leaseDuration: number
+  /** The duration a release writes (client-go's one second): the smallest step. */
+  readonly releaseDuration: number
+}
+
+/** The runtime's timing for one incarnation of a replica. */
+export const timingOf = (t: ModelTiming, identity: string, incarnation: string): Timing => {
+  const timing = {
+    identity,
+    incarnation,
+    leaseDurationMs: t.leaseDuration * t.unitMs,
+    renewDeadlineMs: t.renewDeadline * t.unitMs,
+    retryPeriodMs: t.retry * t.unitMs,
+    // Planned: Timing gains stopGraceMs. Passing it already is harmless.
+    stopGraceMs: t.stopGrace * t.unitMs
+  }
+  return timing
+}
+
+export interface Stepped {
+  readonly machine: Machine
+  readonly commands: ReadonlyArray<Command>
+  readonly wakeAt: number | undefined
+  readonly reason: string
+}
+
+/** One call of step. Planned: the `random` argument goes (none is passed now). */
+export const callStep = (mod: ElectionModule, m: Machine, e: Event, now: number, t: Timing): Stepped => {
+  const r = mod.step(m, e, now, t)
+  return { machine: r.machine, commands: r.commands, wakeAt: r.wakeAt, reason: reasonText(r.reason) }
+}
+
+/** Planned: `Step.reason` becomes `{ code, detail }`; either form reads as one line. */
+const reasonText = (reason: unknown): string => {
+  if (typeof reason === "string") return reason
+  const { code, detail } = reason as { code: string; detail?: string }
+  return detail === undefined || detail === "" ? code : `${code}: ${detail}`
+}
+
+/** Commands as the checker's environment carries them out. */
+export type Action =
+  | { readonly _tag: "read" }
+  | { readonly _tag: "acquire"; readonly base: LeaseView | undefined }
+  | { readonly _tag: "renew"; readonly base: LeaseView }
+  | { readonly _tag: "release"; readonly base: LeaseView }
+  | { readonly _tag: "start" }
+  /** SIGTERM now; everything the child started is dead by `killAt` (local ms). */
+  | { readonly _tag: "stop"; readonly killAt: number }
+  | { readonly _tag: "exit"; readonly code: number }
+
+export const actionOf = (c: Command, now: number, t: ModelTiming): Action => {
+  switch (c._tag) {
+    case "Read":
+      return { _tag: "read" }
+    case "Acquire":
+      return { _tag: "acquire", base: c.base }
+    case "Renew":
+      return { _tag: "renew", base: c.base }
+    case "Release":
+      return { _tag: "release", base: c.base }
+    case "StartChild":
+      return { _tag: "start" }
+    case "StopChild":
+      // Planned: StopChild carries killAt; until then the runtime's own grace counts from now.
+      return { _tag: "stop", killAt: (c as { readonly killAt?: number }).killAt ?? now + t.stopGrace * t.unitMs }
+    case "Exit":
+      return { _tag: "exit", code: c.exitCode }
+  }
+}
+
+const transient = { kind: "transient", message: "no answer" } as const
+
+export const events = {
+  wake: { _tag: "Wake" } as Event,
+  leaseSeen: (lease: LeaseView | undefined): Event => ({ _tag: "LeaseSeen", lease }),
+  readFailed: { _tag: "ReadFailed", failure: transient } as Event,
+  watchChanged: (watching: boolean): Event => ({ _tag: "WatchChanged", watching }),
+  acquired: (lease: LeaseView, sentAt: number): Event => ({ _tag: "Acquired", lease, sentAt }),
+  acquireConflict: (current: LeaseView | undefined): Event => ({
+    _tag: "AcquireFailed",
+    failure: { kind: "conflict", message: "conflict" },
+    current
+  }),
+  acquireFailed: { _tag: "AcquireFailed", failure: transient } as Event,
+  renewed: (lease: LeaseView, sentAt: number, base: LeaseView): Event => ({
+    _tag: "Renewed",
+    lease,
+    sentAt,
+    baseVersion: base.resourceVersion
+  }),
+  renewConflict: (current: LeaseView | undefined): Event => ({
+    _tag: "RenewFailed",
+    failure: { kind: "conflict", message: "conflict" },
+    current
+  }),
+  renewFailed: { _tag: "RenewFailed", failure: transient } as Event,
+  childEnded: (exitCode: number, byItself: boolean): Event => ({ _tag: "ChildEnded", exitCode, byItself }),
+  released: { _tag: "Released" } as Event,
+  signal: { _tag: "Signal", signal: "SIGTERM" } as Event
+}
+
+/** A short name of an event for the trace. */
+export const eventText = (e: Event): string => {
+  switch (e._tag) {
+    case "LeaseSeen":
+      return `LeaseSeen(${viewText(e.lease)})`
+    case "Acquired":
+    case "Renewed":
+      return `${e._tag}(${viewText(e.lease)})`
+    case "AcquireFailed":
+    case "RenewFailed":
+      return e.failure.kind === "conflict" ? `${e._tag}(conflict, now ${viewText(e.current)})` : `${e._tag}(no answer)`
+    case "WatchChanged":
+      return `WatchChanged(${e.watching ? "up" : "down"})`
+    case "ChildEnded":
+      return `ChildEnded(${e.exitCode}${e.byItself ? ", by itself" : ""})`
+    default:
+      return e._tag
+  }
+}
+
+export const viewText = (v: LeaseView | undefined): string =>
+  v === undefined
+    ? "absent"
+    : `v${v.resourceVersion} ${v.holder === "" ? "free" : `held by ${JSON.stringify(v.holder)}`}`
+
+/** A lease as the store holds it. Planned: the view gains `preferredHolder` (none here). */
+export const leaseView = (
+  fields: {
+    readonly resourceVersion: string
+    readonly uid: string
+    readonly holder: string
+    readonly durationMs: number
+    readonly incarnation: string | undefined
+  }
+): LeaseView => ({
+  ...fields,
+  transitions: 0,
+  acquireTime: undefined,
+  renewTime: undefined,
+  raw: {}
+})
+
+export const isLeaseView = (x: object): x is LeaseView => "resourceVersion" in x
+
+/**
+ * The view's fields the store's versions are told apart by (codec.ts: uid, holder, incarnation,
+ * durationMs) and those step never reads. Any other field with a value stops the check: a new
+ * field step reads (planned: preferredHolder) must be encoded by codec.ts and written by world.ts.
+ */
+export const viewFields: ReadonlySet<string> = new Set([
+  "resourceVersion",
+  "uid",
+  "holder",
+  "durationMs",
+  "incarnation",
+  "transitions",
+  "acquireTime",
+  "renewTime",
+  "raw"
+])
+
+export const stateTag = (m: Machine): string => m.state._tag
+export const isExiting = (m: Machine): boolean => m.exiting
+/** Contending for the lease: what the progress invariant counts as a follower. */
+export const isContending = (m: Machine): boolean => m.state._tag === "Follower" || m.state._tag === "Acquiring"
+export const isReleasing = (m: Machine): boolean => m.state._tag === "Releasing"
+
+/**
+ * The machine's fields that are local times, each with the oldest value (in steps before
+ * now) that can still make a difference: anything older is clamped to it before states are
+ * compared. Each bound follows from how step uses the field; the self-check test
+ * (test/model-check.test.ts) confirms that clamping changes no step it takes on random runs.
+ */
+export const timeFields: Readonly<Record<string, (t: ModelTiming) => number>> = {
+  // takeableAt: observedAt + a duration (at most the lease duration); compared with now.
+  observedAt: (t) => -Math.max(t.leaseDuration, t.releaseDuration),
+  // Compared with now only: anything past is due.
+  nextReadAt: () => 0,
+  // max(now, lastReadAt + retry period).
+  lastReadAt: (t) => -t.retry,
+  // Compared with now only.
+  retryAt: () => 0,
+  // The deadline (+ renew deadline) and the stop's kill time (+ renew deadline + stop grace).
+  renewSentAt: (t) => -(t.renewDeadline + t.stopGrace),
+  nextRenewAt: () => 0,
+  // Only --reelect-after (not modelled) reads a Leader's; a Releasing one is for /healthz alone.
+  since: () => 0
+}
+
+/** Numbers in the machine that are durations in ms (all multiples of the step). */
+export const durationFields: ReadonlySet<string> = new Set(["lastDurationMs"])
+
+/** Numbers in the machine that are neither times nor durations. */
+export const plainFields: ReadonlySet<string> = new Set(["exitCode"])
