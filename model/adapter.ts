@@ -6,6 +6,8 @@
  */
 import type { Command, Event, Machine, Step, Timing } from "../src/domain/Election.ts"
 import type { LeaseView } from "../src/domain/Lease.ts"
+import { reasonText } from "../src/domain/Reasons.ts"
+import { timing } from "../src/domain/Timings.ts"
 
 export type { LeaseView, Machine }
 
@@ -32,18 +34,15 @@ export interface ModelTiming {
 }
 
 /** The runtime's timing for one incarnation of a replica. */
-export const timingOf = (t: ModelTiming, identity: string, incarnation: string): Timing => {
-  const timing = {
+export const timingOf = (t: ModelTiming, identity: string, incarnation: string): Timing =>
+  timing({
     identity,
     incarnation,
     leaseDurationMs: t.leaseDuration * t.unitMs,
     renewDeadlineMs: t.renewDeadline * t.unitMs,
     retryPeriodMs: t.retry * t.unitMs,
-    // Planned: Timing gains stopGraceMs. Passing it already is harmless.
     stopGraceMs: t.stopGrace * t.unitMs
-  }
-  return timing
-}
+  })
 
 export interface Stepped {
   readonly machine: Machine
@@ -52,17 +51,10 @@ export interface Stepped {
   readonly reason: string
 }
 
-/** One call of step. Planned: the `random` argument goes (none is passed now). */
+/** One call of step. */
 export const callStep = (mod: ElectionModule, m: Machine, e: Event, now: number, t: Timing): Stepped => {
   const r = mod.step(m, e, now, t)
   return { machine: r.machine, commands: r.commands, wakeAt: r.wakeAt, reason: reasonText(r.reason) }
-}
-
-/** Planned: `Step.reason` becomes `{ code, detail }`; either form reads as one line. */
-const reasonText = (reason: unknown): string => {
-  if (typeof reason === "string") return reason
-  const { code, detail } = reason as { code: string; detail?: string }
-  return detail === undefined || detail === "" ? code : `${code}: ${detail}`
 }
 
 /** Commands as the checker's environment carries them out. */
@@ -76,7 +68,7 @@ export type Action =
   | { readonly _tag: "stop"; readonly killAt: number }
   | { readonly _tag: "exit"; readonly code: number }
 
-export const actionOf = (c: Command, now: number, t: ModelTiming): Action => {
+export const actionOf = (c: Command): Action => {
   switch (c._tag) {
     case "Read":
       return { _tag: "read" }
@@ -89,8 +81,7 @@ export const actionOf = (c: Command, now: number, t: ModelTiming): Action => {
     case "StartChild":
       return { _tag: "start" }
     case "StopChild":
-      // Planned: StopChild carries killAt; until then the runtime's own grace counts from now.
-      return { _tag: "stop", killAt: (c as { readonly killAt?: number }).killAt ?? now + t.stopGrace * t.unitMs }
+      return { _tag: "stop", killAt: c.killAt }
     case "Exit":
       return { _tag: "exit", code: c.exitCode }
   }
@@ -152,7 +143,7 @@ export const viewText = (v: LeaseView | undefined): string =>
     ? "absent"
     : `v${v.resourceVersion} ${v.holder === "" ? "free" : `held by ${JSON.stringify(v.holder)}`}`
 
-/** A lease as the store holds it. Planned: the view gains `preferredHolder` (none here). */
+/** A lease as the store holds it. Nobody asks for a handover in the model (model/README.md). */
 export const leaseView = (
   fields: {
     readonly resourceVersion: string
@@ -164,6 +155,7 @@ export const leaseView = (
 ): LeaseView => ({
   ...fields,
   transitions: 0,
+  preferredHolder: undefined,
   acquireTime: undefined,
   renewTime: undefined,
   raw: {}
@@ -174,7 +166,8 @@ export const isLeaseView = (x: object): x is LeaseView => "resourceVersion" in x
 /**
  * The view's fields the store's versions are told apart by (codec.ts: uid, holder, incarnation,
  * durationMs) and those step never reads. Any other field with a value stops the check: a new
- * field step reads (planned: preferredHolder) must be encoded by codec.ts and written by world.ts.
+ * field step reads must be encoded by codec.ts and written by world.ts: so a preferredHolder stops it, as
+ * nobody asks for a handover in the model.
  */
 export const viewFields: ReadonlySet<string> = new Set([
   "resourceVersion",
@@ -205,8 +198,12 @@ export const timeFields: Readonly<Record<string, (t: ModelTiming) => number>> = 
   observedAt: (t) => -Math.max(t.leaseDuration, t.releaseDuration),
   // Compared with now only: anything past is due.
   nextReadAt: () => 0,
-  // max(now, lastReadAt + retry period).
-  lastReadAt: (t) => -t.retry,
+  // max(now, readAfter) and max(now + retry period, readAfter): anything past is now.
+  readAfter: () => 0,
+  // Compared with now only.
+  awayUntil: () => 0,
+  // A Releasing one is for the runtime's kill and /healthz alone; step never reads it.
+  killAt: () => 0,
   // Compared with now only.
   retryAt: () => 0,
   // The deadline (+ renew deadline) and the stop's kill time (+ renew deadline + stop grace).

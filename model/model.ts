@@ -603,7 +603,7 @@ export class Model {
     let w = world
     for (const c of commands) {
       const r = w.replicas[i]!
-      const a = actionOf(c, r.clock, this.settings.timing)
+      const a = actionOf(c)
       const send = (kind: ReqKind, base: LeaseView | undefined): Replica => ({
         ...r,
         reqs: [...r.reqs, { kind, base, at: r.clock, phase: 0, result: undefined, orphan: false, inc: r.inc }]

@@ -101,8 +101,8 @@ const cases: ReadonlyArray<Case> = [
     name: "the wait for an absent lease removed",
     patches: [{
       file: "Lease.ts",
-      find: /if \(holder === ""\) return Number\.NEGATIVE_INFINITY/,
-      replace: `if (holder === "" || obs.lease === undefined) return Number.NEGATIVE_INFINITY`
+      find: /const heldUntil = holder === ""/,
+      replace: `const heldUntil = holder === "" || obs.lease === undefined`
     }],
     world: { faults: noFaults, losses: 1, initialLeases: ["absent"] },
     depth: 24,
@@ -127,8 +127,8 @@ const more: ReadonlyArray<Case> = [
     name: "Released ignored: Releasing never ends",
     patches: [{
       file: "Election.ts",
-      find: /case "Released":\n      return follow\(m, undefined, now, t, "released"\)/,
-      replace: `case "Released":\n      return [m, [], "released"]`
+      find: /case "Released":\n      return follow\(m, undefined, now, t, reason\("released"\), handedOver\(s, now, t\)\)/,
+      replace: `case "Released":\n      return [m, [], reason("released")]`
     }],
     world: { faults: only("signal", "childExit"), faultBudget: 1, losses: 0, initialLeases: ["free"] },
     depth: 20,
@@ -138,8 +138,8 @@ const more: ReadonlyArray<Case> = [
     name: "a free lease never taken",
     patches: [{
       file: "Lease.ts",
-      find: /if \(holder === ""\) return Number\.NEGATIVE_INFINITY/,
-      replace: `if (holder === "") return Number.POSITIVE_INFINITY`
+      find: /const heldUntil = holder === ""\n    \? Number\.NEGATIVE_INFINITY/,
+      replace: `const heldUntil = holder === ""\n    ? Number.POSITIVE_INFINITY`
     }],
     world: { faults: noFaults, losses: 0, initialLeases: ["free"] },
     depth: 20,
