@@ -194,18 +194,19 @@ export const isReleasing = (m: Machine): boolean => m.state._tag === "Releasing"
  * (test/model-check.test.ts) confirms that clamping changes no step it takes on random runs.
  */
 export const timeFields: Readonly<Record<string, (t: ModelTiming) => number>> = {
-  // takeableAt: observedAt + a duration (at most the lease duration); compared with now.
-  observedAt: (t) => -Math.max(t.leaseDuration, t.releaseDuration),
-  // Compared with now only: anything past is due.
-  nextReadAt: () => 0,
+  // A follower's Wake compares the wake it asked for (wakeAt) with now: more than a retry period late is a late
+  // wake (step reads again first), so a time that feeds wakeAt matters down to P + 1 steps before now.
+  // takeableAt: observedAt + a duration (at most the lease duration), and a wake time.
+  observedAt: (t) => -(Math.max(t.leaseDuration, t.releaseDuration) + t.retry + 1),
+  // A wake time.
+  nextReadAt: (t) => -(t.retry + 1),
   // max(now, readAfter) and max(now + retry period, readAfter): anything past is now.
   readAfter: () => 0,
-  // Compared with now only.
-  awayUntil: () => 0,
+  // Wake times, and compared with now.
+  awayUntil: (t) => -(t.retry + 1),
+  retryAt: (t) => -(t.retry + 1),
   // A Releasing one is for the runtime's kill and /healthz alone; step never reads it.
   killAt: () => 0,
-  // Compared with now only.
-  retryAt: () => 0,
   // The deadline (+ renew deadline) and the stop's kill time (+ renew deadline + stop grace).
   renewSentAt: (t) => -(t.renewDeadline + t.stopGrace),
   nextRenewAt: () => 0,

@@ -295,7 +295,7 @@ class Writer {
     this.clock = r.clock
     if (!r.up) return `D${this.reqs(r)}`
     const flags = (r.frozen ? 1 : 0) | (r.childFrozen ? 2 : 0) | (r.partitioned ? 4 : 0) | (r.signalled ? 8 : 0)
-      | (r.watchUp ? 16 : 0) | (r.watchOut ? 32 : 0) | (r.watchBroken ? 64 : 0)
+      | (r.watchUp ? 16 : 0) | (r.watchOut ? 32 : 0) | (r.watchBroken ? 64 : 0) | (r.thawing ? 128 : 0)
     const s = this.codec.model.settings
     // In the order they are read back: versions are numbered as they are first written.
     let out = `R${num(flags)}`
@@ -506,6 +506,7 @@ class Reader {
         machine: this.codec.model.election.initial,
         wakeAt: undefined,
         frozen: false,
+        thawing: false,
         childFrozen: false,
         partitioned: false,
         signalled: false,
@@ -555,6 +556,7 @@ class Reader {
       watchOut: (flags & 32) !== 0,
       watchQueue,
       watchBroken: (flags & 64) !== 0,
+      thawing: (flags & 128) !== 0,
       reqs,
       release,
       child,

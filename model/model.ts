@@ -109,6 +109,7 @@ export class Model {
       machine: this.election.initial,
       wakeAt: undefined,
       frozen: false,
+      thawing: false,
       childFrozen: false,
       partitioned: false,
       signalled: false,
@@ -185,7 +186,7 @@ export class Model {
       if (f.partition) out.push(r.partitioned ? { _tag: "heal", i } : { _tag: "partition", i })
       if (f.signal && !r.signalled) out.push({ _tag: "signal", i })
       const due = this.due(r)
-      if (due) out.push({ _tag: "wake", i })
+      if (due && !(r.thawing && r.watchQueue.length > 0 && !r.partitioned)) out.push({ _tag: "wake", i })
       if (r.child !== undefined) {
         if (r.childFrozen) {
           // The thawed wrapper's overdue timers (a due wake, a past kill time) act before the child runs again.
@@ -337,7 +338,7 @@ export class Model {
         return ok(this.unhealthy(this.replace(world, i, { ...r, frozen: true, childFrozen: r.child !== undefined }), i))
       case "thaw":
         log?.({ _tag: "env", i, text: "thaws" })
-        return ok(this.replace(world, i, { ...r, frozen: false }))
+        return ok(this.replace(world, i, { ...r, frozen: false, thawing: true }))
       case "childResume":
         log?.({ _tag: "env", i, text: "its child runs again" })
         return ok(this.replace(world, i, { ...r, childFrozen: false }))
@@ -525,6 +526,7 @@ export class Model {
       release: undefined,
       child: undefined,
       frozen: false,
+      thawing: false,
       childFrozen: false,
       partitioned: false,
       signalled: false,
@@ -702,7 +704,7 @@ export class Model {
       const releasing = r.up && !r.frozen && isReleasing(r.machine)
         ? Math.min(r.releasing + 1, this.releasingBound + 1)
         : r.releasing
-      return { ...r, clock, reqs, releasing }
+      return { ...r, clock, reqs, releasing, thawing: false }
     })
     const prevAge = store.prev === null ? 0 : store.prevAge + 1
     // Drift ticks are rationed per window of a lease duration and a step.

@@ -121,6 +121,12 @@ export interface Replica {
   readonly frozen: boolean
   /** Still frozen while the thawed wrapper acts on what is overdue. */
   readonly childFrozen: boolean
+  /**
+   * Thawed in this step: what its watch delivered during the freeze is taken before a wake due now (a process
+   * stopped in its poll reads the socket before it runs timers, and the Elector takes a queued event before a
+   * timeout); a wake overdue by more is step's to notice (a late wake reads the lease again).
+   */
+  readonly thawing: boolean
   readonly partitioned: boolean
   readonly signalled: boolean
   readonly watchUp: boolean

@@ -158,8 +158,10 @@ describe("expiry by local observation", () => {
     expect(takeableAt(recreated, own)).toBe(19_000)
   })
 
-  it("a lease never seen held may be created at once", () => {
-    expect(takeableAt(observe(undefined, undefined, 1_000), own)).toBe(Number.NEGATIVE_INFINITY)
+  it("a lease found absent with no holder known is waited out for our own duration, even after a release's 1 s", () => {
+    expect(takeableAt(observe(undefined, undefined, 1_000), own)).toBe(16_000)
+    const free = observe(undefined, lease("", "1", 1), 1_000)
+    expect(takeableAt(observe(free, undefined, 2_000), own)).toBe(17_000)
   })
 })
 

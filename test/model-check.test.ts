@@ -127,7 +127,8 @@ const more: ReadonlyArray<Case> = [
     name: "Released ignored: Releasing never ends",
     patches: [{
       file: "Election.ts",
-      find: /case "Released":\n      return follow\(m, undefined, now, t, reason\("released"\), handedOver\(s, now, t\)\)/,
+      find:
+        /case "Released":\n      return follow\(m, undefined, now, t, reason\("released"\), handedOver\(s, now, t\)\)/,
       replace: `case "Released":\n      return [m, [], reason("released")]`
     }],
     world: { faults: only("signal", "childExit"), faultBudget: 1, losses: 0, initialLeases: ["free"] },

@@ -4,7 +4,7 @@
  * its line and no secret in any line, and the transition history's bound.
  */
 import { assert, it as effectIt } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Logger } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import parsePrometheus from "parse-prometheus-text-format"
@@ -211,35 +211,55 @@ describe("the transition history", () => {
     ...initial,
     state: { _tag: "Leader", lease: undefined as never, renewSentAt: 0, nextRenewAt: 0, renewing: false, since: 0 }
   }
-  effectIt.effect("keeps the last 100 transitions, oldest first", () =>
-    Effect.gen(function*() {
-      const telemetry = yield* Telemetry
-      for (let i = 0; i < 130; i++) {
-        const [before, after] = i % 2 === 0 ? [initial, leader] : [leader, initial]
+  effectIt.effect(
+    "keeps the last 100 transitions, oldest first; a late wake is a warning, no transition",
+    () =>
+      Effect.gen(function*() {
+        const telemetry = yield* Telemetry
+        for (let i = 0; i < 130; i++) {
+          const [before, after] = i % 2 === 0 ? [initial, leader] : [leader, initial]
+          yield* telemetry.stepped({
+            before,
+            after,
+            reason: { code: "signal", detail: `step ${i}` },
+            lease: "ns/l",
+            seen: undefined,
+            now: i
+          })
+        }
+        // A step that changes nothing is no transition.
         yield* telemetry.stepped({
-          before,
-          after,
-          reason: { code: "signal", detail: `step ${i}` },
+          before: leader,
+          after: leader,
+          reason: { code: "renewed" },
           lease: "ns/l",
           seen: undefined,
-          now: i
+          now: 200
         })
-      }
-      // A step that changes nothing is no transition.
-      yield* telemetry.stepped({
-        before: leader,
-        after: leader,
-        reason: { code: "renewed" },
-        lease: "ns/l",
-        seen: undefined,
-        now: 200
-      })
-      const page = yield* telemetry.page("/debug/transitions")
-      const history = JSON.parse(page!.body) as Array<{ reason: string; from: string }>
-      assert.strictEqual(history.length, 100)
-      assert.strictEqual(history[0]!.reason, "signal step 30")
-      assert.strictEqual(history[99]!.reason, "signal step 129")
-      assert.strictEqual(history[0]!.from, "Follower")
-      assert.strictEqual(yield* telemetry.page("/elsewhere"), undefined)
-    }).pipe(Effect.provide(Telemetry.layer)))
+        // A follower woken long after it asked is no transition, but a warning.
+        const lines: Array<[string, string]> = []
+        const logger = Logger.make(({ logLevel, message }) => {
+          lines.push([logLevel, String(message)])
+        })
+        yield* telemetry.stepped({
+          before: initial,
+          after: initial,
+          reason: { code: "woke_late", detail: "25000 ms" },
+          lease: "ns/l",
+          seen: undefined,
+          now: 300
+        }).pipe(Effect.provide(Logger.layer([logger])))
+        assert.deepStrictEqual(lines, [[
+          "Warn",
+          "woke late by 25000 ms (frozen or stalled): reading the lease again before acting on what was seen before"
+        ]])
+        const page = yield* telemetry.page("/debug/transitions")
+        const history = JSON.parse(page!.body) as Array<{ reason: string; from: string }>
+        assert.strictEqual(history.length, 100)
+        assert.strictEqual(history[0]!.reason, "signal step 30")
+        assert.strictEqual(history[99]!.reason, "signal step 129")
+        assert.strictEqual(history[0]!.from, "Follower")
+        assert.strictEqual(yield* telemetry.page("/elsewhere"), undefined)
+      }).pipe(Effect.provide(Telemetry.layer))
+  )
 })

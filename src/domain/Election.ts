@@ -185,7 +185,7 @@ export const wakeAt = (m: Machine, t: Timing): number | undefined => {
   const s = m.state
   switch (s._tag) {
     case "Follower": {
-      const expiry = s.observation === undefined
+      const expiry = s.observation === undefined || stale(s)
         ? undefined
         : Math.max(takeableAt(s.observation, t.leaseDurationMs, t.identity), s.retryAt, awayFor(s.observation, s, t))
       const candidates = [expiry, s.reading ? undefined : s.nextReadAt].filter((x): x is number => x !== undefined)
@@ -200,6 +200,9 @@ export const wakeAt = (m: Machine, t: Timing): number | undefined => {
       return undefined
   }
 }
+
+/** A read is on its way to a replica that may have missed changes: what it saw before is no ground to act on. */
+const stale = (s: Extract<State, { _tag: "Follower" }>) => s.reading && s.blind
 
 const takeable = (observation: Observation | undefined, now: number, t: Timing) =>
   observation !== undefined && takeableAt(observation, t.leaseDurationMs, t.identity) <= now
@@ -344,6 +347,17 @@ const follower = (m: Machine, s: Extract<State, { _tag: "Follower" }>, e: Event,
   switch (e._tag) {
     case "Wake": {
       if (m.exiting) return follow(m, s.observation, now, t, reason("exiting"), backoff, s.readAfter, s.blind)
+      const due = wakeAt(m, t)
+      if (due !== undefined && now - due > t.retryPeriodMs) {
+        // Woken long after it asked (the pod was frozen, the process stalled): whatever happened meanwhile was
+        // missed, so the lease is read again before anything is done on what was seen before [rule 6].
+        const lateBy = reason("woke_late", `${now - due} ms`)
+        if (s.reading) return [{ ...m, state: { ...s, blind: true } }, [], lateBy]
+        return [{ ...m, state: { ...s, reading: true, blind: true, readAfter: now + t.retryPeriodMs } }, [{
+          _tag: "Read"
+        }], lateBy]
+      }
+      if (stale(s)) return [m, [], reason("waiting")]
       if (takeable(s.observation, now, t) && s.retryAt <= now && awayFor(s.observation, s, t) <= now) {
         return follow(m, s.observation, now, t, reason("lease_expired"), backoff, s.readAfter, s.blind)
       }
@@ -394,8 +408,13 @@ const follower = (m: Machine, s: Extract<State, { _tag: "Follower" }>, e: Event,
 const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Event, now: number, t: Timing): Result => {
   switch (e._tag) {
     case "Acquired": {
-      // A win that took longer than the deadline gives no right to run the child [rule 3].
-      if (m.exiting || now >= e.sentAt + t.renewDeadlineMs) {
+      // A win that took longer than the deadline gives no right to run the child [rule 3]; nor may it be released,
+      // as it was won on a stale reading: whoever held the lease meanwhile may still run, and a free lease invites
+      // anyone at once. It stands for its duration, waited out like another's.
+      if (now >= e.sentAt + t.renewDeadlineMs) {
+        return follow(m, observe(s.observation, e.lease, now, true), now, t, reason("acquired_too_late"))
+      }
+      if (m.exiting) {
         return [
           {
             ...m,
@@ -409,7 +428,7 @@ const acquiring = (m: Machine, s: Extract<State, { _tag: "Acquiring" }>, e: Even
             }
           },
           [{ _tag: "Release", base: e.lease }],
-          reason(m.exiting ? "exiting" : "acquired_too_late")
+          reason("exiting")
         ]
       }
       const leader: State = {

@@ -220,10 +220,13 @@ export const unknownHolder = "<unknown holder>"
 
 /**
  * A new reading folded into what we knew: the clock restarts only when the record changed.
+ * A lease found absent may have been held a moment ago (deleted by hand, or an API server that lost its
+ * state) by a leader that has not noticed yet, so it is waited out like a held one, from now: held by the
+ * holder last seen, or, when that was nobody, by an unknown one for our own lease duration (a read and the
+ * watch are not ordered with each other, so a lease seen free may have been taken since, unseen).
  * `blind`: this replica may have missed changes since `prev` (it never read the lease, its reads
- * failed, or its watch was down). A lease then found absent may have been held a moment ago (deleted
- * by hand, or an API server that lost its state, perhaps again since it was last found absent) by a
- * leader that has not noticed yet, so it is waited out like a held one, from now.
+ * failed, or its watch was down), so a lease absent before and after is timed again from now, as it may
+ * have been created and lost again meanwhile.
  */
 export const observe = (
   prev: Observation | undefined,
@@ -232,16 +235,13 @@ export const observe = (
   blind = false
 ): Observation => {
   if (prev !== undefined && sameVersion(prev.lease, lease) && !(blind && lease === undefined)) return { ...prev, lease }
-  const lastHolder = lease !== undefined
-    ? lease.holder
-    : blind && (prev?.lastHolder ?? "") === ""
-    ? unknownHolder
-    : prev?.lastHolder ?? ""
+  if (lease !== undefined) return { lease, observedAt: now, lastHolder: lease.holder, lastDurationMs: lease.durationMs }
+  const known = prev !== undefined && prev.lastHolder !== "" && prev.lastHolder !== unknownHolder
   return {
     lease,
     observedAt: now,
-    lastHolder,
-    lastDurationMs: lease !== undefined ? lease.durationMs : prev?.lastDurationMs
+    lastHolder: known ? prev.lastHolder : unknownHolder,
+    lastDurationMs: known ? prev.lastDurationMs : undefined
   }
 }
 

@@ -121,6 +121,13 @@ export class Telemetry extends Context.Service<Telemetry, {
           const from = s.before.state._tag
           const term = leaderOf(s.after, s.before)
           const to = s.after.state._tag
+          if (s.reason.code === "woke_late") {
+            yield* Effect.logWarning(
+              `${
+                reasonText(s.reason)
+              } (frozen or stalled): reading the lease again before acting on what was seen before`
+            ).pipe(Effect.annotateLogs({ lease: s.lease }))
+          }
           if (from === to) return
           const t: Transition = {
             time: new Date(yield* Clock.currentTimeMillis).toISOString(),
