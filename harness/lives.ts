@@ -90,6 +90,8 @@ export const lives = (records: ReadonlyArray<ChildRecordLine>, options: LifeOpti
     last: number
     beats: boolean
     stop?: number
+    /** When each of its records was written, in order: whether it was alive when a freeze began. */
+    times: Array<number>
   }
   const open = new Map<string, Open>()
   const all: Array<Open> = []
@@ -103,7 +105,8 @@ export const lives = (records: ReadonlyArray<ChildRecordLine>, options: LifeOpti
         role: r.role ?? "child",
         start: r.t,
         last: r.t,
-        beats: false
+        beats: false,
+        times: [r.t]
       }
       open.set(key, life)
       all.push(life)
@@ -112,6 +115,7 @@ export const lives = (records: ReadonlyArray<ChildRecordLine>, options: LifeOpti
     const life = open.get(key)
     if (life === undefined) continue
     life.last = Math.max(life.last, r.t)
+    life.times.push(r.t)
     if (r.event === "beat") life.beats = true
     if (r.event === "stop") life.stop = r.t
   }
@@ -122,6 +126,7 @@ export const lives = (records: ReadonlyArray<ChildRecordLine>, options: LifeOpti
     const running = l.stop === undefined && options.running?.has(l.pid) === true
     const frozen = (options.freezes ?? []).filter((f) =>
       f.id === l.id && f.pid === l.pid && f.from >= l.start && (l.stop === undefined || f.from < l.stop)
+      && (killed === undefined || f.from < killed) && aliveAt(l, f.from)
     )
     // A frozen process writes nothing, so its last beat says little: a death seen after the thaw says more.
     const died = frozen.findLast((f) => f.diedAt !== undefined)?.diedAt
@@ -140,6 +145,16 @@ export const lives = (records: ReadonlyArray<ChildRecordLine>, options: LifeOpti
     }
   }).sort((a, b) => a.start - b.start)
 }
+
+/**
+ * A process that beats was alive when a freeze began only if it wrote something just before: a pid in a
+ * later PID namespace of the same replica may be the old one's number, and its freeze is not the old one's.
+ */
+const aliveAt = (l: { readonly beats: boolean; readonly times: ReadonlyArray<number> }, t: number) =>
+  !l.beats || l.times.some((x) => x <= t && t - x <= aliveSlackMs)
+
+/** How long a beating process may go without a record and still count as alive (beats are 50 ms apart). */
+const aliveSlackMs = 1_000
 
 /** The spans a life ran in: from its start to its end, less its frozen spans; `thawed` marks a span that began at a thaw. */
 const runs = (l: Life) => {

@@ -42,4 +42,13 @@ describe("lives and overlaps", () => {
     // Not frozen, the same lives overlap: the check still fails where it must.
     expect(overlaps(lives([...a, record("a", 10, "beat", 6_000), ...b], { running: new Set([20]) }))).toHaveLength(1)
   })
+  it("a freeze of a later incarnation's process with the same pid is not an earlier life's", () => {
+    // a's first pod: pid 17 beats until 1 000 and dies with its PID namespace. a's next pod reuses pid 17 and is
+    // frozen from 5 000 to 6 000, seen dead at 6 010. b's child starts at 3 000: the old life must not reach it.
+    const old = [record("a", 17, "start", 0), record("a", 17, "beat", 950), record("a", 17, "beat", 1_000)]
+    const freezes = [{ id: "a", pid: 17, from: 5_000, to: 6_000, diedAt: 6_010 }]
+    const ls = lives([...old, record("b", 20, "start", 3_000)], { freezes, running: new Set([20]) })
+    expect(ls[0]?.end).toBe(1_050)
+    expect(overlaps(ls)).toEqual([])
+  })
 })

@@ -159,6 +159,10 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
     const attempt = Effect.flatMap(ahead, (warm) =>
       Effect.callback<Running, NotLaunched>((resume) => {
         const startedAt = Date.now()
+        // A signal that comes while the command is being started is held, and sent once it has started.
+        const held: Array<NodeJS.Signals> = []
+        const hold = (signal: NodeJS.Signals) => void held.push(signal)
+        for (const s of forwardedSignals) process.on(s, hold)
         const handlers = {
           onExit: (code: number | null, signal: NodeJS.Signals | null) =>
             Deferred.doneUnsafe(
@@ -170,6 +174,7 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
               })
             ),
           onStart: (outcome: Launched | NotLaunched) => {
+            for (const s of forwardedSignals) process.off(s, hold)
             if ("error" in outcome) {
               if (outcome.leader !== undefined) Effect.runSync(reaper.unprotect(outcome.leader))
               MutableRef.set(lastError, outcome.error)
@@ -178,6 +183,7 @@ const spawnScoped = Effect.fn("ChildSupervisor.start")(
             // The group's leader is Node's child (child-init, or the command itself): signals go to its group.
             const forward = (signal: NodeJS.Signals) => Effect.runSync(tree.signalGroup(outcome.leader, signal))
             for (const s of forwardedSignals) process.on(s, forward)
+            for (const s of held) forward(s)
             const r = { ...outcome, startedAt, forward }
             MutableRef.set(running, r)
             resume(Effect.succeed(r))
