@@ -4,9 +4,10 @@
  * and which fields of its machine are times. When that API changes, this is the
  * file to adapt; the rest of the checker speaks only the small vocabulary below.
  */
-import type { Command, Event, Machine, Step, Timing } from "../src/domain/Election.ts"
 import type { LeaseView } from "../src/domain/Lease.ts"
+import type { Command, Event, Machine, Step } from "../src/domain/Machine.ts"
 import { reasonText } from "../src/domain/Reasons.ts"
+import type { Timing } from "../src/domain/Timings.ts"
 import { timing } from "../src/domain/Timings.ts"
 
 export type { LeaseView, Machine }
@@ -18,8 +19,16 @@ export interface ElectionModule {
   readonly start: ReadonlyArray<Command>
 }
 
-export const loadElection = async (url?: string): Promise<ElectionModule> =>
-  (url === undefined ? await import("../src/domain/Election.ts") : await import(url)) as ElectionModule
+export const loadElection = async (url?: string): Promise<ElectionModule> => {
+  // A mutant is a copy of the domain's modules in one folder: its Machine.ts sits beside its Election.ts.
+  const { step } = (url === undefined
+    ? await import("../src/domain/Election.ts")
+    : await import(url)) as Pick<ElectionModule, "step">
+  const { initial, start } = (url === undefined
+    ? await import("../src/domain/Machine.ts")
+    : await import(new URL("./Machine.ts", url).href)) as Omit<ElectionModule, "step">
+  return { step, initial, start }
+}
 
 /** The model's timing, in steps of `unitMs` (a fraction of the retry period). */
 export interface ModelTiming {

@@ -17,7 +17,7 @@ import type { LeaseView, Machine } from "./adapter.ts"
 import { durationFields, isLeaseView, leaseView, plainFields, timeFields, viewFields } from "./adapter.ts"
 import type { Model } from "./model.ts"
 import type { Child, ReleaseJob, Replica, Req, ReqKind, Store, World } from "./world.ts"
-import { baseSteps, incarnationName, ModelError, names, outsider } from "./world.ts"
+import { baseSteps, incarnationName, ModelError, names, outsider, quiet } from "./world.ts"
 
 const escape = "\u00ff"
 
@@ -499,27 +499,7 @@ class Reader {
     const tag = this.char()
     const common = { clock: this.clock }
     if (tag === "D") {
-      return {
-        ...common,
-        up: false,
-        inc: 0,
-        machine: this.codec.model.election.initial,
-        wakeAt: undefined,
-        frozen: false,
-        thawing: false,
-        childFrozen: false,
-        partitioned: false,
-        signalled: false,
-        watchUp: false,
-        watchOut: false,
-        watchQueue: [],
-        watchBroken: false,
-        reqs: this.reqs(),
-        release: undefined,
-        child: undefined,
-        selfCode: undefined,
-        releasing: 0
-      }
+      return { ...common, ...quiet, up: false, inc: 0, machine: this.codec.model.election.initial, reqs: this.reqs() }
     }
     const flags = this.num()
     const queued = this.num()

@@ -26,6 +26,7 @@ import {
   names,
   noFaults,
   outsider,
+  quiet,
   ReqKind,
   sameVersion,
   selfExitCode
@@ -102,27 +103,7 @@ export class Model {
   }
 
   private fresh(inc: number, clock: number, orphans: ReadonlyArray<Req>): Replica {
-    return {
-      up: true,
-      inc,
-      clock,
-      machine: this.election.initial,
-      wakeAt: undefined,
-      frozen: false,
-      thawing: false,
-      childFrozen: false,
-      partitioned: false,
-      signalled: false,
-      watchUp: false,
-      watchOut: false,
-      watchQueue: [],
-      watchBroken: false,
-      reqs: orphans,
-      release: undefined,
-      child: undefined,
-      selfCode: undefined,
-      releasing: 0
-    }
+    return { ...quiet, up: true, inc, clock, machine: this.election.initial, reqs: orphans }
   }
 
   /** The runtime's start: the start commands, with the watch still to connect. */
@@ -521,22 +502,9 @@ export class Model {
   private down(r: Replica): Replica {
     return {
       ...r,
+      ...quiet,
       up: false,
-      reqs: r.reqs.filter((q) => q.phase === 0 && q.kind !== ReqKind.Read).map((q) => ({ ...q, orphan: true })),
-      release: undefined,
-      child: undefined,
-      frozen: false,
-      thawing: false,
-      childFrozen: false,
-      partitioned: false,
-      signalled: false,
-      watchUp: false,
-      watchOut: false,
-      watchQueue: [],
-      watchBroken: false,
-      wakeAt: undefined,
-      selfCode: undefined,
-      releasing: 0
+      reqs: r.reqs.filter((q) => q.phase === 0 && q.kind !== ReqKind.Read).map((q) => ({ ...q, orphan: true }))
     }
   }
 

@@ -145,6 +145,24 @@ export interface Replica {
   readonly releasing: number
 }
 
+/** A replica with nothing going on around it: not frozen, not cut off, no watch, no child, nothing pending. */
+export const quiet = {
+  wakeAt: undefined,
+  frozen: false,
+  thawing: false,
+  childFrozen: false,
+  partitioned: false,
+  signalled: false,
+  watchUp: false,
+  watchOut: false,
+  watchQueue: [],
+  watchBroken: false,
+  release: undefined,
+  child: undefined,
+  selfCode: undefined,
+  releasing: 0
+} satisfies Partial<Replica>
+
 export interface Store {
   readonly cur: LeaseView | undefined
   /** The version before `cur`, readable while `prevAge` ≤ staleness; null: none. */

@@ -7,11 +7,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import type { Command, Event, Machine, Timing } from "../src/domain/Election.ts"
-import { deadlineOf, initial, start, step } from "../src/domain/Election.ts"
+import { step } from "../src/domain/Election.ts"
 import type { LeaseView } from "../src/domain/Lease.ts"
 import { anyone, takeableAt } from "../src/domain/Lease.ts"
+import { deadlineOf, initial, start } from "../src/domain/Machine.ts"
+import type { Command, Event, Machine } from "../src/domain/Machine.ts"
 import { reasonText } from "../src/domain/Reasons.ts"
+import type { Timing } from "../src/domain/Timings.ts"
 import { timing as timingOf } from "../src/domain/Timings.ts"
 
 const timing: Timing = timingOf({

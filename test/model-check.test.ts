@@ -20,6 +20,7 @@ import { formatFound } from "../model/report.ts"
 import { search } from "../model/search.ts"
 import type { Faults, Invariant, World } from "../model/world.ts"
 import { allFaults, ModelError, noFaults } from "../model/world.ts"
+import { mulberry32 } from "./support/random.ts"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const real = await loadElection()
@@ -78,7 +79,7 @@ const cases: ReadonlyArray<Case> = [
   {
     name: "the renew deadline lengthened by a lease duration",
     patches: [{
-      file: "Election.ts",
+      file: "Machine.ts",
       find: /state\.renewSentAt \+ t\.renewDeadlineMs/,
       replace: "state.renewSentAt + t.renewDeadlineMs + t.leaseDurationMs"
     }],
@@ -182,15 +183,6 @@ describe("mutation cases: a copy of step with one rule broken yields a counterex
     )
   })
 })
-
-/** Small seeded PRNG, so that a failing walk can be replayed. */
-const mulberry32 = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 describe("the search's canonical states", () => {
   it("lose nothing step can tell apart: on random runs a state and its canonical form have the same successors", () => {

@@ -11,15 +11,7 @@ import { Elector } from "../src/services/Elector.ts"
 import { replica } from "./support/elector.ts"
 import type { ChildRecord, Link } from "./support/memory.ts"
 import { MemoryLease } from "./support/memory.ts"
-
-/** Small seeded PRNG so a failing schedule can be replayed from its seed. */
-const mulberry32 = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+import { mulberry32 } from "./support/random.ts"
 
 const timing = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 }
 const stopGraceMs = 4_000

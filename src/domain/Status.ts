@@ -5,9 +5,9 @@
  * machine is kept in one place only. Pure.
  */
 import { Schema } from "effect"
-import type { Machine, Wait } from "./Election.ts"
-import { deadlineOf } from "./Election.ts"
 import type { LeaseView } from "./Lease.ts"
+import { deadlineOf } from "./Machine.ts"
+import type { Machine, Wait } from "./Machine.ts"
 import type { Timing } from "./Timings.ts"
 import { formatDuration } from "./Values.ts"
 

@@ -68,7 +68,7 @@ export const Timing = Schema.Struct({
   /** Names this process among incarnations that share the identity [rule: never release or adopt another's lease]. */
   incarnation: Schema.String,
   ...LeaseTimings.fields,
-  /** SIGTERM to SIGKILL, at most: a stop never lasts longer, and never past the stop deadline (Election.stopDeadline). */
+  /** SIGTERM to SIGKILL, at most: a stop never lasts longer, and never past the stop deadline (Machine.ts, stopDeadline). */
   stopGraceMs: Millis,
   /** Step down after leading this long, so that the others get a turn (the original --reelect-after). */
   reelectAfterMs: Schema.optional(Schema.UndefinedOr(Millis))

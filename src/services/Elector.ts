@@ -6,12 +6,14 @@
  * Ref, which the loop alone writes; /status derives from it (domain/Status.ts).
  */
 import { Context, Effect, Layer, Option, Queue, Ref, Scope } from "effect"
-import type { Command, Event, Timing } from "../domain/Election.ts"
-import { initial, start, step } from "../domain/Election.ts"
+import { step } from "../domain/Election.ts"
 import type { LeaseView } from "../domain/Lease.ts"
+import { initial, start } from "../domain/Machine.ts"
+import type { Command, Event } from "../domain/Machine.ts"
 import type { ElectorStatus, ElectorView } from "../domain/Status.ts"
 import { electorStatus, waitText } from "../domain/Status.ts"
 import { monotonicMs } from "../domain/Time.ts"
+import type { Timing } from "../domain/Timings.ts"
 import { killWaitMs } from "./ChildSupervisor.ts"
 import type { Term } from "./Leadership.ts"
 import { Leadership } from "./Leadership.ts"

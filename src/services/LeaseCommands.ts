@@ -5,9 +5,9 @@
  * machine decides with the current version in hand.
  */
 import { Clock, Context, Effect, Layer, Metric, Option, Schedule } from "effect"
-import type { ApiFailure, Event } from "../domain/Election.ts"
 import type { LeaseView, Writer } from "../domain/Lease.ts"
 import { acquireSpec, isOurs, releaseSpec, renewSpec, withSpec } from "../domain/Lease.ts"
+import type { ApiFailure, Event } from "../domain/Machine.ts"
 import { monotonicMs } from "../domain/Time.ts"
 import type { KubeError } from "../kube/KubeError.ts"
 import { isTransient, kubeFields } from "../kube/KubeError.ts"

@@ -6,7 +6,7 @@
  * LeaseStore.changes.
  */
 import { Context, Effect, Layer, Stream } from "effect"
-import type { Event } from "../domain/Election.ts"
+import type { Event } from "../domain/Machine.ts"
 import { kubeFields } from "../kube/KubeError.ts"
 import { LeaseStore } from "./LeaseStore.ts"
 

@@ -9,8 +9,8 @@
  */
 import { Clock, Context, Effect, Layer, Metric, PubSub, Ref } from "effect"
 import type { Scope } from "effect"
-import type { Machine } from "../domain/Election.ts"
 import type { LeaseView } from "../domain/Lease.ts"
+import type { Machine } from "../domain/Machine.ts"
 import type { ReasonCode } from "../domain/Reasons.ts"
 import type { Reason } from "../domain/Reasons.ts"
 import { reasonText } from "../domain/Reasons.ts"
