@@ -35,6 +35,9 @@ import {
 const bit = (i: number) => 1 << i
 
 /** The checker's view of the world: its settings and the election module under test. */
+/** The outcome of a move that broke invariant 4. */
+const exitCodes = (world: World, detail: string) => ({ world, violation: { invariant: "exit codes" as const, detail } })
+
 export class Model {
   readonly unit: number
   /** Renew deadline plus stop grace: the longest a Releasing replica may take. */
@@ -584,15 +587,10 @@ export class Model {
           break
         case "acquire":
           if (r.selfCode !== undefined) {
-            return {
-              world: w,
-              violation: {
-                invariant: "exit codes",
-                detail: `${
-                  JSON.stringify(names[i])
-                }'s child ended by itself (${r.selfCode}), yet it contends for the lease again`
-              }
-            }
+            return exitCodes(
+              w,
+              `${JSON.stringify(names[i])}'s child ended by itself (${r.selfCode}), yet it contends for the lease again`
+            )
           }
           w = this.replace(w, i, send(ReqKind.Acquire, a.base))
           break
@@ -639,15 +637,12 @@ export class Model {
           const bad = r.selfCode !== undefined && a.code !== r.selfCode
           w = this.replace(w, i, this.down(r))
           if (bad) {
-            return {
-              world: w,
-              violation: {
-                invariant: "exit codes",
-                detail: `${
-                  JSON.stringify(names[i])
-                }'s child ended by itself with ${r.selfCode}, but the wrapper exits with ${a.code}`
-              }
-            }
+            return exitCodes(
+              w,
+              `${
+                JSON.stringify(names[i])
+              }'s child ended by itself with ${r.selfCode}, but the wrapper exits with ${a.code}`
+            )
           }
           return { world: w, violation: undefined }
         }
