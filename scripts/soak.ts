@@ -66,6 +66,8 @@ const leaseName = "soak"
 const impaired: Array<{ id: string; from: number; to: number }> = []
 const kills: Array<{ id: string; t: number }> = []
 const freezes: Array<Freeze> = []
+/** Freezes under way: each records its processes' deaths after the thaw, which the overlap check needs. */
+const freezing = new Set<Promise<void>>()
 /** Slots whose pod is frozen now: no other fault touches them until they thaw. */
 const frozenSlots = new Set<string>()
 const faults: Record<string, number> = {}
@@ -336,7 +338,9 @@ const injectOne = async () => {
     // Mostly the leader's pod: a frozen follower teaches little.
     const holder = slots.find((s) => s.id === emu.getLease("default", leaseName)?.spec.holderIdentity)
     const target = holder !== undefined && !frozenSlots.has(holder.id) && rand() < 0.75 ? holder : slot
-    void freeze(target)
+    const frozen = freeze(target)
+    freezing.add(frozen)
+    void frozen.finally(() => freezing.delete(frozen))
   } else {
     const downMs = Math.round(between(100, 1_000))
     // A follower that finds the lease gone cannot know when its holder last renewed, so it waits a
@@ -386,6 +390,8 @@ for (const s of slots) {
   }
 }
 await Promise.all(slots.map((s) => s.replica?.exited))
+// A pod frozen near the end thaws after it: its record must be in before the lives are judged.
+await Promise.all(freezing)
 await emu.close()
 
 // Each child's life from its own records; a SIGKILLed child ends when its tree was killed.
