@@ -190,6 +190,16 @@ export const thawOverlaps = (ls: ReadonlyArray<Life>): Array<{ ms: number; what:
   return found.sort((p, q) => q.ms - p.ms)
 }
 
+/**
+ * How long each process of a child ran on after its pod's last thaw, until its death: the time no lease can
+ * remove. Only processes that recorded their lives count (a pod's child-init, spawned ahead or not, is no child).
+ */
+export const runsAfterThaw = (ls: ReadonlyArray<Life>, until: number): Array<{ ms: number; life: Life }> =>
+  ls.filter((l) => l.frozen.length > 0).map((l) => ({
+    ms: Math.max(0, (l.end ?? until) - Math.max(...l.frozen.map((f) => f.to))),
+    life: l
+  })).sort((a, b) => b.ms - a.ms)
+
 /** Pairs of lives of different episodes (a child and its own descendants may overlap). */
 const pairs = function*(ls: ReadonlyArray<Life>) {
   for (let i = 0; i < ls.length; i++) {

@@ -12,7 +12,7 @@ import { join } from "node:path"
 import { startEmulator } from "../emulator/index.ts"
 import type { Fault } from "../emulator/index.ts"
 import type { Freeze } from "../harness/lives.ts"
-import { lives, overlaps, readRecords, thawOverlaps } from "../harness/lives.ts"
+import { lives, overlaps, readRecords, runsAfterThaw, thawOverlaps } from "../harness/lives.ts"
 import { running } from "../harness/procfs.ts"
 import { childPath, nodeBin, Replica, wrapperPath } from "../harness/replica.ts"
 import { childrenOf, descendantsOf } from "../src/services/ProcessTree.ts"
@@ -398,11 +398,11 @@ await emu.close()
 const records = readRecords(childLog)
 const allLives = lives(records, { kills, freezes })
 const overlapping = overlaps(allLives, startedAt)
-// How long each thawed process of a pod frozen while it led lived on after the thaw, and beside another child.
-const afterThaw = freezes.filter((f) => f.diedAt !== undefined).map((f) => f.diedAt! - f.to)
-const longestAfterThaw = Math.max(0, ...afterThaw)
+// How long each process of a child in a frozen pod lived on after the thaw, and beside another child.
+const afterThaw = runsAfterThaw(allLives, finishedAt)
+const longestAfterThaw = afterThaw[0]?.ms ?? 0
 const besideAfterThaw = thawOverlaps(allLives)[0]
-const thawsWithChild = new Set(freezes.filter((f) => f.diedAt !== undefined).map((f) => `${f.id}@${f.from}`)).size
+const thawsWithChild = new Set(afterThaw.flatMap(({ life }) => life.frozen.map((f) => `${life.id}@${f.from}`))).size
 const childLives = allLives.filter((l) => l.role === "child")
 
 // The highest request rate of any replica over a window in which it never held the lease. The budget
@@ -475,7 +475,7 @@ else {
   say(`overlaps: ${overlapping.length}${overlapping.length > 0 ? `\n  ${overlapping.join("\n  ")}` : ""}`)
   say(`longest time with no child while a replica was healthy and reachable: ${longest} ms (bound ${bound} ms)`)
   say(
-    `frozen pods thawed with processes of a child: ${thawsWithChild}; longest a thawed process ran on: ${longestAfterThaw} ms (bound ${afterThawBound} ms); longest beside another episode's child after a thaw: ${
+    `frozen pods thawed with processes of a child: ${thawsWithChild}; longest a thawed process of a child ran on: ${longestAfterThaw} ms (bound ${afterThawBound} ms); longest beside another episode's child after a thaw: ${
       besideAfterThaw === undefined ? "0 ms" : `${besideAfterThaw.ms} ms (${besideAfterThaw.what})`
     }`
   )

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest"
 import type { ChildRecordLine } from "../harness/lives.ts"
-import { lives, overlaps, thawOverlaps } from "../harness/lives.ts"
+import { lives, overlaps, runsAfterThaw, thawOverlaps } from "../harness/lives.ts"
 
 const record = (id: string, pid: number, event: ChildRecordLine["event"], t: number): ChildRecordLine => ({
   event,
@@ -50,5 +50,15 @@ describe("lives and overlaps", () => {
     const ls = lives([...old, record("b", 20, "start", 3_000)], { freezes, running: new Set([20]) })
     expect(ls[0]?.end).toBe(1_050)
     expect(overlaps(ls)).toEqual([])
+  })
+  it("the run after a thaw is a child's process's, from its pod's last thaw to its death", () => {
+    const a = [record("a", 10, "start", 0), record("a", 10, "beat", 950)]
+    const freezes = [
+      { id: "a", pid: 10, from: 1_000, to: 6_000, diedAt: 6_004 },
+      // The pod's child-init, which records nothing, dies 2.7 s after the thaw: not a process of the child.
+      { id: "a", pid: 9, from: 1_000, to: 6_000, diedAt: 8_700 }
+    ]
+    const runs = runsAfterThaw(lives(a, { freezes }), 10_000)
+    expect(runs.map((r) => [r.life.pid, r.ms])).toEqual([[10, 4]])
   })
 })
