@@ -11,7 +11,8 @@
  * effectful runtime to carry out (each answers with an event), and the local
  * time at which the machine wants a `Wake`. Times are local monotonic
  * milliseconds. The safety argument is in docs/safety.md; the rules it relies
- * on are marked [rule n], numbered as there.
+ * on are marked [rule n], numbered as there. The states, events and commands are
+ * declared in Machine.ts.
  */
 import type { LeaseView, Observation } from "./Lease.ts"
 import { handsOver, isFree, isOurs, observe, sameVersion, takeableAt } from "./Lease.ts"
