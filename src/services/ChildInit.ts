@@ -13,12 +13,11 @@
  */
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
-import { accessSync, closeSync, constants, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { accessSync, closeSync, constants, openSync, statSync } from "node:fs"
 import type { Readable } from "node:stream"
 import { fileURLToPath } from "node:url"
 import { getSystemErrorName } from "node:util"
+import { withAsset } from "./Assets.ts"
 
 const candidates = ["./child-init", "../build/Release/child-init", "../../build/Release/child-init"]
 
@@ -32,25 +31,15 @@ const runnable = (path: string) => {
   }
 }
 
-const fromExecutable = (): string | undefined => {
-  let dir: string | undefined
-  try {
-    const asset = process.getBuiltinModule("node:sea").getAsset("child-init")
-    dir = mkdtempSync(join(tmpdir(), "just-one-init-"))
-    const path = join(dir, "child-init")
-    writeFileSync(path, new Uint8Array(asset), { mode: 0o500 })
+const fromExecutable = (): string | undefined =>
+  withAsset("child-init", (path) => {
     // Kept open (read-only, close-on-exec) for the wrapper's whole life: its one reference.
     const fd = openSync(path, "r")
     const viaFd = `/proc/${process.pid}/fd/${fd}`
     if (runnable(viaFd)) return viaFd
     closeSync(fd)
     return undefined
-  } catch {
-    return undefined
-  } finally {
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
-  }
-}
+  })
 
 /** The path to run child-init by, or undefined where it cannot be had (not built, a noexec temp dir). */
 export const locateChildInit = (base: string | undefined = import.meta.url): string | undefined => {

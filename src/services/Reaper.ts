@@ -14,11 +14,9 @@
  * and for at least `graceMs`: by then libuv has taken it if it was Node's.
  */
 import { Context, Effect, Layer } from "effect"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { performance } from "node:perf_hooks"
+import { withAsset } from "./Assets.ts"
 import { childrenOf, statOf } from "./ProcessTree.ts"
 
 interface Addon {
@@ -33,22 +31,12 @@ const candidates = ["./reaper.node", "../build/Release/reaper.node", "../../buil
  * In the single executable the addon is an embedded asset, and dlopen needs a file: it goes to a
  * private temp dir (TMPDIR or /tmp, writable and not noexec), which is removed once it is loaded.
  */
-const fromExecutable = (): Addon | undefined => {
-  let dir: string | undefined
-  try {
-    const asset = process.getBuiltinModule("node:sea").getAsset("reaper.node")
-    dir = mkdtempSync(join(tmpdir(), "just-one-init-"))
-    const path = join(dir, "reaper.node")
-    writeFileSync(path, new Uint8Array(asset), { mode: 0o500 })
+const fromExecutable = (): Addon | undefined =>
+  withAsset("reaper.node", (path) => {
     const module = { exports: {} }
     process.dlopen(module, path)
     return module.exports as Addon
-  } catch {
-    return undefined
-  } finally {
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
-  }
-}
+  })
 
 export const loadAddon = (base: string = import.meta.url): Addon | undefined => {
   if (process.getBuiltinModule("node:sea").isSea()) return fromExecutable()
