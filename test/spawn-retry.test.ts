@@ -134,6 +134,29 @@ const pidsCgroup = (): { dir: string; limit: (max: string) => void; join: (pid: 
   }
   return undefined
 }
+/**
+ * Remove a cgroup once the kernel lets it go. An exiting task stays attached to its cgroup for a
+ * moment after its parent reaped it, longer on a busy machine (podman and Mesos retry rmdir for the
+ * same reason), so EBUSY is retried, for a bounded time, and a failure names what is left in it.
+ */
+const removeCgroup = (dir: string) =>
+  eventually(
+    () => {
+      try {
+        rmdirSync(dir)
+        return true
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EBUSY") throw e
+        return undefined
+      }
+    },
+    "the cgroup's removal",
+    5_000
+  ).catch((e: Error) => {
+    const left = existsSync(dir) ? readFileSync(join(dir, "cgroup.procs"), "utf8").trim() : ""
+    throw new Error(`${e.message}; left in it: ${left.split("\n").join(", ") || "no process"}`)
+  })
+
 const probe = pidsCgroup()
 if (probe !== undefined) rmdirSync(probe.dir)
 
@@ -156,7 +179,7 @@ describe.skipIf(probe === undefined)("a leader whose spawn fails with EAGAIN (a 
     cg.limit(String(Number(readFileSync(join(cg.dir, "pids.current"), "utf8")) + 1))
     const cleanup = async () => {
       await a.exited
-      rmdirSync(cg.dir)
+      await removeCgroup(cg.dir)
     }
     return { a, cg, cleanup }
   }
